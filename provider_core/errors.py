@@ -1,0 +1,280 @@
+"""The exception hierarchy: every error the library raises is a :class:`ProviderError`.
+
+Each class states *what* failed and *where* (which provider, which message, which
+candidate), never a secret. ``fallback_ok`` tells the router whether trying the next
+candidate can help: a fault of the provider (network, 5xx, 429, a broken plugin) can, a
+fault of the request itself (bad messages, HTTP 400) cannot.
+
+:class:`ProviderHTTPError` is also a :class:`requests.HTTPError`; it is built on first
+use so that ``import provider_core`` does not import requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Attempt",
+    "EmptyResponse",
+    "InvalidMessages",
+    "ModelNotSupported",
+    "NoProviderAvailable",
+    "PluginLoadError",
+    "ProviderConnectionError",
+    "ProviderContractError",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderNotFound",
+    "ProviderTimeout",
+    "StreamInterrupted",
+    "ProviderNotWorkingWarning",
+    "FallbackWarning",
+    "DuplicateProviderWarning",
+]
+
+
+class ProviderError(Exception):
+    """Base class of every error raised by provider-core and its plugins.
+
+    ``provider`` names the provider at fault, where there is one.
+    """
+
+    #: Whether the router may try the next candidate after this error.
+    fallback_ok: bool = True
+
+    def __init__(self, message: str = "", *, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidMessages(ProviderError, ValueError):
+    """The messages or options are not valid; nothing was sent.
+
+    ``errors`` is a list of ``(location, reason)`` pairs, e.g.
+    ``("messages[2].role", "Input should be 'system', 'user', 'assistant' or 'tool'")``.
+    """
+
+    fallback_ok = False
+
+    def __init__(self, errors: list[tuple[str, str]], *, provider: str | None = None) -> None:
+        self.errors = list(errors)
+        shown = "; ".join(f"{loc}: {why}" for loc, why in self.errors[:5])
+        more = len(self.errors) - 5
+        if more > 0:
+            shown += f"; and {more} more"
+        super().__init__(f"invalid input: {shown}", provider=provider)
+
+
+class ModelNotSupported(ProviderError, ValueError):
+    """No provider (or not the named one) knows this model id.
+
+    ``suggestions`` holds close matches among the known model ids.
+    """
+
+    fallback_ok = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        suggestions: list[str] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.model = model
+        self.suggestions = list(suggestions or [])
+        where = f"provider {provider!r}" if provider else "any installed provider"
+        text = reason or f"model {model!r} is not served by {where}"
+        if self.suggestions:
+            text += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(text, provider=provider)
+
+
+class ProviderNotFound(ProviderError, LookupError):
+    """No provider is registered under this name."""
+
+    fallback_ok = False
+
+    def __init__(self, name: str, *, known: list[str] | None = None) -> None:
+        self.name = name
+        self.known = list(known or [])
+        text = f"no provider named {name!r}"
+        if self.known:
+            text += " (installed: " + ", ".join(self.known) + ")"
+        super().__init__(text)
+
+
+class ProviderContractError(ProviderError, TypeError):
+    """A provider class, or what its ``create_completion`` returned, breaks the contract.
+
+    ``rule`` is the id of the broken rule (see :mod:`provider_core.contract`).
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, rule: str = "") -> None:
+        self.rule = rule
+        super().__init__(message, provider=provider)
+
+
+class PluginLoadError(ProviderError):
+    """A plugin could not be loaded or its hook raised; the other plugins are unaffected."""
+
+    def __init__(self, plugin: str, reason: str, *, distribution: str | None = None) -> None:
+        self.plugin = plugin
+        self.reason = reason
+        self.distribution = distribution
+        where = f"plugin {plugin!r}" + (f" ({distribution})" if distribution else "")
+        super().__init__(f"{where} failed to load: {reason}")
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached.
+
+    ``kind`` is one of ``"refused"``, ``"dns"``, ``"connect-timeout"``, ``"read-timeout"``,
+    ``"reset"``, ``"proxy"``, ``"ssl"`` or ``"other"``; ``url`` is where it was going.
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, kind: str = "other", url: str = "") -> None:
+        self.kind = kind
+        self.url = url
+        super().__init__(message, provider=provider)
+
+
+class ProviderTimeout(ProviderConnectionError):
+    """Connecting, or waiting for the next bytes, took longer than the timeout."""
+
+
+class EmptyResponse(ProviderError):
+    """The provider answered successfully but with no text at all."""
+
+
+class StreamInterrupted(ProviderError):
+    """The reply broke off after some text had already been delivered.
+
+    No fallback happens after the first chunk, so the text is never silently switched
+    to another provider mid-sentence. ``received_chars`` / ``received_chunks`` say how
+    much arrived (``received_bytes`` where only the transport layer knew). When streaming, the caller holds every chunk it received and the
+    library keeps no copy, so ``partial_text`` is ``None``; for ``stream=False`` it holds
+    the text received before the fault.
+    """
+
+    fallback_ok = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        received_chars: int = 0,
+        received_chunks: int = 0,
+        received_bytes: int = 0,
+        partial_text: str | None = None,
+    ) -> None:
+        self.received_bytes = received_bytes
+        self.received_chars = received_chars
+        self.received_chunks = received_chunks
+        self.partial_text = partial_text
+        super().__init__(message, provider=provider)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One candidate in a routing decision: skipped before trying, or tried and failed."""
+
+    provider: str
+    reason: str
+    error: BaseException | None = None
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.reason}"
+
+
+class NoProviderAvailable(ProviderError):
+    """Every candidate for the model was skipped or failed; ``attempts`` says why, each."""
+
+    def __init__(self, model: str, attempts: list[Attempt], *, hint: str = "") -> None:
+        self.model = model
+        self.attempts = list(attempts)
+        if self.attempts:
+            detail = "; ".join(str(a) for a in self.attempts)
+            text = f"no provider could serve {model!r}: {detail}"
+        else:
+            text = f"no provider serves {model!r}"
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)
+
+
+class ProviderNotWorkingWarning(UserWarning):
+    """A provider marked not working was called because it was named explicitly."""
+
+
+class FallbackWarning(UserWarning):
+    """A candidate failed before its first chunk and the next one answered instead."""
+
+
+class DuplicateProviderWarning(UserWarning):
+    """Two plugins registered providers with one name; the first registered one is kept."""
+
+
+def _build_http_error() -> type:
+    import requests
+
+    class ProviderHTTPError(ProviderError, requests.HTTPError):
+        """The provider answered with an HTTP error status.
+
+        Carries ``status_code``, ``provider``, the ``url`` (without its query string),
+        a short ``body_excerpt`` and ``retry_after`` (seconds, from a 429/503). It keeps
+        no reference to the response or request, so no header can leak through it.
+        A 400, 413 or 422 means the request itself was refused: no fallback then.
+        """
+
+        def __init__(
+            self,
+            status_code: int,
+            *,
+            provider: str | None = None,
+            url: str = "",
+            body_excerpt: str = "",
+            retry_after: float | None = None,
+            reason: str = "",
+        ) -> None:
+            self.status_code = status_code
+            self.url = url.split("?", 1)[0]
+            self.body_excerpt = body_excerpt
+            self.retry_after = retry_after
+            self.fallback_ok = status_code not in (400, 413, 422)
+            text = f"HTTP {status_code}"
+            if reason:
+                text += f" {reason}"
+            if provider:
+                text += f" from {provider}"
+            if self.url:
+                text += f" ({self.url})"
+            if body_excerpt:
+                text += f": {body_excerpt}"
+            ProviderError.__init__(self, text, provider=provider)
+            self.response = None
+            self.request = None
+
+    ProviderHTTPError.__module__ = __name__
+    ProviderHTTPError.__qualname__ = "ProviderHTTPError"
+    return ProviderHTTPError
+
+
+_http_error_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ProviderHTTPError":
+        with _http_error_lock:
+            cls = globals().get(name)
+            if cls is None:
+                cls = globals()[name] = _build_http_error()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

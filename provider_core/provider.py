@@ -1,0 +1,104 @@
+"""The provider contract: :class:`AbstractProvider`, its capability flags, and the types.
+
+A provider is a class, never instantiated by the core. Its class attributes say what it
+can do; its ``create_completion`` classmethod sends one request and returns an iterator of
+text chunks. The registry checks a class against these rules when it is registered
+(:mod:`provider_core.contract`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Literal, TypedDict
+
+__all__ = ["AbstractProvider", "CreateResult", "Message", "Messages", "Role"]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class Message(TypedDict):
+    """One chat message: ``{"role": "user", "content": "Hello"}``."""
+
+    role: Role
+    content: str
+
+
+#: A non-empty list of messages, oldest first.
+Messages = list[Message]
+#: What ``create_completion`` returns: text chunks, in order, whose join is the reply.
+CreateResult = Iterator[str]
+
+
+class AbstractProvider(ABC):
+    """Base class of every provider.
+
+    Class attributes (capability flags; override them in the subclass):
+
+    ``name``
+        Registry key, matched case-insensitively. Defaults to the class name.
+    ``url``
+        Home of the service (informational).
+    ``working``
+        Whether the service is believed to answer. Routing skips providers that are not
+        working unless asked otherwise; the ``provider_working`` hook may override it.
+    ``supports_stream``
+        Whether ``create_completion(..., stream=True)`` yields text as it arrives.
+    ``supports_gpt_35_turbo`` / ``supports_gpt_4``
+        Whether it serves models of those families (informational, shown by the CLI).
+    ``supports_message_history`` / ``needs_auth``
+        Whether earlier turns are sent along; whether a key is needed.
+    ``models``
+        Mapping of the model ids it serves to display names; must not be empty.
+    ``default_model``
+        The model used for an empty model id; ``None`` or a key of ``models``.
+    ``priority``
+        Routing order among providers of one model: higher first, then by name.
+    """
+
+    name: ClassVar[str] = ""
+    url: ClassVar[str] = ""
+    working: ClassVar[bool] = False
+    supports_stream: ClassVar[bool] = False
+    supports_gpt_35_turbo: ClassVar[bool] = False
+    supports_gpt_4: ClassVar[bool] = False
+    supports_message_history: ClassVar[bool] = True
+    needs_auth: ClassVar[bool] = False
+    models: ClassVar[Mapping[str, Any]] = {}
+    default_model: ClassVar[str | None] = None
+    priority: ClassVar[int] = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__
+
+    @classmethod
+    @abstractmethod
+    def create_completion(cls, model: str, messages: Messages, stream: bool, **kwargs: Any) -> CreateResult:
+        """Send one completion request and return its text as an iterator of chunks.
+
+        ``model`` is one of ``models`` (or empty for ``default_model``); ``messages`` has
+        been validated by the core. With ``stream=True`` chunks are yielded as they
+        arrive; with ``stream=False`` the iterator may yield the whole text at once.
+        Unknown keywords that the provider does not use are ignored. Errors are
+        :class:`~provider_core.errors.ProviderError` subclasses.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The static capability flags as a JSON-ready dict (used by ``providers --json``)."""
+        return {
+            "name": cls.name,
+            "url": cls.url,
+            "working": cls.working,
+            "supports_stream": cls.supports_stream,
+            "supports_gpt_35_turbo": cls.supports_gpt_35_turbo,
+            "supports_gpt_4": cls.supports_gpt_4,
+            "supports_message_history": cls.supports_message_history,
+            "needs_auth": cls.needs_auth,
+            "priority": cls.priority,
+            "default_model": cls.default_model,
+            "models": list(cls.models),
+        }

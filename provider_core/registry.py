@@ -1,0 +1,363 @@
+"""The registry: which providers are installed, which work, which serve a model.
+
+One :class:`pluggy.PluginManager` per :class:`Registry`. Entry points load once, lazily,
+at the first query; a plugin that fails to import, or whose hook raises, is recorded and
+never stops the others. Providers are keyed by name, case-insensitively; when two share
+a name the first registered wins (plugins load in entry-point name order) and a
+:class:`~provider_core.errors.DuplicateProviderWarning` is recorded and issued.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .contract import validate_provider
+from .errors import DuplicateProviderWarning, ProviderContractError, ProviderNotFound
+from .plugins import PluginInfo, discover
+
+__all__ = ["Registry", "get_registry", "reset_registry"]
+
+EXPLICIT = "<explicit>"
+
+
+def _describe_exception(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+class Registry:
+    """Installed providers, their plugins, and the model index routing reads.
+
+    ``Registry()`` discovers plugins through entry points at its first query;
+    ``Registry(load_entry_points=False)`` starts empty and isolated (tests, embedding).
+    ``environ`` replaces ``os.environ`` for the plugin allow/deny lists.
+    """
+
+    def __init__(self, load_entry_points: bool = True, *, environ: Mapping[str, str] | None = None) -> None:
+        self._load_entry_points = load_entry_points
+        self._environ = environ
+        self._lock = threading.RLock()
+        self._loaded = False
+        self._pm: Any = None
+        self._providers: dict[str, type] = {}
+        self._origin: dict[str, str] = {}
+        self._plugins: dict[str, PluginInfo] = {}
+        self._warnings: list[str] = []
+        self._index: dict[str, tuple[type, ...]] | None = None
+        self._route_cache: dict[tuple[Any, ...], Any] = {}
+        self._working_hooked: bool | None = None
+
+    # -- plugin manager and loading -------------------------------------------------
+
+    @property
+    def plugin_manager(self) -> Any:
+        """The :class:`pluggy.PluginManager` of this registry (created on first use)."""
+        if self._pm is None:
+            with self._lock:
+                if self._pm is None:
+                    import pluggy
+
+                    from . import hookspecs
+
+                    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+                    pm.add_hookspecs(hookspecs)
+                    self._pm = pm
+        return self._pm
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            self._loaded = True  # set first: a plugin querying the registry must not recurse
+            if self._load_entry_points:
+                self._load_all_entry_points()
+
+    def load(self) -> Registry:
+        """Load the entry points now (otherwise done at the first query)."""
+        self._ensure_loaded()
+        return self
+
+    def _load_all_entry_points(self) -> None:
+        try:
+            sources = discover(self._environ)
+        except Exception as exc:  # a corrupt installed distribution must not break the CLI
+            self._warn(f"entry-point discovery failed: {_describe_exception(exc)}")
+            return
+        for source in sources:
+            key = source.name if source.name not in self._plugins else f"{source.name}@{source.distribution}"
+            info = PluginInfo(key, source.distribution, source.version, source.value)
+            self._plugins[key] = info
+            if source.skip_reason:
+                info.status = "disabled"
+                info.warnings.append(source.skip_reason)
+                continue
+            try:
+                obj = source.load()
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                info.status = "failed"
+                info.errors.append(f"import failed: {_describe_exception(exc)}")
+                continue
+            self._add_plugin(obj, info)
+
+    def add_plugin(self, plugin: object, name: str | None = None, *, builtin: bool = False) -> PluginInfo:
+        """Register an in-process plugin (a module or object with hook implementations)
+        and run its ``register_providers`` hook now. Returns its record."""
+        with self._lock:
+            key = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
+            info = PluginInfo(key, status="builtin" if builtin else "explicit")
+            self._plugins[key] = info
+            self._add_plugin(plugin, info)
+            return info
+
+    def _add_plugin(self, obj: object, info: PluginInfo) -> None:
+        pm = self.plugin_manager
+        try:
+            pm.register(obj, name=info.name)
+        except Exception as exc:
+            info.status = "failed"
+            info.errors.append(f"hook validation failed: {_describe_exception(exc)}")
+            return
+        impls = [impl for impl in pm.hook.register_providers.get_hookimpls() if impl.plugin is obj]
+        if not impls and not pm.hook.provider_working.get_hookimpls():
+            info.warnings.append("no provider_core hook implementations found")
+        self._working_hooked = None
+        self._invalidate()
+        for impl in impls:
+
+            def register(cls: type, *, _info: PluginInfo = info) -> type:
+                try:
+                    self._register(cls, _info.name, replace=False)
+                except ProviderContractError as exc:
+                    _info.errors.append(str(exc))
+                else:
+                    if cls.name not in _info.providers and self._providers.get(cls.name.lower()) is cls:
+                        _info.providers.append(cls.name)
+                return cls
+
+            try:
+                kwargs = {arg: register for arg in impl.argnames if arg == "register"}
+                impl.function(**kwargs)
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                info.status = "failed"
+                info.errors.append(f"register_providers raised {_describe_exception(exc)}")
+
+    # -- registration -----------------------------------------------------------------
+
+    def register(self, cls: type, *, replace: bool = False) -> type:
+        """Register a provider class in-process (usable as a decorator).
+
+        Raises :class:`ProviderContractError` naming the class and rule it breaks. A name
+        that is taken keeps its first class (with a warning) unless ``replace=True``.
+        """
+        self._ensure_loaded()
+        self._register(cls, EXPLICIT, replace=replace)
+        return cls
+
+    def _register(self, cls: type, origin: str, *, replace: bool) -> None:
+        validate_provider(cls)
+        key = cls.name.lower()
+        with self._lock:
+            current = self._providers.get(key)
+            if current is cls:
+                return
+            if current is not None and not replace:
+                text = (
+                    f"provider name {cls.name!r} registered twice: keeping {self._label(current)} "
+                    f"from {self._origin[key]!r}, ignoring {self._label(cls)} from {origin!r}"
+                )
+                self._warn(text, DuplicateProviderWarning)
+                for info in (self._plugins.get(self._origin[key]), self._plugins.get(origin)):
+                    if info is not None and text not in info.warnings:
+                        info.warnings.append(text)
+                return
+            self._providers[key] = cls
+            self._origin[key] = origin
+            self._invalidate()
+
+    def unregister(self, name: str) -> type:
+        """Remove a provider by name; returns its class."""
+        self._ensure_loaded()
+        with self._lock:
+            cls = self.get(name)
+            del self._providers[cls.name.lower()]
+            del self._origin[cls.name.lower()]
+            self._invalidate()
+            return cls
+
+    @staticmethod
+    def _label(cls: type) -> str:
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def _warn(self, text: str, category: type[Warning] = RuntimeWarning) -> None:
+        self._warnings.append(text)
+        warnings.warn(text, category, stacklevel=4)
+
+    def _invalidate(self) -> None:
+        self._index = None
+        self._route_cache = {}
+
+    # -- queries ----------------------------------------------------------------------
+
+    def get(self, name: str) -> type:
+        """The provider registered under ``name`` (case-insensitive), else :class:`ProviderNotFound`."""
+        self._ensure_loaded()
+        cls = self._providers.get(name.lower()) if isinstance(name, str) else None
+        if cls is None:
+            raise ProviderNotFound(str(name), known=sorted(c.name for c in self._providers.values()))
+        return cls
+
+    def __contains__(self, name: object) -> bool:
+        self._ensure_loaded()
+        return isinstance(name, str) and name.lower() in self._providers
+
+    def __len__(self) -> int:
+        self._ensure_loaded()
+        return len(self._providers)
+
+    def origin(self, provider: type | str) -> str:
+        """The plugin (entry-point name, or ``"<explicit>"``) that registered ``provider``."""
+        name = provider if isinstance(provider, str) else provider.name
+        return self._origin[self.get(name).name.lower()]
+
+    def is_working(self, provider: type) -> bool:
+        """Whether ``provider`` counts as working now: the first non-``None`` answer of the
+        ``provider_working`` hook, else its static ``working`` flag. A hook that raises is
+        recorded and treated as no opinion."""
+        if self._has_working_hooks():
+            try:
+                answer = self.plugin_manager.hook.provider_working(provider=provider)
+            except Exception as exc:
+                text = f"provider_working hook raised {_describe_exception(exc)}"
+                if text not in self._warnings:
+                    self._warn(text)
+                answer = None
+            if answer is not None:
+                return bool(answer)
+        return bool(provider.working)
+
+    def _has_working_hooks(self) -> bool:
+        hooked = self._working_hooked
+        if hooked is None:
+            hooked = bool(self._pm is not None and self._pm.hook.provider_working.get_hookimpls())
+            self._working_hooked = hooked
+        return hooked
+
+    @property
+    def dynamic_working(self) -> bool:
+        """True when a ``provider_working`` hook is installed (route results are then not cached)."""
+        self._ensure_loaded()
+        return self._has_working_hooks()
+
+    def providers(
+        self, working: bool | None = None, model: str | None = None, stream: bool | None = None
+    ) -> list[type]:
+        """Registered providers sorted by name, filtered by any of: working now, serving
+        ``model``, supporting streaming."""
+        self._ensure_loaded()
+        found = list(self._model_index().get(model, ())) if model is not None else list(self._providers.values())
+        if stream is not None:
+            found = [p for p in found if bool(p.supports_stream) == stream]
+        if working is not None:
+            found = [p for p in found if self.is_working(p) == working]
+        return sorted(found, key=lambda p: p.name.lower())
+
+    def models(self) -> dict[str, list[str]]:
+        """Every model id served, mapped to its providers' names in routing order."""
+        self._ensure_loaded()
+        index = self._model_index()
+        return {model: [p.name for p in index[model]] for model in sorted(index)}
+
+    def candidates(self, model: str) -> tuple[type, ...]:
+        """The providers that list ``model``, in routing order (priority, then name),
+        before any working or streaming filter. O(1) in the number of providers."""
+        self._ensure_loaded()
+        return self._model_index().get(model, ())
+
+    def _model_index(self) -> dict[str, tuple[type, ...]]:
+        index = self._index
+        if index is None:
+            with self._lock:
+                building: dict[str, list[type]] = {}
+                for cls in self._providers.values():
+                    for model in cls.models:
+                        building.setdefault(model, []).append(cls)
+                index = {
+                    m: tuple(sorted(ps, key=lambda p: (-p.priority, p.name.lower()))) for m, ps in building.items()
+                }
+                self._index = index
+        return index
+
+    def route(
+        self,
+        model: str,
+        stream: bool = False,
+        include_not_working: bool = False,
+        prefer: Sequence[str] | None = None,
+    ) -> list[type]:
+        """The ordered candidates for ``model``; see :func:`provider_core.routing.plan_route`.
+
+        Raises :class:`ModelNotSupported` for an unknown model and
+        :class:`NoProviderAvailable` (with each skipped provider and why) when none is left.
+        """
+        from .routing import plan_route
+
+        return list(plan_route(self, model, stream=stream, include_not_working=include_not_working, prefer=prefer))
+
+    def failed_plugins(self) -> list[PluginInfo]:
+        """Plugins that could not load, whose hook raised, or that registered a refused class."""
+        self._ensure_loaded()
+        return [info for info in self._plugins.values() if info.failed]
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every plugin seen, loaded or not, in load order."""
+        self._ensure_loaded()
+        return list(self._plugins.values())
+
+    def warnings(self) -> list[str]:
+        """Warnings recorded while loading (duplicate names, failed discovery, raising hooks)."""
+        self._ensure_loaded()
+        return list(self._warnings)
+
+    def iter_providers(self) -> Iterable[tuple[str, type]]:
+        """``(origin, class)`` pairs in registration order."""
+        self._ensure_loaded()
+        return [(self._origin[k], c) for k, c in self._providers.items()]
+
+
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, discovering installed plugins at its first query."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Registry()
+    return _default
+
+
+def reset_registry(registry: Registry | None = None) -> Callable[[], None]:
+    """Replace the process-wide registry (``None``: a fresh one at next use); returns an undo."""
+    global _default
+    with _default_lock:
+        previous = _default
+        _default = registry
+
+    def undo() -> None:
+        global _default
+        with _default_lock:
+            _default = previous
+
+    return undo

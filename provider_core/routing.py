@@ -1,0 +1,312 @@
+"""Routing by model name, and the fallback loop behind :func:`create_completion`.
+
+Order of candidates for a model: the providers that list it, highest ``priority`` first,
+then by name (case-insensitive); ``prefer=[names]`` moves those to the front for one call.
+A candidate is skipped when it is not working (static flag or ``provider_working`` hook)
+unless ``include_not_working``, or when streaming is asked and it does not stream.
+
+Fallback: a candidate that fails *before its first chunk* with an error whose
+``fallback_ok`` is true (network, 5xx, 429, an empty reply, a broken plugin) hands over
+to the next one, and a :class:`~provider_core.errors.FallbackWarning` says so. After the
+first chunk nothing is switched: :class:`~provider_core.errors.StreamInterrupted`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    Attempt,
+    EmptyResponse,
+    FallbackWarning,
+    ModelNotSupported,
+    NoProviderAvailable,
+    ProviderContractError,
+    ProviderError,
+    ProviderNotWorkingWarning,
+    StreamInterrupted,
+)
+from .messages import validate_messages, validate_model, validate_options
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+__all__ = ["Completion", "RoutePlan", "create_completion", "explain_route", "plan_route"]
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    """A routing decision: the ordered ``candidates`` and each ``skipped`` provider with why."""
+
+    model: str
+    stream: bool
+    candidates: tuple[type, ...]
+    skipped: tuple[Attempt, ...] = field(default=())
+
+    def to_dict(self, registry: Registry | None = None) -> dict[str, Any]:
+        def origin(p: type) -> str | None:
+            return registry.origin(p) if registry is not None else None
+
+        return {
+            "model": self.model,
+            "stream": self.stream,
+            "candidates": [{"name": p.name, "plugin": origin(p), "priority": p.priority} for p in self.candidates],
+            "skipped": [{"name": a.provider, "reason": a.reason} for a in self.skipped],
+        }
+
+
+def _not_working_reason(provider: type) -> str:
+    if provider.working:
+        return "reported not working by a provider_working hook"
+    return "marked not working"
+
+
+def explain_route(
+    registry: Registry,
+    model: str,
+    stream: bool = False,
+    include_not_working: bool = False,
+    prefer: Sequence[str] | None = None,
+) -> RoutePlan:
+    """Compute the :class:`RoutePlan` for ``model`` without raising for an empty plan.
+
+    Raises :class:`ModelNotSupported` when no provider lists the model (with close
+    matches). The plan is cached until the registry changes, unless a
+    ``provider_working`` hook makes working-ness dynamic.
+    """
+    key = (model, stream, include_not_working, tuple(prefer) if prefer else None)
+    cache = registry._route_cache
+    plan = cache.get(key)
+    if plan is not None:
+        return plan
+    validate_model(model)
+    listed = registry.candidates(model)
+    if not listed:
+        if not model:
+            raise ModelNotSupported(model, reason="no model given: name one (see `provider-core providers`)")
+        close = difflib.get_close_matches(model, list(registry.models()), n=3, cutoff=0.6)
+        raise ModelNotSupported(model, suggestions=close)
+    chosen: list[type] = []
+    skipped: list[Attempt] = []
+    for provider in listed:
+        if stream and not provider.supports_stream:
+            skipped.append(Attempt(provider.name, "does not support streaming"))
+        elif not include_not_working and not registry.is_working(provider):
+            skipped.append(Attempt(provider.name, _not_working_reason(provider)))
+        else:
+            chosen.append(provider)
+    if prefer:
+        rank = {name.lower(): i for i, name in enumerate(prefer)}
+        chosen.sort(key=lambda p: rank.get(p.name.lower(), len(rank)))
+    plan = RoutePlan(model, stream, tuple(chosen), tuple(skipped))
+    if not registry.dynamic_working:
+        cache[key] = plan
+    return plan
+
+
+def plan_route(
+    registry: Registry,
+    model: str,
+    stream: bool = False,
+    include_not_working: bool = False,
+    prefer: Sequence[str] | None = None,
+) -> tuple[type, ...]:
+    """The ordered candidates for ``model``, or :class:`NoProviderAvailable` saying, for
+    each provider that lists the model, why it was skipped."""
+    plan = explain_route(registry, model, stream, include_not_working, prefer)
+    if not plan.candidates:
+        raise NoProviderAvailable(model, list(plan.skipped), hint=_override_hint(plan))
+    return plan.candidates
+
+
+def _override_hint(plan: RoutePlan) -> str:
+    if any("not working" in a.reason for a in plan.skipped):
+        names = [a.provider for a in plan.skipped]
+        return f"to call one anyway, name it: provider={names[0]!r} (CLI: --provider {names[0]})"
+    return ""
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ProviderError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"raised {type(exc).__name__}: {exc}"
+
+
+def _close(it: Any) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            pass
+
+
+class Completion(Iterator[str]):
+    """The streamed reply of :func:`create_completion`: iterate it for text chunks.
+
+    ``provider`` names the provider that answered (set when its first chunk arrives);
+    ``attempts`` lists the candidates that failed before it, each with why. ``close()``
+    (or leaving a ``with`` block) stops the request and frees its connection.
+    """
+
+    def __init__(self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]):
+        self.model = model
+        self.provider: str | None = None
+        self.attempts: list[Attempt] = []
+        self.received_chars = 0
+        self._gen = self._run(candidates, model, messages, stream, kwargs)
+
+    def __iter__(self) -> Completion:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._gen)
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def __enter__(self) -> Completion:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(
+        self, provider: type, model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
+    ) -> tuple[Any, str]:
+        """Call ``provider`` and wait for its first non-empty chunk; return (iterator, chunk)."""
+        result = provider.create_completion(model, messages, stream, **kwargs)
+        if isinstance(result, (str, bytes)) or not hasattr(result, "__iter__"):
+            raise ProviderContractError(
+                f"{provider.name}.create_completion returned {type(result).__name__}, not an iterator of str",
+                provider=provider.name,
+                rule="result-iterator",
+            )
+        it = iter(result)
+        try:
+            for chunk in it:
+                if not isinstance(chunk, str):
+                    raise ProviderContractError(
+                        f"{provider.name} yielded {type(chunk).__name__}, not str",
+                        provider=provider.name,
+                        rule="chunk-str",
+                    )
+                if chunk:
+                    return it, chunk
+        except BaseException:
+            _close(it)
+            raise
+        _close(it)
+        raise EmptyResponse(f"{provider.name} answered with no text", provider=provider.name)
+
+    def _run(
+        self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
+    ) -> Iterator[str]:
+        for provider in candidates:
+            try:
+                it, first = self._start(provider, model, messages, stream, kwargs)
+            except Exception as exc:
+                if isinstance(exc, ProviderError) and not exc.fallback_ok:
+                    raise
+                if len(candidates) == 1 and isinstance(exc, ProviderError):
+                    raise  # one candidate: its own typed error says more than a summary
+                self.attempts.append(Attempt(provider.name, _why(exc), exc))
+                continue
+            self.provider = provider.name
+            if self.attempts:
+                failed = "; ".join(str(a) for a in self.attempts)
+                warnings.warn(f"fell back to {provider.name} after: {failed}", FallbackWarning, stacklevel=3)
+            yield from self._relay(provider, it, first)
+            return
+        last = self.attempts[-1].error if self.attempts else None
+        raise NoProviderAvailable(model, self.attempts) from last
+
+    def _relay(self, provider: type, it: Any, first: str) -> Iterator[str]:
+        chars = len(first)
+        chunks = 1
+        try:
+            yield first
+            for chunk in it:
+                if not isinstance(chunk, str):
+                    raise ProviderContractError(
+                        f"{provider.name} yielded {type(chunk).__name__}, not str",
+                        provider=provider.name,
+                        rule="chunk-str",
+                    )
+                if chunk:
+                    chars += len(chunk)
+                    chunks += 1
+                    self.received_chars = chars
+                    yield chunk
+        except Exception as exc:
+            raise StreamInterrupted(
+                f"{provider.name} stopped after {chars:,} characters in {chunks} chunks: {_why(exc)}",
+                provider=provider.name,
+                received_chars=chars,
+                received_chunks=chunks,
+            ) from exc
+        finally:
+            self.received_chars = chars
+            _close(it)
+
+
+def _pinned(registry: Registry, provider: str | type, model: str) -> tuple[type, ...]:
+    cls = registry.get(provider) if isinstance(provider, str) else provider
+    if model and model not in cls.models:
+        close = difflib.get_close_matches(model, list(cls.models), n=3, cutoff=0.6)
+        raise ModelNotSupported(model, provider=cls.name, suggestions=close)
+    if not registry.is_working(cls):
+        warnings.warn(
+            f"{cls.name} is {_not_working_reason(cls)}; calling it because it was named",
+            ProviderNotWorkingWarning,
+            stacklevel=3,
+        )
+    return (cls,)
+
+
+def create_completion(
+    model: str,
+    messages: Any,
+    stream: bool = True,
+    provider: str | type | None = None,
+    *,
+    registry: Registry | None = None,
+    prefer: Sequence[str] | None = None,
+    include_not_working: bool = False,
+    **kwargs: Any,
+) -> Completion | str:
+    """Validate, route by ``model``, call the provider, and fall back where safe.
+
+    With ``stream=True`` (the default) returns a :class:`Completion`, an iterator of text
+    chunks; with ``stream=False`` returns the whole reply as one ``str``. Naming
+    ``provider`` bypasses routing (a not-working provider then only warns). Input errors
+    and routing errors are raised here, before any request; provider errors are raised
+    while iterating. Extra ``kwargs`` (``temperature``, ``system_message``, ...) go to the
+    provider.
+    """
+    if registry is None:
+        from .registry import get_registry
+
+        registry = get_registry()
+    checked = validate_messages(messages)
+    validate_model(model)
+    validate_options(kwargs)
+    if provider is not None:
+        candidates = _pinned(registry, provider, model)
+    else:
+        candidates = plan_route(registry, model, stream=stream, include_not_working=include_not_working, prefer=prefer)
+    completion = Completion(candidates, model, checked, stream, kwargs)
+    if stream:
+        return completion
+    parts: list[str] = []
+    try:
+        for chunk in completion:
+            parts.append(chunk)
+    except StreamInterrupted as exc:
+        exc.partial_text = "".join(parts)
+        raise
+    return "".join(parts)

@@ -1,0 +1,63 @@
+"""Exact incremental decoding of streamed bytes into text chunks.
+
+A character split across two network reads (a 4-byte emoji split 1+3, a Cyrillic letter
+split 1+1) is held back until its last byte arrives, so the joined output equals exactly
+the text the server sent, however the bytes were chunked.
+
+Bytes that are not UTF-8 at all are replaced by U+FFFD (one per maximal invalid
+sequence, the same rule as ``bytes.decode("utf-8", "replace")``), never raising an
+exception mid-stream and never dropping the valid text around them. An incomplete
+sequence at the very end of the stream becomes one U+FFFD.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable, Iterator
+
+__all__ = ["Utf8StreamDecoder", "iter_text"]
+
+_IncrementalUtf8 = codecs.getincrementaldecoder("utf-8")
+
+
+class Utf8StreamDecoder:
+    """Feed bytes with :meth:`decode`, finish with :meth:`flush`; both return text."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self) -> None:
+        self._decoder = _IncrementalUtf8(errors="replace")
+
+    def decode(self, data: bytes) -> str:
+        """Decode what ``data`` completes; a trailing partial character is kept for later."""
+        return self._decoder.decode(data, False)
+
+    def flush(self) -> str:
+        """End of stream: return what is left (U+FFFD for a truncated last character)."""
+        return self._decoder.decode(b"", True)
+
+    @property
+    def pending(self) -> int:
+        """How many bytes are held back waiting for the rest of a character."""
+        return len(self._decoder.getstate()[0])
+
+
+def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decode an iterable of byte chunks into non-empty text chunks, exactly.
+
+    The source is closed (if it has ``close``) when this generator is closed or
+    finishes, so abandoning the text iterator releases the connection behind it.
+    """
+    decode = _IncrementalUtf8(errors="replace").decode
+    try:
+        for data in chunks:
+            text = decode(data, False)
+            if text:
+                yield text
+        tail = decode(b"", True)
+        if tail:
+            yield tail
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

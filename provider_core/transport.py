@@ -1,0 +1,209 @@
+"""The HTTP layer providers share: one pooled session per process, timeouts that are never
+unlimited, and every requests/urllib3 failure mapped onto the provider-core hierarchy.
+
+``stream_post(...)`` sends one request and yields the body's bytes as they arrive. It
+raises, before the first byte, :class:`ProviderHTTPError` for a 4xx/5xx,
+:class:`ProviderTimeout` / :class:`ProviderConnectionError` for network faults (saying
+which and where); after some bytes, :class:`StreamInterrupted` with the count received.
+The response is closed whenever the iterator ends, fails, or is closed or dropped early.
+
+requests is imported when the first request is made, not when this module is.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from .errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterrupted
+
+__all__ = ["DEFAULT_TIMEOUT", "get_session", "normalize_timeout", "stream_post"]
+
+#: (connect, read) seconds: read is the longest wait for the next bytes, not the whole reply.
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
+READ_SIZE = 65536
+EXCERPT_CHARS = 200
+
+_session: Any = None
+_session_pid = 0
+_session_lock = threading.Lock()
+
+
+def get_session() -> Any:
+    """The process's pooled :class:`requests.Session` (recreated after a fork)."""
+    global _session, _session_pid
+    if _session is None or _session_pid != os.getpid():
+        with _session_lock:
+            if _session is None or _session_pid != os.getpid():
+                import requests
+                from requests.adapters import HTTPAdapter
+
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                _session, _session_pid = session, os.getpid()
+    return _session
+
+
+def normalize_timeout(timeout: Any) -> tuple[float, float]:
+    """``None`` -> :data:`DEFAULT_TIMEOUT`; a number -> both; a pair -> (connect, read).
+    Every value must be a positive finite number: there is no unlimited wait."""
+    if timeout is None:
+        return DEFAULT_TIMEOUT
+    pair = (timeout, timeout) if isinstance(timeout, (int, float)) else tuple(timeout)
+    if len(pair) != 2 or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf") for v in pair
+    ):
+        from .errors import InvalidMessages
+
+        raise InvalidMessages([("timeout", f"must be a positive number or a (connect, read) pair, got {timeout!r}")])
+    return float(pair[0]), float(pair[1])
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        import time
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _excerpt(response: Any) -> str:
+    try:
+        raw = response.raw.read(2048, decode_content=True) or b""
+    except Exception:
+        return ""
+    text = raw.decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text[:EXCERPT_CHARS] + ("..." if len(text) > EXCERPT_CHARS else "")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        for arg in getattr(current, "args", ()):
+            if isinstance(arg, BaseException) and id(arg) not in seen:
+                yield from _chain(arg)
+        current = current.__cause__ or current.__context__ or getattr(current, "reason", None)
+
+
+def _classify(exc: BaseException) -> str:
+    """Name the network fault behind a requests/urllib3 exception."""
+    import requests
+    import urllib3.exceptions as u3
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect-timeout"
+    if isinstance(exc, (requests.exceptions.ReadTimeout, u3.ReadTimeoutError, socket.timeout)):
+        return "read-timeout"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "proxy"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "ssl"
+    for cause in _chain(exc):
+        if isinstance(cause, socket.gaierror) or type(cause).__name__ == "NameResolutionError":
+            return "dns"
+        if isinstance(cause, ConnectionRefusedError):
+            return "refused"
+        if isinstance(cause, u3.ReadTimeoutError):
+            return "read-timeout"
+        if isinstance(cause, u3.ConnectTimeoutError):
+            return "connect-timeout"
+        if isinstance(cause, (ConnectionResetError, BrokenPipeError, u3.ProtocolError)):
+            return "reset"
+    return "other"
+
+
+_KIND_TEXT = {
+    "refused": "connection refused",
+    "dns": "host name could not be resolved",
+    "connect-timeout": "timed out connecting",
+    "read-timeout": "timed out waiting for data",
+    "reset": "connection reset by peer",
+    "proxy": "proxy failed",
+    "ssl": "TLS failed",
+    "other": "connection failed",
+}
+
+
+def _network_error(exc: BaseException, provider: str, url: str, timeout: tuple[float, float]) -> ProviderError:
+    kind = _classify(exc)
+    text = f"{provider}: {_KIND_TEXT[kind]} ({url})"
+    if kind == "connect-timeout":
+        text += f" after {timeout[0]:g}s"
+    elif kind == "read-timeout":
+        text += f" after {timeout[1]:g}s"
+    cls = ProviderTimeout if kind.endswith("timeout") else ProviderConnectionError
+    return cls(text, provider=provider, kind=kind, url=url)
+
+
+def stream_post(
+    provider: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: Any = None,
+    proxy: str | None = None,
+) -> Iterator[bytes]:
+    """POST ``json`` to ``url`` and yield the response body's bytes as they arrive.
+
+    A generator: nothing is sent until the first ``next()``, and closing it (or dropping
+    it) closes the response.
+    """
+    import requests
+    import urllib3.exceptions as u3
+
+    limits = normalize_timeout(timeout)
+    proxies = {"http": proxy, "https": proxy} if proxy else None
+    try:
+        response = get_session().post(url, json=json, headers=headers, timeout=limits, proxies=proxies, stream=True)
+    except requests.exceptions.RequestException as exc:
+        raise _network_error(exc, provider, url, limits) from None
+    received = 0
+    try:
+        if response.status_code >= 400:
+            from .errors import ProviderHTTPError
+
+            raise ProviderHTTPError(
+                response.status_code,
+                provider=provider,
+                url=url,
+                reason=response.reason or "",
+                body_excerpt=_excerpt(response),
+                retry_after=_retry_after(response.headers.get("retry-after")),
+            )
+        raw = response.raw
+        if raw.chunked and raw.supports_chunked_reads():
+            source: Iterator[bytes] = raw.read_chunked(None, decode_content=True)
+        else:
+            source = iter(lambda: raw.read1(READ_SIZE, decode_content=True), b"")
+        try:
+            for data in source:
+                if data:
+                    received += len(data)
+                    yield data
+        except (u3.HTTPError, OSError) as exc:
+            error = _network_error(exc, provider, url, limits)
+            if received == 0:
+                raise error from None
+            raise StreamInterrupted(
+                f"{error} after {received:,} bytes", provider=provider, received_bytes=received
+            ) from None
+    finally:
+        response.close()
