@@ -45,7 +45,7 @@ def _print_json(data: Any, out: TextIO) -> None:
 def _table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
-        out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+        out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
 def _yes(flag: bool) -> str:

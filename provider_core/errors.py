@@ -158,9 +158,10 @@ class StreamInterrupted(ProviderError):
 
     No fallback happens after the first chunk, so the text is never silently switched
     to another provider mid-sentence. ``received_chars`` / ``received_chunks`` say how
-    much arrived (``received_bytes`` where only the transport layer knew). When streaming, the caller holds every chunk it received and the
-    library keeps no copy, so ``partial_text`` is ``None``; for ``stream=False`` it holds
-    the text received before the fault.
+    much arrived (``received_bytes`` where only the transport layer knew). When
+    streaming, the caller holds every chunk it received and the library keeps no copy,
+    so ``partial_text`` is ``None``; for ``stream=False`` it holds the text received
+    before the fault.
     """
 
     fallback_ok = False

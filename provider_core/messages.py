@@ -27,10 +27,10 @@ _adapter_lock = threading.Lock()
 
 
 def _build_adapter() -> Any:
-    from typing import Literal
+    from typing import Annotated, Literal
 
     from pydantic import ConfigDict, Field, StrictStr, TypeAdapter
-    from typing_extensions import Annotated, NotRequired, TypedDict
+    from typing_extensions import NotRequired, TypedDict
 
     class MessageModel(TypedDict):
         __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
