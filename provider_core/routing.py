@@ -78,6 +78,8 @@ def explain_route(
     matches). The plan is cached until the registry changes, unless a
     ``provider_working`` hook makes working-ness dynamic.
     """
+    if type(model) is not str:
+        validate_model(model)  # raises: a cache key must be hashable
     key = (model, stream, include_not_working, tuple(prefer) if prefer else None)
     cache = registry._route_cache
     plan = cache.get(key)
