@@ -42,4 +42,45 @@ def provider_working(provider: type) -> bool | None:
     implementation, and finally the class's ``working`` attribute, decide). The first
     non-``None`` answer wins. Called on every routing decision, so it must be cheap: read
     cached state (a health check's last result, a circuit breaker), never do I/O here.
+
+    Route plans are cached only while no ``provider_working`` hook is installed, unless
+    the plugin object has a true ``notifies_changes`` attribute: it then promises to call
+    ``registry.routes_changed()`` whenever its answers change (or
+    ``registry.routes_changed(after=seconds, clock=...)`` for a change due at a known time).
+    """
+
+
+@hookspec
+def provider_attempt(provider: type) -> bool | None:
+    """Say whether routing may send a request to ``provider`` now; ``False`` skips it.
+
+    Called by the fallback loop right before it calls a routed candidate (not for a
+    provider the caller named explicitly). A circuit breaker uses it to let exactly one
+    trial request through a half-open circuit; the skipped candidate is listed in the
+    completion's ``attempts`` with the reason ``provider_status`` gives. Must be cheap.
+    """
+
+
+@hookspec
+def provider_outcome(provider: type, error: BaseException | None, elapsed: float) -> None:
+    """Learn how one request to ``provider`` went; the return value is ignored.
+
+    Called by the fallback loop for every attempt, the named-provider case included:
+    ``error=None`` when the first chunk arrived (``elapsed`` = seconds to it); else the
+    exception that ended the attempt, before or after the first chunk (``elapsed`` = seconds
+    since the request started). Every error is reported: an implementation decides which
+    count, e.g. with ``provider_core.health.is_upstream_fault`` (upstream faults such as
+    timeouts, 5xx, 429, resets, empty replies and broken providers count; a caller's bad
+    request, ``fallback_ok`` false, does not). Called in the request's thread; a hook that
+    raises is recorded as a registry warning and never breaks the request.
+    """
+
+
+@hookspec(firstresult=True)
+def provider_status(provider: type) -> str | None:
+    """Why ``provider`` is not working now, in a few words (e.g. ``"circuit open until
+    12:03:04"``), or ``None`` for no opinion.
+
+    Consulted only to explain a skipped provider (``route``, ``NoProviderAvailable``),
+    never on the routing fast path.
     """
