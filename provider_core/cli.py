@@ -55,12 +55,22 @@ def _yes(flag: bool) -> str:
 # -- providers ---------------------------------------------------------------------------
 
 
+def _status_reason(registry: Any, cls: type) -> str | None:
+    """Why ``cls`` is not working (a ``provider_status`` hook, else its ``status_reason``);
+    ``None`` while it works."""
+    if registry.is_working(cls):
+        return None
+    hooked = getattr(registry, "status_reason", None)
+    return (hooked(cls) if hooked is not None else None) or getattr(cls, "status_reason", None)
+
+
 def provider_record(registry: Any, cls: type) -> dict[str, Any]:
     """The JSON object ``providers --json`` prints for one provider."""
     data = cls.describe()  # type: ignore[attr-defined]
     data["working_static"] = data["working"]
     data["working"] = registry.is_working(cls)
     data["plugin"] = registry.origin(cls)
+    data["status_reason"] = _status_reason(registry, cls)
     return data
 
 
@@ -87,6 +97,10 @@ def cmd_providers(args: argparse.Namespace, out: TextIO) -> int:
         for p in found
     ]
     _table(rows, ("NAME", "WORKING", "STREAM", "GPT-3.5", "GPT-4", "MODELS", "PLUGIN"), out)
+    for p in found:
+        reason = _status_reason(registry, p)
+        if reason:
+            out.write(f"  {p.name}: not working: {reason}\n")
     return 0
 
 

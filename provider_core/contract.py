@@ -73,6 +73,9 @@ def _models(cls: type) -> str | None:
     if not isinstance(models, Mapping) or isinstance(models, type):
         return f"models must be a mapping of model id to display name, got {type(models).__name__}"
     if not models:
+        reason = getattr(cls, "status_reason", None)
+        if getattr(cls, "working", None) is False and isinstance(reason, str) and reason:
+            return None  # not working, and says why (e.g. its model list could not be fetched)
         return "models must not be empty"
     bad = [m for m in models if not isinstance(m, str) or not m or not m.isprintable()]
     return f"model ids must be non-empty printable strings, got {bad[:3]!r}" if bad else None
@@ -118,7 +121,11 @@ RULES: tuple[Rule, ...] = (
     Rule("name", "name is a non-empty string without spaces", _name),
     Rule("flags-bool", "capability flags are real bools", _flags),
     Rule("url", "url is a string", _url),
-    Rule("models", "models is a non-empty mapping of model ids", _models),
+    Rule(
+        "models",
+        "models is a mapping of model ids, non-empty unless not working with a status_reason",
+        _models,
+    ),
     Rule("default-model", "default_model is None or one of models", _default_model),
     Rule("priority", "priority is an int", _priority),
     Rule(

@@ -230,8 +230,10 @@ def _build_http_error() -> type:
         """The provider answered with an HTTP error status.
 
         Carries ``status_code``, ``provider``, the ``url`` (without its query string),
-        a short ``body_excerpt`` and ``retry_after`` (seconds, from a 429/503). It keeps
-        no reference to the response or request, so no header can leak through it.
+        a short ``body_excerpt`` (the provider's own error message where its body could
+        be parsed), ``error_type`` / ``error_code`` (from such a body, else ``None``) and
+        ``retry_after`` (seconds, from a 429/503). It keeps no reference to the response
+        or request, so no header can leak through it.
         A 400, 413 or 422 means the request itself was refused: no fallback then.
         """
 
@@ -244,8 +246,12 @@ def _build_http_error() -> type:
             body_excerpt: str = "",
             retry_after: float | None = None,
             reason: str = "",
+            error_type: str | None = None,
+            error_code: str | None = None,
         ) -> None:
             self.status_code = status_code
+            self.error_type = error_type
+            self.error_code = error_code
             self.url = url.split("?", 1)[0]
             self.body_excerpt = body_excerpt
             self.retry_after = retry_after
@@ -257,8 +263,10 @@ def _build_http_error() -> type:
                 text += f" from {provider}"
             if self.url:
                 text += f" ({self.url})"
+            if error_type:
+                text += f": [{error_type}]"
             if body_excerpt:
-                text += f": {body_excerpt}"
+                text += f"{'' if error_type else ':'} {body_excerpt}"
             ProviderError.__init__(self, text, provider=provider)
             self.response = None
             self.request = None

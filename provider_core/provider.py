@@ -54,6 +54,10 @@ class AbstractProvider(ABC):
         The model used for an empty model id; ``None`` or a key of ``models``.
     ``priority``
         Routing order among providers of one model: higher first, then by name.
+    ``status_reason``
+        Why the provider is not working (e.g. ``"model list unavailable: connection
+        refused"``), or ``None``; shown by ``providers`` and ``route``. A provider that is
+        not working and gives a reason may have empty ``models``.
     """
 
     name: ClassVar[str] = ""
@@ -67,6 +71,7 @@ class AbstractProvider(ABC):
     models: ClassVar[Mapping[str, Any]] = {}
     default_model: ClassVar[str | None] = None
     priority: ClassVar[int] = 0
+    status_reason: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -101,4 +106,5 @@ class AbstractProvider(ABC):
             "priority": cls.priority,
             "default_model": cls.default_model,
             "models": list(cls.models),
+            "status_reason": cls.status_reason,
         }

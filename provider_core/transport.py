@@ -6,6 +6,9 @@ raises, before the first byte, :class:`ProviderHTTPError` for a 4xx/5xx,
 :class:`ProviderTimeout` / :class:`ProviderConnectionError` for network faults (saying
 which and where); after some bytes, :class:`StreamInterrupted` with the count received.
 The response is closed whenever the iterator ends, fails, or is closed or dropped early.
+``request_json(...)`` sends one request (GET, or a non-streamed POST) and returns the
+reply parsed as JSON, with the same typed errors. Both take an optional ``parse_error``
+that reads a provider's JSON error body into the error's message, type and code.
 
 requests is imported when the first request is made, not when this module is.
 """
@@ -15,18 +18,22 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterrupted
 
-__all__ = ["DEFAULT_TIMEOUT", "get_session", "normalize_timeout", "stream_post"]
+__all__ = ["DEFAULT_TIMEOUT", "ErrorParser", "get_session", "normalize_timeout", "request_json", "stream_post"]
 
 #: (connect, read) seconds: read is the longest wait for the next bytes, not the whole reply.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
 READ_SIZE = 65536
 EXCERPT_CHARS = 200
+#: How much of an error body is read (for its excerpt, or for ``parse_error``).
+ERROR_BODY_BYTES = 16384
+#: Largest JSON reply :func:`request_json` accepts.
+MAX_JSON_BYTES = 32 * 1024 * 1024
 
 _session: Any = None
 _session_pid = 0
@@ -80,14 +87,53 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _excerpt(response: Any) -> str:
+def _excerpt(raw: bytes, limit: int = EXCERPT_CHARS) -> str:
+    text = " ".join(raw.decode("utf-8", "replace").split())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _read_limited(response: Any, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the (decoded) body; nothing on a read failure."""
+    parts: list[bytes] = []
+    size = 0
     try:
-        raw = response.raw.read(2048, decode_content=True) or b""
+        while size < limit:
+            data = response.raw.read(min(READ_SIZE, limit - size), decode_content=True)
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
     except Exception:
-        return ""
-    text = raw.decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text[:EXCERPT_CHARS] + ("..." if len(text) > EXCERPT_CHARS else "")
+        pass
+    return b"".join(parts)
+
+
+#: ``parse_error(body) -> (message, type, code) | None``: reads a provider's error body
+#: (e.g. ``{"error": {"message": ..., "type": ...}}``); ``None`` keeps the raw excerpt.
+ErrorParser = Callable[[bytes], "tuple[str, str | None, str | None] | None"]
+
+
+def _http_error(provider: str, url: str, response: Any, parse_error: ErrorParser | None) -> ProviderError:
+    from .errors import ProviderHTTPError
+
+    body = _read_limited(response, ERROR_BODY_BYTES)
+    parsed = None
+    if parse_error is not None:
+        try:
+            parsed = parse_error(body)
+        except Exception:
+            parsed = None
+    message, error_type, error_code = parsed if parsed else (None, None, None)
+    return ProviderHTTPError(
+        response.status_code,
+        provider=provider,
+        url=url,
+        reason=response.reason or "",
+        body_excerpt=_excerpt(message.encode("utf-8"), 500) if message else _excerpt(body),
+        retry_after=_retry_after(response.headers.get("retry-after")),
+        error_type=error_type,
+        error_code=error_code,
+    )
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -152,6 +198,36 @@ def _network_error(exc: BaseException, provider: str, url: str, timeout: tuple[f
     return cls(text, provider=provider, kind=kind, url=url)
 
 
+def _send(
+    provider: str,
+    method: str,
+    url: str,
+    *,
+    json: Any,
+    headers: Mapping[str, str] | None,
+    limits: tuple[float, float],
+    proxy: str | None,
+    parse_error: ErrorParser | None,
+) -> Any:
+    """Send one request with a streamed body; raise typed errors for network faults and
+    for an HTTP error status (the response is closed then). Returns the open response."""
+    import requests
+
+    proxies = {"http": proxy, "https": proxy} if proxy else None
+    try:
+        response = get_session().request(
+            method, url, json=json, headers=headers, timeout=limits, proxies=proxies, stream=True
+        )
+    except requests.exceptions.RequestException as exc:
+        raise _network_error(exc, provider, url, limits) from None
+    if response.status_code >= 400:
+        try:
+            raise _http_error(provider, url, response, parse_error)
+        finally:
+            response.close()
+    return response
+
+
 def stream_post(
     provider: str,
     url: str,
@@ -160,34 +236,22 @@ def stream_post(
     headers: Mapping[str, str] | None = None,
     timeout: Any = None,
     proxy: str | None = None,
+    parse_error: ErrorParser | None = None,
 ) -> Iterator[bytes]:
     """POST ``json`` to ``url`` and yield the response body's bytes as they arrive.
 
     A generator: nothing is sent until the first ``next()``, and closing it (or dropping
-    it) closes the response.
+    it) closes the response. ``parse_error`` (optional) turns an error body into the
+    :class:`ProviderHTTPError`'s message, type and code.
     """
-    import requests
     import urllib3.exceptions as u3
 
     limits = normalize_timeout(timeout)
-    proxies = {"http": proxy, "https": proxy} if proxy else None
-    try:
-        response = get_session().post(url, json=json, headers=headers, timeout=limits, proxies=proxies, stream=True)
-    except requests.exceptions.RequestException as exc:
-        raise _network_error(exc, provider, url, limits) from None
+    response = _send(
+        provider, "POST", url, json=json, headers=headers, limits=limits, proxy=proxy, parse_error=parse_error
+    )
     received = 0
     try:
-        if response.status_code >= 400:
-            from .errors import ProviderHTTPError
-
-            raise ProviderHTTPError(
-                response.status_code,
-                provider=provider,
-                url=url,
-                reason=response.reason or "",
-                body_excerpt=_excerpt(response),
-                retry_after=_retry_after(response.headers.get("retry-after")),
-            )
         raw = response.raw
         if raw.chunked and raw.supports_chunked_reads():
             source: Iterator[bytes] = raw.read_chunked(None, decode_content=True)
@@ -207,3 +271,56 @@ def stream_post(
             ) from None
     finally:
         response.close()
+
+
+def request_json(
+    provider: str,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: Any = None,
+    proxy: str | None = None,
+    parse_error: ErrorParser | None = None,
+    max_bytes: int = MAX_JSON_BYTES,
+) -> Any:
+    """Send one request (``GET``, or ``POST`` with a ``json`` body) and return the reply
+    parsed as JSON, with the same typed errors as :func:`stream_post`.
+
+    A reply that is cut off raises :class:`ProviderConnectionError` (nothing partial is
+    returned); one larger than ``max_bytes`` or that is not JSON raises
+    :class:`ProviderError` saying so.
+    """
+    import json as jsonlib
+
+    import urllib3.exceptions as u3
+
+    limits = normalize_timeout(timeout)
+    response = _send(
+        provider, method, url, json=json, headers=headers, limits=limits, proxy=proxy, parse_error=parse_error
+    )
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            data = response.raw.read(READ_SIZE, decode_content=True)
+            if not data:
+                break
+            size += len(data)
+            if size > max_bytes:
+                raise ProviderError(
+                    f"{provider}: reply from {url} is larger than {max_bytes:,} bytes", provider=provider
+                )
+            parts.append(data)
+    except (u3.HTTPError, OSError) as exc:
+        raise _network_error(exc, provider, url, limits) from None
+    finally:
+        response.close()
+    body = b"".join(parts)
+    try:
+        return jsonlib.loads(body)
+    except ValueError:
+        raise ProviderError(
+            f"{provider}: reply from {url} is not JSON: {_excerpt(body) or '(empty body)'}", provider=provider
+        ) from None
