@@ -10,6 +10,7 @@ a name the first registered wins (plugins load in entry-point name order) and a
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -34,11 +35,20 @@ class Registry:
 
     ``Registry()`` discovers plugins through entry points at its first query;
     ``Registry(load_entry_points=False)`` starts empty and isolated (tests, embedding).
-    ``environ`` replaces ``os.environ`` for the plugin allow/deny lists.
+    ``environ`` replaces ``os.environ`` for the plugin allow/deny lists and the built-in
+    plugins' settings. ``builtins`` (default: ``load_entry_points``) adds the plugins shipped
+    with the core, such as the circuit breaker (:mod:`provider_core.health`).
     """
 
-    def __init__(self, load_entry_points: bool = True, *, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        load_entry_points: bool = True,
+        *,
+        environ: Mapping[str, str] | None = None,
+        builtins: bool | None = None,
+    ) -> None:
         self._load_entry_points = load_entry_points
+        self._builtins = load_entry_points if builtins is None else builtins
         self._environ = environ
         self._lock = threading.RLock()
         self._loaded = False
@@ -50,6 +60,9 @@ class Registry:
         self._index: dict[str, tuple[type, ...]] | None = None
         self._route_cache: dict[tuple[Any, ...], Any] = {}
         self._working_hooked: bool | None = None
+        self._dynamic: bool | None = None
+        self._callers: dict[str, Any] = {}
+        self._route_expiry: dict[Callable[[], float], float] = {}
 
     # -- plugin manager and loading -------------------------------------------------
 
@@ -75,6 +88,8 @@ class Registry:
             if self._loaded:
                 return
             self._loaded = True  # set first: a plugin querying the registry must not recurse
+            if self._builtins:
+                self._add_builtins()
             if self._load_entry_points:
                 self._load_all_entry_points()
 
@@ -107,6 +122,19 @@ class Registry:
                 continue
             self._add_plugin(obj, info)
 
+    def _add_builtins(self) -> None:
+        """Register the core's own plugins (not listed by :meth:`plugins`: they are part of
+        the core; ``PROVIDER_CORE_BREAKER=off`` removes the breaker)."""
+        try:
+            from .health.plugin import builtin_plugins
+
+            for name, plugin in builtin_plugins(self, self._environ):
+                self.plugin_manager.register(plugin, name=name)
+        except Exception as exc:  # a bad setting must not break the CLI
+            self._warn(f"built-in plugins failed: {_describe_exception(exc)}")
+        self._working_hooked = self._dynamic = None
+        self._callers = {}
+
     def add_plugin(self, plugin: object, name: str | None = None, *, builtin: bool = False) -> PluginInfo:
         """Register an in-process plugin (a module or object with hook implementations)
         and run its ``register_providers`` hook now. Returns its record."""
@@ -126,9 +154,10 @@ class Registry:
             info.errors.append(f"hook validation failed: {_describe_exception(exc)}")
             return
         impls = [impl for impl in pm.hook.register_providers.get_hookimpls() if impl.plugin is obj]
-        if not impls and not pm.hook.provider_working.get_hookimpls():
+        if not pm.get_hookcallers(obj):  # this plugin implements no hook at all
             info.warnings.append("no provider_core hook implementations found")
-        self._working_hooked = None
+        self._working_hooked = self._dynamic = None
+        self._callers = {}
         self._invalidate()
         for impl in impls:
 
@@ -205,6 +234,28 @@ class Registry:
     def _invalidate(self) -> None:
         self._index = None
         self._route_cache = {}
+        self._route_expiry = {}
+
+    def routes_changed(self, after: float | None = None, clock: Callable[[], float] | None = None) -> None:
+        """Drop the cached route plans now, or (``after`` seconds) when ``clock()`` (default
+        :func:`time.monotonic`) has moved on that far. For plugins whose ``provider_working``
+        answers change (see the hookspec's ``notifies_changes``)."""
+        if after is None or after <= 0:
+            self._route_cache = {}
+            self._route_expiry = {}
+            return
+        clock = clock or time.monotonic
+        at = clock() + after
+        with self._lock:
+            if at < self._route_expiry.get(clock, float("inf")):
+                self._route_expiry = {**self._route_expiry, clock: at}
+
+    def _routes_expired(self) -> bool:
+        """Drop the cached plans if a deadline set by :meth:`routes_changed` has passed."""
+        if any(clock() >= at for clock, at in list(self._route_expiry.items())):
+            self.routes_changed()
+            return True
+        return False
 
     # -- queries ----------------------------------------------------------------------
 
@@ -245,6 +296,43 @@ class Registry:
                 return bool(answer)
         return bool(provider.working)
 
+    def _hook_failed(self, hook: str, exc: BaseException) -> None:
+        text = f"{hook} hook raised {_describe_exception(exc)}"
+        if text not in self._warnings:
+            self._warn(text)
+
+    def hook_caller(self, hook: str) -> Any:
+        """The pluggy caller of ``hook`` when some plugin implements it, else ``None`` (cached)."""
+        caller = self._callers.get(hook, False)
+        if caller is False:
+            caller = getattr(self._pm.hook, hook, None) if self._pm is not None else None
+            caller = caller if caller is not None and caller.get_hookimpls() else None
+            self._callers[hook] = caller
+        return caller
+
+    def _call_hook(self, hook: str, default: Any, **kwargs: Any) -> Any:
+        caller = self.hook_caller(hook)
+        if caller is None:
+            return default
+        try:
+            return caller(**kwargs)
+        except Exception as exc:  # a broken plugin never breaks a request
+            self._hook_failed(hook, exc)
+            return default
+
+    def allow_attempt(self, provider: type) -> bool:
+        """False when a ``provider_attempt`` hook says not to call ``provider`` now."""
+        return False not in self._call_hook("provider_attempt", (), provider=provider)
+
+    def report_outcome(self, provider: type, error: BaseException | None, elapsed: float) -> None:
+        """Tell the ``provider_outcome`` hooks how an attempt went (never raises)."""
+        self._call_hook("provider_outcome", None, provider=provider, error=error, elapsed=elapsed)
+
+    def status_reason(self, provider: type) -> str | None:
+        """The ``provider_status`` hooks' explanation of why ``provider`` is not working."""
+        answer = self._call_hook("provider_status", None, provider=provider)
+        return str(answer) if answer else None
+
     def _has_working_hooks(self) -> bool:
         hooked = self._working_hooked
         if hooked is None:
@@ -254,9 +342,14 @@ class Registry:
 
     @property
     def dynamic_working(self) -> bool:
-        """True when a ``provider_working`` hook is installed (route results are then not cached)."""
+        """True when a ``provider_working`` hook is installed whose plugin does not promise to
+        call :meth:`routes_changed` (``notifies_changes``); route plans are then not cached."""
         self._ensure_loaded()
-        return self._has_working_hooks()
+        dynamic = self._dynamic
+        if dynamic is None:
+            impls = self._pm.hook.provider_working.get_hookimpls() if self._has_working_hooks() else []
+            dynamic = self._dynamic = any(not getattr(i.plugin, "notifies_changes", False) for i in impls)
+        return dynamic
 
     def providers(
         self, working: bool | None = None, model: str | None = None, stream: bool | None = None

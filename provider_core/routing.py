@@ -14,8 +14,9 @@ first chunk nothing is switched: :class:`~provider_core.errors.StreamInterrupted
 from __future__ import annotations
 
 import difflib
+import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from .errors import (
     NoProviderAvailable,
     ProviderContractError,
     ProviderError,
+    ProviderNotFound,
     ProviderNotWorkingWarning,
     StreamInterrupted,
 )
@@ -35,7 +37,15 @@ from .messages import validate_messages, validate_model, validate_options
 if TYPE_CHECKING:
     from .registry import Registry
 
-__all__ = ["Completion", "RoutePlan", "create_completion", "explain_route", "plan_route"]
+__all__ = [
+    "Completion",
+    "RoutePlan",
+    "collect_text",
+    "create_completion",
+    "explain_route",
+    "open_completion",
+    "plan_route",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,13 @@ class RoutePlan:
         }
 
 
-def _not_working_reason(provider: type) -> str:
+_NO_STREAM = "does not support streaming"
+
+
+def _not_working_reason(provider: type, registry: Registry | None = None) -> str:
+    status = registry.status_reason(provider) if registry is not None else None
+    if status:
+        return status
     if provider.working:
         return "reported not working by a provider_working hook"
     return "marked not working"
@@ -81,6 +97,8 @@ def explain_route(
     if type(model) is not str:
         validate_model(model)  # raises: a cache key must be hashable
     key = (model, stream, include_not_working, tuple(prefer) if prefer else None)
+    if registry._route_expiry:
+        registry._routes_expired()
     cache = registry._route_cache
     plan = cache.get(key)
     if plan is not None:
@@ -96,9 +114,9 @@ def explain_route(
     skipped: list[Attempt] = []
     for provider in listed:
         if stream and not provider.supports_stream:
-            skipped.append(Attempt(provider.name, "does not support streaming"))
+            skipped.append(Attempt(provider.name, _NO_STREAM))
         elif not include_not_working and not registry.is_working(provider):
-            skipped.append(Attempt(provider.name, _not_working_reason(provider)))
+            skipped.append(Attempt(provider.name, _not_working_reason(provider, registry)))
         else:
             chosen.append(provider)
     if prefer:
@@ -126,8 +144,8 @@ def plan_route(
 
 
 def _override_hint(plan: RoutePlan) -> str:
-    if any("not working" in a.reason for a in plan.skipped):
-        names = [a.provider for a in plan.skipped]
+    names = [a.provider for a in plan.skipped if a.reason != _NO_STREAM]
+    if names:
         return f"to call one anyway, name it: provider={names[0]!r} (CLI: --provider {names[0]})"
     return ""
 
@@ -151,15 +169,38 @@ class Completion(Iterator[str]):
     """The streamed reply of :func:`create_completion`: iterate it for text chunks.
 
     ``provider`` names the provider that answered (set when its first chunk arrives);
-    ``attempts`` lists the candidates that failed before it, each with why. ``close()``
+    ``attempts`` lists the candidates that failed before it, each with why; ``skipped``
+    the providers routing passed over (not working, not streaming), which the
+    :class:`NoProviderAvailable` raised when every candidate fails lists first. ``close()``
     (or leaving a ``with`` block) stops the request and frees its connection.
+
+    With a ``registry``, each attempt is reported to its ``provider_outcome`` hooks and,
+    when ``routed``, first cleared with its ``provider_attempt`` hooks. ``call(provider,
+    model, messages, stream, kwargs)`` replaces ``provider.create_completion(...)`` (the
+    async API uses it for providers with a native async method).
     """
 
-    def __init__(self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]):
+    def __init__(
+        self,
+        candidates: Sequence[type],
+        model: str,
+        messages: Any,
+        stream: bool,
+        kwargs: dict[str, Any],
+        *,
+        registry: Registry | None = None,
+        routed: bool = True,
+        call: Callable[..., Any] | None = None,
+        skipped: Sequence[Attempt] = (),
+    ):
         self.model = model
         self.provider: str | None = None
         self.attempts: list[Attempt] = []
+        self.skipped = tuple(skipped)
         self.received_chars = 0
+        self._registry = registry
+        self._routed = routed
+        self._call = call
         self._gen = self._run(candidates, model, messages, stream, kwargs)
 
     def __iter__(self) -> Completion:
@@ -181,7 +222,10 @@ class Completion(Iterator[str]):
         self, provider: type, model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
     ) -> tuple[Any, str]:
         """Call ``provider`` and wait for its first non-empty chunk; return (iterator, chunk)."""
-        result = provider.create_completion(model, messages, stream, **kwargs)
+        if self._call is not None:
+            result = self._call(provider, model, messages, stream, kwargs)
+        else:
+            result = provider.create_completion(model, messages, stream, **kwargs)
         if isinstance(result, (str, bytes)) or not hasattr(result, "__iter__"):
             raise ProviderContractError(
                 f"{provider.name}.create_completion returned {type(result).__name__}, not an iterator of str",
@@ -208,26 +252,40 @@ class Completion(Iterator[str]):
     def _run(
         self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
     ) -> Iterator[str]:
+        registry = self._registry
+        report = registry.report_outcome if registry and registry.hook_caller("provider_outcome") else None
+        gate = registry if registry and self._routed and registry.hook_caller("provider_attempt") else None
+        started = 0.0
         for provider in candidates:
+            if gate is not None and not gate.allow_attempt(provider):
+                reason = gate.status_reason(provider) or "skipped by a provider_attempt hook"
+                self.attempts.append(Attempt(provider.name, reason))
+                continue
+            if report is not None:
+                started = time.perf_counter()
             try:
                 it, first = self._start(provider, model, messages, stream, kwargs)
             except Exception as exc:
+                if report is not None:
+                    report(provider, exc, time.perf_counter() - started)
                 if isinstance(exc, ProviderError) and not exc.fallback_ok:
                     raise
                 if len(candidates) == 1 and isinstance(exc, ProviderError):
                     raise  # one candidate: its own typed error says more than a summary
                 self.attempts.append(Attempt(provider.name, _why(exc), exc))
                 continue
+            if report is not None:
+                report(provider, None, time.perf_counter() - started)
             self.provider = provider.name
             if self.attempts:
                 failed = "; ".join(str(a) for a in self.attempts)
                 warnings.warn(f"fell back to {provider.name} after: {failed}", FallbackWarning, stacklevel=3)
-            yield from self._relay(provider, it, first)
+            yield from self._relay(provider, it, first, report, started)
             return
         last = self.attempts[-1].error if self.attempts else None
-        raise NoProviderAvailable(model, self.attempts) from last
+        raise NoProviderAvailable(model, [*self.skipped, *self.attempts]) from last
 
-    def _relay(self, provider: type, it: Any, first: str) -> Iterator[str]:
+    def _relay(self, provider: type, it: Any, first: str, report: Any = None, started: float = 0.0) -> Iterator[str]:
         chars = len(first)
         chunks = 1
         try:
@@ -245,6 +303,8 @@ class Completion(Iterator[str]):
                     self.received_chars = chars
                     yield chunk
         except Exception as exc:
+            if report is not None:
+                report(provider, exc, time.perf_counter() - started)
             raise StreamInterrupted(
                 f"{provider.name} stopped after {chars:,} characters in {chunks} chunks: {_why(exc)}",
                 provider=provider.name,
@@ -257,17 +317,82 @@ class Completion(Iterator[str]):
 
 
 def _pinned(registry: Registry, provider: str | type, model: str) -> tuple[type, ...]:
-    cls = registry.get(provider) if isinstance(provider, str) else provider
+    if isinstance(provider, str):
+        cls = registry.get(provider)
+    elif isinstance(provider, type):
+        from .contract import validate_provider
+
+        validate_provider(provider)  # a class passed directly gets the registration checks too
+        cls = provider
+    else:
+        raise ProviderNotFound(repr(provider), known=[p.name for p in registry.providers()])
     if model and model not in cls.models:
         close = difflib.get_close_matches(model, list(cls.models), n=3, cutoff=0.6)
         raise ModelNotSupported(model, provider=cls.name, suggestions=close)
     if not registry.is_working(cls):
         warnings.warn(
-            f"{cls.name} is {_not_working_reason(cls)}; calling it because it was named",
+            f"{cls.name} is {_not_working_reason(cls, registry)}; calling it because it was named",
             ProviderNotWorkingWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return (cls,)
+
+
+def open_completion(
+    model: str,
+    messages: Any,
+    stream: bool = True,
+    provider: str | type | None = None,
+    *,
+    registry: Registry | None = None,
+    prefer: Sequence[str] | None = None,
+    include_not_working: bool = False,
+    call: Callable[..., Any] | None = None,
+    **kwargs: Any,
+) -> Completion:
+    """The checks and routing of :func:`create_completion`, returning its not yet started
+    :class:`Completion` whatever ``stream`` says (the async API drives it from a thread).
+    ``call`` is passed to the :class:`Completion`."""
+    if registry is None:
+        from .registry import get_registry
+
+        registry = get_registry()
+    checked = validate_messages(messages)
+    validate_model(model)
+    validate_options(kwargs)
+    skipped: tuple[Attempt, ...] = ()
+    if provider is not None:
+        candidates = _pinned(registry, provider, model)
+    else:
+        plan = explain_route(registry, model, stream=stream, include_not_working=include_not_working, prefer=prefer)
+        if not plan.candidates:
+            raise NoProviderAvailable(model, list(plan.skipped), hint=_override_hint(plan))
+        candidates, skipped = plan.candidates, plan.skipped
+    return Completion(
+        candidates,
+        model,
+        checked,
+        stream,
+        kwargs,
+        registry=registry,
+        routed=provider is None,
+        call=call,
+        skipped=skipped,
+    )
+
+
+def collect_text(completion: Iterator[str]) -> str:
+    """Join a completion's chunks; a :class:`StreamInterrupted` gets the text received
+    before it as ``partial_text``."""
+    parts: list[str] = []
+    try:
+        for chunk in completion:
+            parts.append(chunk)
+    except StreamInterrupted as exc:
+        if parts or exc.partial_text is None:  # keep the partial text a provider attached itself
+            exc.partial_text = "".join(parts)
+        raise
+    return "".join(parts)
 
 
 def create_completion(
@@ -288,27 +413,16 @@ def create_completion(
     ``provider`` bypasses routing (a not-working provider then only warns). Input errors
     and routing errors are raised here, before any request; provider errors are raised
     while iterating. Extra ``kwargs`` (``temperature``, ``system_message``, ...) go to the
-    provider.
+    provider. The async twin is :func:`provider_core.aio.acreate_completion`.
     """
-    if registry is None:
-        from .registry import get_registry
-
-        registry = get_registry()
-    checked = validate_messages(messages)
-    validate_model(model)
-    validate_options(kwargs)
-    if provider is not None:
-        candidates = _pinned(registry, provider, model)
-    else:
-        candidates = plan_route(registry, model, stream=stream, include_not_working=include_not_working, prefer=prefer)
-    completion = Completion(candidates, model, checked, stream, kwargs)
-    if stream:
-        return completion
-    parts: list[str] = []
-    try:
-        for chunk in completion:
-            parts.append(chunk)
-    except StreamInterrupted as exc:
-        exc.partial_text = "".join(parts)
-        raise
-    return "".join(parts)
+    completion = open_completion(
+        model,
+        messages,
+        stream,
+        provider,
+        registry=registry,
+        prefer=prefer,
+        include_not_working=include_not_working,
+        **kwargs,
+    )
+    return completion if stream else collect_text(completion)

@@ -1,0 +1,154 @@
+"""The built-in plugin that puts the circuit breaker behind routing, and its settings.
+
+Every :class:`~provider_core.Registry` that loads entry points (``get_registry()``, the
+CLI, the gateway) gets one :class:`BreakerPlugin`, registered under the name ``breaker``.
+It implements four hooks: ``provider_working`` (``False`` while a circuit is open, else
+no opinion), ``provider_status`` (why), ``provider_attempt`` (one trial through a
+half-open circuit) and ``provider_outcome`` (count the upstream faults).
+
+Settings (environment variables, read when the registry loads; a bad value is reported
+as a warning and its default used):
+
+=====================================  ========  ==========================================
+``PROVIDER_CORE_BREAKER``              ``on``    ``off`` (or ``0``/``false``/``no``) installs no breaker
+``PROVIDER_CORE_BREAKER_FAILURES``     ``3``     upstream faults in a row that open a circuit
+``PROVIDER_CORE_BREAKER_COOLDOWN``     ``60``    seconds a circuit stays open (a longer Retry-After wins)
+``PROVIDER_CORE_BREAKER_MAX_COOLDOWN`` ``3600``  cap on the cooldown a Retry-After can ask for
+``PROVIDER_CORE_BREAKER_TRIAL_TIMEOUT`` ``60``   seconds a half-open trial claim lasts without an outcome
+``PROVIDER_CORE_REDIS_URL``            unset     ``redis://host:port/db``: share circuits through Redis
+``PROVIDER_CORE_REDIS_PREFIX``         ``provider_core``  key prefix in Redis
+``PROVIDER_CORE_REDIS_TIMEOUT``        ``0.5``   seconds for a Redis connect or command
+``PROVIDER_CORE_BREAKER_SYNC``         ``1``     seconds between refreshes of the shared state
+=====================================  ========  ==========================================
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..hookspecs import hookimpl
+from .breaker import BreakerConfig, CircuitBreaker, StateBackend
+
+__all__ = ["BreakerPlugin", "builtin_plugins", "config_from_environ", "get_breaker", "make_backend"]
+
+PLUGIN_NAME = "breaker"
+_OFF = {"0", "off", "false", "no", "disabled"}
+
+
+class BreakerPlugin:
+    """Pluggy hook implementations over one :class:`CircuitBreaker`.
+
+    ``notifies_changes`` is true: the breaker tells the registry when its answers change,
+    so route plans stay cached (see the ``provider_working`` hookspec).
+    """
+
+    notifies_changes = True
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self.breaker = breaker
+
+    @hookimpl(tryfirst=True)
+    def provider_working(self, provider: type) -> bool | None:
+        return False if self.breaker.blocked(provider.name) else None
+
+    @hookimpl(tryfirst=True)
+    def provider_status(self, provider: type) -> str | None:
+        return self.breaker.reason(provider.name)
+
+    @hookimpl
+    def provider_attempt(self, provider: type) -> bool | None:
+        return None if self.breaker.allow(provider.name) else False
+
+    @hookimpl
+    def provider_outcome(self, provider: type, error: BaseException | None, elapsed: float) -> None:
+        self.breaker.record(provider.name, error)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: Callable[[str], Any]) -> Any:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        warnings.warn(f"{name}={raw!r} is not a positive number; using {default:g}", RuntimeWarning, stacklevel=2)
+        return default
+    return value
+
+
+def config_from_environ(environ: Mapping[str, str] | None = None) -> BreakerConfig:
+    """The :class:`BreakerConfig` the ``PROVIDER_CORE_BREAKER_*`` variables describe."""
+    env = os.environ if environ is None else environ
+    defaults = BreakerConfig()
+    cooldown = _number(env, "PROVIDER_CORE_BREAKER_COOLDOWN", defaults.cooldown, float)
+    max_cooldown = _number(env, "PROVIDER_CORE_BREAKER_MAX_COOLDOWN", max(defaults.max_cooldown, cooldown), float)
+    if max_cooldown < cooldown:
+        warnings.warn(
+            f"PROVIDER_CORE_BREAKER_MAX_COOLDOWN ({max_cooldown:g}) is shorter than the cooldown; using {cooldown:g}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        max_cooldown = cooldown
+    return BreakerConfig(
+        failures=_number(env, "PROVIDER_CORE_BREAKER_FAILURES", defaults.failures, int),
+        cooldown=cooldown,
+        max_cooldown=max_cooldown,
+        trial_timeout=_number(env, "PROVIDER_CORE_BREAKER_TRIAL_TIMEOUT", defaults.trial_timeout, float),
+    )
+
+
+def make_backend(environ: Mapping[str, str] | None = None) -> StateBackend:
+    """A :class:`RedisBackend` when ``PROVIDER_CORE_REDIS_URL`` is set (and redis-py is
+    installed), else a :class:`MemoryBackend`. Nothing connects here."""
+    from .backends import MemoryBackend
+
+    env = os.environ if environ is None else environ
+    url = env.get("PROVIDER_CORE_REDIS_URL", "").strip()
+    if not url:
+        return MemoryBackend()
+    from .redis_backend import RedisBackend, redis_available
+
+    if not redis_available():
+        warnings.warn(
+            "PROVIDER_CORE_REDIS_URL is set but redis-py is not installed "
+            "(pip install 'provider-core[redis]'); circuit state stays in this process",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return MemoryBackend()
+    return RedisBackend(
+        url,
+        prefix=env.get("PROVIDER_CORE_REDIS_PREFIX", "").strip() or "provider_core",
+        timeout=_number(env, "PROVIDER_CORE_REDIS_TIMEOUT", 0.5, float),
+        sync_interval=_number(env, "PROVIDER_CORE_BREAKER_SYNC", 1.0, float),
+    )
+
+
+def builtin_plugins(registry: Any, environ: Mapping[str, str] | None = None) -> list[tuple[str, object]]:
+    """The plugins every entry-point registry gets: ``[("breaker", BreakerPlugin)]``, or
+    none when ``PROVIDER_CORE_BREAKER=off``. The breaker drops the registry's cached route
+    plans whenever a circuit changes."""
+    env = os.environ if environ is None else environ
+    if env.get("PROVIDER_CORE_BREAKER", "").strip().lower() in _OFF:
+        return []
+    breaker = CircuitBreaker(make_backend(env), config_from_environ(env))
+    clock = breaker.clock
+    breaker.on_change = lambda after: registry.routes_changed(after, clock=clock)
+    return [(PLUGIN_NAME, BreakerPlugin(breaker))]
+
+
+def get_breaker(registry: Any = None) -> CircuitBreaker | None:
+    """The circuit breaker of ``registry`` (default: the process-wide one), or ``None``
+    when it has none (``PROVIDER_CORE_BREAKER=off``, or an isolated registry)."""
+    if registry is None:
+        from ..registry import get_registry
+
+        registry = get_registry()
+    registry.load()
+    plugin = registry.plugin_manager.get_plugin(PLUGIN_NAME)
+    return plugin.breaker if isinstance(plugin, BreakerPlugin) else None
