@@ -13,6 +13,7 @@ help:
 	@echo "make test         install (non-editable) and run the test suite"
 	@echo "make lint         ruff check + ruff format --check"
 	@echo "make bench        full benchmarks -> bench/RESULTS.md (make bench-quick: under a minute)"
+	@echo "make bench-peers  install llm + litellm into $(PEERS_VENV) for the peer rows of make bench"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,5 +49,13 @@ bench: install
 bench-quick: install
 	$(BIN)/python -m bench --quick
 
+# Peers (llm, LiteLLM) go into their own venv so they never touch ours; `make bench` then
+# compares against them (it looks for $(PEERS_VENV), or BENCH_PEERS_VENV).
+PEERS_VENV ?= .bench-peers-venv
+bench-peers:
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet llm litellm
+	@echo "peers installed in $(PEERS_VENV); now run: make bench"
+
 clean:
-	rm -rf $(VENV) build *.egg-info plugins/*/build plugins/*/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info plugins/*/build plugins/*/*.egg-info .pytest_cache

@@ -1,0 +1,76 @@
+"""How much each benchmark measures: the full run and the quick one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FULL", "QUICK", "Config"]
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    #: alternating rounds of fresh interpreters (import, CLI, plugins)
+    process_rounds: int
+    #: rounds that include the peers (`llm models`, `import litellm` take seconds each)
+    peer_rounds: int
+    plugin_count: int
+    route_sizes: tuple[int, ...]
+    #: calls per timed batch, and batches (the figure is the median batch's per-call time)
+    route_calls: int
+    route_rounds: int
+    overhead_calls: int
+    overhead_rounds: int
+    #: megabytes per streamed reply, and alternating rounds
+    stream_mb: int
+    stream_rounds: int
+    ttfc_requests: int
+    memory_small_mb: int
+    memory_big_mb: int
+    memory_rounds: int
+    threads: int
+    thread_mb: int
+    concurrency_rounds: int
+
+
+FULL = Config(
+    name="full",
+    process_rounds=21,
+    peer_rounds=7,
+    plugin_count=50,
+    route_sizes=(10, 100, 1_000, 10_000),
+    route_calls=20_000,
+    route_rounds=15,
+    overhead_calls=5_000,
+    overhead_rounds=15,
+    stream_mb=200,
+    stream_rounds=5,
+    ttfc_requests=301,
+    memory_small_mb=1,
+    memory_big_mb=1024,
+    memory_rounds=3,
+    threads=64,
+    thread_mb=1,
+    concurrency_rounds=3,
+)
+
+QUICK = Config(
+    name="quick",
+    process_rounds=5,
+    peer_rounds=0,
+    plugin_count=50,
+    route_sizes=(10, 100, 1_000, 10_000),
+    route_calls=2_000,
+    route_rounds=5,
+    overhead_calls=1_000,
+    overhead_rounds=5,
+    stream_mb=20,
+    stream_rounds=3,
+    ttfc_requests=41,
+    memory_small_mb=1,
+    memory_big_mb=64,
+    memory_rounds=1,
+    threads=64,
+    thread_mb=1,
+    concurrency_rounds=1,
+)

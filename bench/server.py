@@ -1,0 +1,138 @@
+"""A fast loopback HTTP server for the streaming benchmarks, run as its own process.
+
+``python -m bench.server`` listens on 127.0.0.1 (a free port), prints the port, and serves
+until its standard input closes (so it ends with the benchmark that started it, even if
+that one dies) or :data:`MAX_LIFETIME` passes. It speaks enough of the Aivvm protocol for
+the provider to talk to it: any ``POST .../api/chat`` is answered with plain UTF-8 text,
+``Transfer-Encoding: chunked``, ``Content-Type: text/plain; charset=utf-8``.
+
+What it sends is chosen by the path before ``/api/chat`` (a provider's ``base_url`` can
+carry it): ``/stream/N`` sends :func:`text_block` N times, in HTTP chunks of
+:data:`CHUNK` bytes that cut characters anywhere; ``/small`` sends :data:`SMALL` once.
+Nothing is held in memory but one pre-framed block, so a 1 GB reply costs the server
+no memory and almost no CPU: the time measured is the client's.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+__all__ = ["BLOCK", "CHUNK", "SMALL", "blocks_for", "text_block"]
+
+#: Bytes per HTTP chunk of a long reply (not a multiple of any character's size).
+CHUNK = 65_536
+BLOCK_BYTES = 262_144
+SMALL = "Привет, мир! 你好，世界！ 👋🌍 The reply starts here."
+MAX_LIFETIME = 3 * 3600.0
+
+_WORDS = (
+    "привет мир сообщение поток текст ответ модель запрос быстро точно "
+    "你好 世界 流式 文本 回复 模型 请求 快速 准确 字符 "
+    "😀 🚀 👋🏽 🇺🇦 🧪 ✨ 👨‍👩‍👧 "
+    "the quick brown fox stream text 12345 , . ! ? — «» …"
+).split()
+
+
+def text_block(size: int = BLOCK_BYTES) -> str:
+    """Deterministic mixed Cyrillic / CJK / emoji / ASCII text of at most ``size`` UTF-8 bytes."""
+    rng = random.Random(20_231)
+    parts: list[str] = []
+    total = 0
+    while True:
+        word = rng.choice(_WORDS) + ("\n" if rng.random() < 0.08 else " ")
+        n = len(word.encode())
+        if total + n > size:
+            break
+        parts.append(word)
+        total += n
+    return "".join(parts)
+
+
+BLOCK = text_block()
+BLOCK_UTF8 = BLOCK.encode()
+
+
+def blocks_for(megabytes: float) -> int:
+    """How many blocks make about ``megabytes`` MiB."""
+    return max(1, round(megabytes * 2**20 / len(BLOCK_UTF8)))
+
+
+def _frame(data: bytes, size: int) -> bytes:
+    out = bytearray()
+    for i in range(0, len(data), size):
+        piece = data[i : i + size]
+        out += b"%x\r\n" % len(piece) + piece + b"\r\n"
+    return bytes(out)
+
+
+_FRAMED_BLOCK = _frame(BLOCK_UTF8, CHUNK)
+_FRAMED_SMALL = _frame(SMALL.encode(), CHUNK)
+_STREAM = re.compile(r"/stream/(\d+)(?:/|$)")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # As production servers do: without it, Nagle holds the first body bytes back
+        # until the client's delayed ACK of the headers (40 ms on Linux).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except ConnectionError:  # a client that closed a connection it was not done with
+            pass
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        length = int(self.headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+        path = self.path.split("?", 1)[0]
+        match = _STREAM.search(path)
+        if not path.endswith("/api/chat") or not (match or "/small/" in path):
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/plain; charset=utf-8")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        try:
+            if match:
+                for _ in range(int(match.group(1))):
+                    self.wfile.write(_FRAMED_BLOCK)
+            else:
+                self.wfile.write(_FRAMED_SMALL)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # 64 clients connect at once in the concurrency benchmark
+
+
+def main() -> None:
+    server = _Server(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(server.server_address[1], flush=True)
+    timer = threading.Timer(MAX_LIFETIME, lambda: os._exit(0))
+    timer.daemon = True
+    timer.start()
+    sys.stdin.read()  # returns when the parent closes our stdin or dies
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
