@@ -22,7 +22,7 @@ __all__ = ["main"]
 
 #: Extra commands, each a module with ``add_parser(subparsers)`` (kept out of this file so
 #: that each stays small; a missing optional module simply does not add its command).
-EXTENSION_COMMANDS: tuple[str, ...] = ("provider_core.checks",)
+EXTENSION_COMMANDS: tuple[str, ...] = ("provider_core.checks", "provider_core.gateway.command")
 
 USER_ERRORS = ("InvalidMessages", "ModelNotSupported", "ProviderNotFound")
 

@@ -1,0 +1,34 @@
+"""``provider-core serve``: an OpenAI-compatible HTTP API over the provider registry.
+
+Needs the optional web stack (``pip install 'provider-core[server]'``: Starlette and
+uvicorn). Importing this package imports neither; :func:`create_app` does, on first use.
+
+Modules, one idea each: :mod:`.config` (settings from the environment), :mod:`.request`
+(reading an OpenAI request), :mod:`.sse` (OpenAI response shapes and SSE), :mod:`.errors`
+(status codes and the OpenAI error shape), :mod:`.auth` and :mod:`.bodylimit` (ASGI
+middlewares), :mod:`.bridge` (sync providers in worker threads), :mod:`.stream` (the SSE
+response), :mod:`.app` (routes, :func:`create_app`), :mod:`.command` (the CLI command).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["GatewayConfig", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    if name == "GatewayConfig":
+        from .config import GatewayConfig
+
+        return GatewayConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import create_app
+    from .config import GatewayConfig

@@ -1,0 +1,188 @@
+"""The gateway's Starlette app: an OpenAI-compatible HTTP API over a provider registry.
+
+Endpoints: ``GET /healthz`` (always open), ``GET /v1/models``, ``GET /v1/models/{id}``,
+``GET /v1/providers``, ``POST /v1/chat/completions``. Errors use OpenAI's error shape
+(:mod:`.errors`). :func:`create_app` is also the factory uvicorn imports for ``--workers``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..registry import Registry
+from .auth import BearerAuth
+from .bodylimit import BodyLimit
+from .bridge import open_stream, run_sync
+from .config import GatewayConfig
+from .errors import ApiError, RequestError, api_error_from
+from .request import parse_chat_request
+from .sse import ChatReply, model_list, model_object
+from .stream import CompletionStream
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("provider_core.gateway")
+
+
+def error_response(error: ApiError) -> Response:
+    return Response(error.json_bytes(), status_code=error.status, headers=error.headers, media_type="application/json")
+
+
+def _answer_exception(exc: BaseException) -> Response:
+    error = api_error_from(exc)
+    if error.code == "internal_error":
+        log.error("request failed", exc_info=exc)
+    elif error.status >= 500:
+        log.warning("%s: %s", error.code, error.message)
+    return error_response(error)
+
+
+class Gateway:
+    """The request handlers, bound to one registry and config."""
+
+    def __init__(self, registry: Registry | None, config: GatewayConfig) -> None:
+        self._registry = registry
+        self.config = config
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from ..registry import get_registry
+
+            self._registry = get_registry()
+        return self._registry
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The worker-thread budget shared by every provider call of this app."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.config.threads)
+        return self._limiter
+
+    def served_models(self) -> dict[str, list[str]]:
+        """Model id -> provider names (routing order), counting working providers only
+        unless the config includes not-working ones."""
+        registry = self.registry
+        models = registry.models()
+        if self.config.include_not_working:
+            return models
+        working = {p.name for p in registry.providers(working=True)}
+        served = {m: [n for n in names if n in working] for m, names in models.items()}
+        return {m: names for m, names in served.items() if names}
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def models(self, request: Request) -> Response:
+        data = await run_sync(self.served_models, self.limiter)
+        return JSONResponse(model_list(data))
+
+    async def model(self, request: Request) -> Response:
+        model_id = request.path_params["model"]
+        data = await run_sync(self.served_models, self.limiter)
+        if model_id not in data:
+            from ..errors import ModelNotSupported
+
+            return _answer_exception(ModelNotSupported(model_id))
+        return JSONResponse(model_object(model_id, data[model_id]))
+
+    async def providers(self, request: Request) -> Response:
+        from ..cli import provider_record
+
+        def records() -> list[dict[str, Any]]:
+            registry = self.registry
+            return [provider_record(registry, p) for p in registry.providers()]
+
+        return JSONResponse({"providers": await run_sync(records, self.limiter)})
+
+    async def chat_completions(self, request: Request) -> Response:
+        try:
+            raw = await request.body()
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise RequestError("the request body is not valid JSON") from None
+            chat = parse_chat_request(body)
+            return await (self._stream(chat) if chat.stream else self._complete(chat))
+        except Exception as exc:
+            return _answer_exception(exc)
+
+    def _call(self, chat: Any, stream: bool) -> Any:
+        from ..routing import create_completion
+
+        return create_completion(
+            chat.model,
+            chat.messages,
+            stream=stream,
+            provider=chat.provider,
+            registry=self.registry,
+            include_not_working=self.config.include_not_working,
+            **chat.options,
+        )
+
+    async def _complete(self, chat: Any) -> Response:
+        # Not cancellable: a client that leaves mid-way does not stop a non-streamed call,
+        # which ends by itself within the provider's timeouts.
+        text = await run_sync(lambda: self._call(chat, stream=False), self.limiter)
+        reply = ChatReply(chat.model)
+        return JSONResponse(reply.completion(text))
+
+    async def _stream(self, chat: Any) -> Any:
+        completion, first = await open_stream(lambda: self._call(chat, stream=True), self.limiter)
+        reply = ChatReply(chat.model, provider=getattr(completion, "provider", None))
+        if first is None:  # cannot happen with the core's Completion, which raises instead
+            completion.close()
+            raise RuntimeError("the completion ended before its first chunk")
+        return CompletionStream(completion, first, reply, self.limiter)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    error = ApiError(
+        exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", code=codes.get(exc.status_code)
+    )
+    return error_response(error)
+
+
+def create_app(registry: Registry | None = None, config: GatewayConfig | None = None) -> Starlette:
+    """Build the gateway app over ``registry`` (default: the process-wide one, discovering
+    installed plugins) with ``config`` (default: :meth:`GatewayConfig.from_env`)."""
+    config = GatewayConfig.from_env() if config is None else config
+    gateway = Gateway(registry, config)
+    routes = [
+        Route("/healthz", gateway.healthz, methods=["GET"]),
+        Route("/v1/models", gateway.models, methods=["GET"]),
+        Route("/v1/models/{model:path}", gateway.model, methods=["GET"]),
+        Route("/v1/providers", gateway.providers, methods=["GET"]),
+        Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
+    ]
+    middleware = []
+    if config.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(BodyLimit, max_bytes=config.max_body_bytes, drain_bytes=config.drain_bytes))
+    if config.auth_enabled:
+        middleware.append(Middleware(BearerAuth, keys=config.api_keys))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_exception})
+    app.state.gateway = gateway
+    return app

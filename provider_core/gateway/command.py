@@ -1,0 +1,186 @@
+"""The ``provider-core serve`` command (registered through ``cli.EXTENSION_COMMANDS``).
+
+Starlette and uvicorn are imported only when the command runs; without them it fails with
+one line naming ``pip install 'provider-core[server]'``. Settings reach the app through the
+environment (see :mod:`.config`), so that every ``--workers`` process, which uvicorn starts
+fresh and which builds its own app with :func:`~provider_core.gateway.app.create_app`, is
+configured alike. API keys are read from ``PROVIDER_CORE_API_KEYS`` or a file, never from
+the command line, where other users could read them in the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from typing import Any, TextIO
+
+from . import config as cfg
+
+__all__ = ["add_parser", "cmd_serve"]
+
+APP_FACTORY = "provider_core.gateway.app:create_app"
+DEFAULT_PORT = 8080
+DEFAULT_GRACE = 30.0
+
+DESCRIPTION = """\
+Serve every installed provider through an OpenAI-compatible HTTP API:
+GET /v1/models, GET /v1/providers, GET /healthz, POST /v1/chat/completions
+(SSE streaming or JSON). Point any OpenAI client at http://HOST:PORT/v1.
+Needs the web extra: pip install 'provider-core[server]'."""
+
+EPILOG = """\
+environment:
+  PROVIDER_CORE_API_KEYS       comma-separated keys; clients then send 'Authorization: Bearer KEY'
+                               (/healthz stays open). PROVIDER_CORE_API_KEYS_FILE: a file, one key a line.
+  PROVIDER_CORE_CORS_ORIGINS   comma-separated origins allowed by CORS (default: CORS off)
+  PROVIDER_CORE_MAX_BODY_BYTES, PROVIDER_CORE_GATEWAY_THREADS, PROVIDER_CORE_INCLUDE_NOT_WORKING
+                               defaults for the options of the same meaning
+See docs/gateway.md for endpoints, errors, security and scaling out."""
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``serve`` to the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "serve",
+        help="run the OpenAI-compatible HTTP gateway (needs provider-core[server])",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
+    p.add_argument(
+        "--workers", type=_positive(int), default=1, metavar="N", help="worker processes, run by uvicorn (default 1)"
+    )
+    p.add_argument("--api-keys-file", metavar="PATH", help="turn on bearer auth with the keys in PATH, one a line")
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="allow browser calls from ORIGIN (repeatable; '*' for any). Default: CORS off",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=_positive(int),
+        metavar="N",
+        help=f"largest request body accepted, 413 beyond (default {cfg.DEFAULT_MAX_BODY_BYTES:,})",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive(int),
+        metavar="N",
+        help=f"provider calls running at once per worker; more wait (default {cfg.DEFAULT_THREADS})",
+    )
+    p.add_argument(
+        "--include-not-working", action="store_true", help="also list and route to providers marked not working"
+    )
+    p.add_argument(
+        "--graceful-timeout",
+        type=_positive(float),
+        default=DEFAULT_GRACE,
+        metavar="S",
+        help=f"on shutdown, let in-flight streams finish for up to S seconds (default {DEFAULT_GRACE:g})",
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="log level"
+    )
+    p.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    p.set_defaults(func=cmd_serve)
+    return p
+
+
+def _settings_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment variables that carry the command's options to every worker."""
+    env = {}
+    if args.api_keys_file:
+        env[cfg.ENV_API_KEYS_FILE] = os.path.abspath(args.api_keys_file)
+    if args.cors_origin:
+        env[cfg.ENV_CORS] = ",".join(args.cors_origin)
+    if args.max_body_bytes:
+        env[cfg.ENV_MAX_BODY] = str(args.max_body_bytes)
+    if args.threads:
+        env[cfg.ENV_THREADS] = str(args.threads)
+    if args.include_not_working:
+        env[cfg.ENV_NOT_WORKING] = "1"
+    return env
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _summary(config: cfg.GatewayConfig, host: str) -> str:
+    auth = (
+        f"on ({len(config.api_keys)} key{'s' if len(config.api_keys) != 1 else ''})" if config.auth_enabled else "off"
+    )
+    cors = ", ".join(config.cors_origins) if config.cors_origins else "off"
+    return f"provider-core gateway: auth {auth}, body limit {config.max_body_bytes:,} bytes, CORS {cors}"
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Check the web stack and settings, then hand over to uvicorn until shut down."""
+    from ..cli import CLIError
+
+    try:
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        missing = exc.name or "starlette/uvicorn"
+        raise CLIError(
+            f"serve needs the web extra ({missing} is missing): pip install 'provider-core[server]'"
+        ) from None
+    os.environ.update(_settings_env(args))
+    try:
+        config = cfg.GatewayConfig.from_env()
+    except cfg.ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    if not _is_loopback(args.host) and not config.auth_enabled:
+        sys.stderr.write(
+            f"warning: serving on {args.host} without API keys: anyone who can reach this port can use "
+            "your providers; set PROVIDER_CORE_API_KEYS or --api-keys-file\n"
+        )
+    sys.stderr.write(_summary(config, args.host) + "\n")
+    sys.stderr.flush()
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        server_header=False,
+    )
+    return 0

@@ -1,0 +1,65 @@
+"""The streamed chat reply as an ASGI response: SSE events relayed from a Completion.
+
+The response starts only after the first chunk arrived (see :mod:`.bridge`), so its status
+is 200 and its events are those described in :mod:`.sse`. A failure afterwards becomes an
+error event and the response ends cleanly. When the client disconnects, Starlette cancels
+the sending; the ``finally`` here then closes the Completion, which stops the upstream
+request and frees its worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from starlette.responses import StreamingResponse
+
+from .asgi import Receive, Scope, Send
+from .bridge import close_in_thread, relay
+from .errors import api_error_from
+from .sse import DONE, ChatReply, encode_event
+
+__all__ = ["CompletionStream"]
+
+log = logging.getLogger("provider_core.gateway")
+
+
+class CompletionStream:
+    """ASGI app sending one Completion as ``text/event-stream``, then closing it."""
+
+    def __init__(self, completion: Any, first: str, reply: ChatReply, limiter: anyio.CapacityLimiter) -> None:
+        self.completion = completion
+        self.first = first
+        self.reply = reply
+        self.limiter = limiter
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        yield self.reply.first_chunk(self.first)
+        try:
+            async for chunk in relay(self.completion, self.limiter):
+                yield self.reply.chunk(chunk)
+        except Exception as exc:
+            error = api_error_from(exc)
+            if error.status >= 500 and error.code == "internal_error":
+                log.error("stream %s failed", self.reply.id, exc_info=exc)
+            else:
+                log.warning("stream %s failed after the first chunk: %s", self.reply.id, error.message)
+            yield encode_event(error.body())
+            return
+        yield self.reply.final_chunk()
+        yield DONE
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        events = self._events()
+        headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+        if self.reply.provider:
+            headers["x-provider-core-provider"] = self.reply.provider
+        response = StreamingResponse(events, media_type="text/event-stream", headers=headers)
+        try:
+            await response(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+            await close_in_thread(self.completion, self.limiter)
