@@ -52,6 +52,7 @@ class Registry:
         self._environ = environ
         self._lock = threading.RLock()
         self._loaded = False
+        self._loading = False
         self._pm: Any = None
         self._providers: dict[str, type] = {}
         self._origin: dict[str, str] = {}
@@ -84,14 +85,18 @@ class Registry:
     def _ensure_loaded(self) -> None:
         if self._loaded:
             return
-        with self._lock:
-            if self._loaded:
-                return
-            self._loaded = True  # set first: a plugin querying the registry must not recurse
-            if self._builtins:
-                self._add_builtins()
-            if self._load_entry_points:
-                self._load_all_entry_points()
+        with self._lock:  # other threads wait here until loading is complete
+            if self._loaded or self._loading:
+                return  # loaded, or a plugin of this very thread querying the registry while it loads
+            self._loading = True
+            try:
+                if self._builtins:
+                    self._add_builtins()
+                if self._load_entry_points:
+                    self._load_all_entry_points()
+            finally:
+                self._loaded = True
+                self._loading = False
 
     def load(self) -> Registry:
         """Load the entry points now (otherwise done at the first query)."""
