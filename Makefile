@@ -23,7 +23,7 @@ venv: $(BIN)/python
 
 # Non-editable on purpose: it catches packaging and entry-point mistakes.
 install: venv
-	$(BIN)/python -m pip install --quiet --no-build-isolation ".[test]" $(PLUGINS:%=./%)
+	$(BIN)/python -m pip install --quiet --no-build-isolation ".[test,server]" $(PLUGINS:%=./%)
 
 demo: install
 	$(BIN)/python scripts/demo.py
