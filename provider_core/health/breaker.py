@@ -222,6 +222,13 @@ class CircuitBreaker:
         self.config = config or BreakerConfig()
         self.clock = clock
         self.on_change = on_change
+        set_listener = getattr(backend, "set_listener", None)
+        if set_listener is not None:  # a shared backend learns of changes made elsewhere
+            set_listener(self._changed_elsewhere)
+
+    def _changed_elsewhere(self) -> None:
+        if self.on_change is not None:
+            self.on_change(None)
 
     def _changed(self, old: CircuitState, new: CircuitState) -> CircuitState:
         if old != new and self.on_change is not None:
