@@ -23,6 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterrupted
+from .secrets import redact, safe_url, secret_values
 
 __all__ = ["DEFAULT_TIMEOUT", "ErrorParser", "get_session", "normalize_timeout", "request_json", "stream_post"]
 
@@ -113,7 +114,11 @@ def _read_limited(response: Any, limit: int) -> bytes:
 ErrorParser = Callable[[bytes], "tuple[str, str | None, str | None] | None"]
 
 
-def _http_error(provider: str, url: str, response: Any, parse_error: ErrorParser | None) -> ProviderError:
+def _http_error(
+    provider: str, url: str, response: Any, parse_error: ErrorParser | None, secrets: tuple[str, ...] = ()
+) -> ProviderError:
+    """The typed error for an error status; ``secrets`` are removed from the quoted body
+    (an upstream may echo the key it refused)."""
     from .errors import ProviderHTTPError
 
     body = _read_limited(response, ERROR_BODY_BYTES)
@@ -124,12 +129,13 @@ def _http_error(provider: str, url: str, response: Any, parse_error: ErrorParser
         except Exception:
             parsed = None
     message, error_type, error_code = parsed if parsed else (None, None, None)
+    excerpt = _excerpt(message.encode("utf-8"), 500) if message else _excerpt(body)
     return ProviderHTTPError(
         response.status_code,
         provider=provider,
-        url=url,
+        url=safe_url(url),
         reason=response.reason or "",
-        body_excerpt=_excerpt(message.encode("utf-8"), 500) if message else _excerpt(body),
+        body_excerpt=redact(excerpt, secrets),
         retry_after=_retry_after(response.headers.get("retry-after")),
         error_type=error_type,
         error_code=error_code,
@@ -161,14 +167,17 @@ def _classify(exc: BaseException) -> str:
         return "proxy"
     if isinstance(exc, requests.exceptions.SSLError):
         return "ssl"
-    for cause in _chain(exc):
+    causes = list(_chain(exc))
+    for cause in causes:
         if isinstance(cause, socket.gaierror) or type(cause).__name__ == "NameResolutionError":
             return "dns"
         if isinstance(cause, ConnectionRefusedError):
             return "refused"
+    for cause in causes:
         if isinstance(cause, u3.ReadTimeoutError):
             return "read-timeout"
-        if isinstance(cause, u3.ConnectTimeoutError):
+        # urllib3's NewConnectionError (refused, unreachable, ...) subclasses ConnectTimeoutError
+        if isinstance(cause, u3.ConnectTimeoutError) and not isinstance(cause, u3.NewConnectionError):
             return "connect-timeout"
         if isinstance(cause, (ConnectionResetError, BrokenPipeError, u3.ProtocolError)):
             return "reset"
@@ -189,6 +198,7 @@ _KIND_TEXT = {
 
 def _network_error(exc: BaseException, provider: str, url: str, timeout: tuple[float, float]) -> ProviderError:
     kind = _classify(exc)
+    url = safe_url(url)
     text = f"{provider}: {_KIND_TEXT[kind]} ({url})"
     if kind == "connect-timeout":
         text += f" after {timeout[0]:g}s"
@@ -222,7 +232,8 @@ def _send(
         raise _network_error(exc, provider, url, limits) from None
     if response.status_code >= 400:
         try:
-            raise _http_error(provider, url, response, parse_error)
+            secrets = secret_values(headers=headers, body=json)
+            raise _http_error(provider, url, response, parse_error, secrets)
         finally:
             response.close()
     return response
@@ -310,7 +321,7 @@ def request_json(
             size += len(data)
             if size > max_bytes:
                 raise ProviderError(
-                    f"{provider}: reply from {url} is larger than {max_bytes:,} bytes", provider=provider
+                    f"{provider}: reply from {safe_url(url)} is larger than {max_bytes:,} bytes", provider=provider
                 )
             parts.append(data)
     except (u3.HTTPError, OSError) as exc:
@@ -322,5 +333,5 @@ def request_json(
         return jsonlib.loads(body)
     except ValueError:
         raise ProviderError(
-            f"{provider}: reply from {url} is not JSON: {_excerpt(body) or '(empty body)'}", provider=provider
+            f"{provider}: reply from {safe_url(url)} is not JSON: {_excerpt(body) or '(empty body)'}", provider=provider
         ) from None
