@@ -80,6 +80,8 @@ USER_AGENT = (
 
 #: The role whose messages are moved into ``prompt`` (see :func:`split_system`).
 _SYSTEM = "system"
+#: Proxy URL schemes requests understands (socks ones need requests[socks]).
+_PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 
 
 def resolve_base_url(base_url: str | None = None) -> str:
@@ -158,6 +160,13 @@ def split_system(messages: Messages, system_message: str | None) -> tuple[str, l
     return ("\n\n".join(parts) if parts else DEFAULT_PROMPT), kept
 
 
+def _is_proxy_url(proxy: Any) -> bool:
+    if not isinstance(proxy, str):
+        return False
+    parts = urlsplit(proxy)
+    return parts.scheme in _PROXY_SCHEMES and bool(parts.hostname)
+
+
 @dataclass(frozen=True)
 class AivvmRequest:
     """One request, fully built and checked, not yet sent."""
@@ -172,8 +181,9 @@ class AivvmRequest:
 def build_request(model: str, messages: Messages, **kwargs: Any) -> AivvmRequest:
     """Check the arguments and build the request :meth:`Aivvm.create_completion` sends.
 
-    Keywords: ``system_message``, ``temperature`` (default 0.7), ``base_url``, ``proxy``,
-    ``timeout`` (seconds, or a ``(connect, read)`` pair). Other keywords are ignored.
+    Keywords: ``system_message``, ``temperature`` (default 0.7), ``base_url``, ``proxy``
+    (a proxy URL such as ``http://host:3128``; empty or ``None``: none), ``timeout``
+    (seconds, or a ``(connect, read)`` pair). Other keywords are ignored.
     Raises :class:`ModelNotSupported` or :class:`InvalidMessages`; sends nothing.
     """
     from provider_core.messages import validate_messages, validate_options
@@ -187,8 +197,8 @@ def build_request(model: str, messages: Messages, **kwargs: Any) -> AivvmRequest
         raise InvalidMessages(
             [("system_message", f"must be a string, got {type(system_message).__name__}")], provider=Aivvm.name
         )
-    proxy = kwargs.get("proxy")
-    if proxy is not None and (not isinstance(proxy, str) or not urlsplit(proxy).scheme):
+    proxy = kwargs.get("proxy") or None
+    if proxy is not None and not _is_proxy_url(proxy):
         raise InvalidMessages(
             [("proxy", f"must be a proxy URL such as http://host:port, got {proxy!r}")], provider=Aivvm.name
         )
@@ -207,7 +217,7 @@ def build_request(model: str, messages: Messages, **kwargs: Any) -> AivvmRequest
         headers=build_headers(base_url),
         body=body,
         timeout=normalize_timeout(kwargs.get("timeout")),
-        proxy=proxy or None,
+        proxy=proxy,
     )
 
 
