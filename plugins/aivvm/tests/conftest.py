@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from provider_aivvm import Aivvm
 from provider_aivvm.server import AivvmServer
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from provider_aivvm import Aivvm
 from provider_aivvm.provider import build_request
+
 from provider_core.errors import InvalidMessages
 from provider_core.testing.server import LoopbackServer, Reply
 

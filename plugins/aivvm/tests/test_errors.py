@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-
 from provider_aivvm import Aivvm
+
 from provider_core.errors import (
     ProviderConnectionError,
     ProviderError,
@@ -174,10 +174,10 @@ def test_reset_mid_stream_with_stream_false_keeps_the_partial_text(aivvm_server)
 
 
 def test_a_character_cut_by_the_fault_is_not_invented(aivvm_server) -> None:
-    """The fault comes after 3 bytes: "Ж" and the first byte of "у". The partial text is "Ж";
-    the dangling byte is counted in received_bytes but is no character."""
+    """The fault comes after 3 bytes: the 2 of "Ж" and the first of the next letter. The
+    partial text is "Ж"; the dangling byte is counted in received_bytes but is no character."""
     aivvm_server.script("Жук", chunk_size=1, reset_after=3)
-    got, error = collect(call(aivvm_server.url, stream=False))
+    _, error = collect(call(aivvm_server.url, stream=False))
     assert isinstance(error, StreamInterrupted)
     assert error.partial_text == "Ж"
     assert error.received_bytes == 3

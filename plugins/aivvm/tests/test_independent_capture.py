@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
-
 from provider_aivvm import Aivvm
 
 # From DESIGN.md, "The Aivvm wire protocol", written out by hand.

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-
 from provider_aivvm import Aivvm
 from provider_aivvm.provider import build_request
+
 from provider_core.contract import check_provider
 from provider_core.errors import InvalidMessages, ModelNotSupported
 

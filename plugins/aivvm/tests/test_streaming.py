@@ -8,7 +8,6 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from provider_aivvm import Aivvm
 
 USER = [{"role": "user", "content": "Hello"}]
