@@ -1,0 +1,187 @@
+"""Contract rules about what comes out: results, chunks, streaming, closing, faults."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import pytest
+
+from ..errors import ProviderConnectionError, ProviderError
+from .contract_base import REPLY_TEXT, SERVER_WAIT, SLOW_REPLY_SECONDS, ContractBase, _kind, _RuleBroken
+from .server import LoopbackServer, RecordedRequest, Reply
+
+
+class OutputRules(ContractBase):
+    """The rules about results, chunks, streaming, closing and error types."""
+
+    __test__: ClassVar[bool] = False
+
+    # -- results and chunks -------------------------------------------------------------
+
+    def test_result_iterator(self, contract_server: LoopbackServer) -> None:
+        for stream in (True, False):
+            contract_server.enqueue(self.reply(REPLY_TEXT, stream=stream))
+            result = self._call(contract_server, stream=stream)
+            try:
+                for _ in self._iterate(result):
+                    pass
+            except _RuleBroken as broken:
+                if broken.rule == "result-iterator":
+                    self._fail("result-iterator", f"stream={stream}: {broken.detail}")
+
+    def test_chunk_str(self, contract_server: LoopbackServer) -> None:
+        for stream in (True, False):
+            contract_server.enqueue(self.reply(REPLY_TEXT, stream=stream))
+            result = self._call(contract_server, stream=stream)
+            try:
+                for _ in self._iterate(result):
+                    pass
+            except _RuleBroken as broken:
+                if broken.rule == "chunk-str":
+                    self._fail("chunk-str", f"stream={stream}: {broken.detail}")
+                pytest.skip(f"not checked: rule {broken.rule!r} fails")
+
+    def test_stream_text(self, contract_server: LoopbackServer) -> None:
+        text = self._complete(contract_server, REPLY_TEXT, stream=True)
+        if text != REPLY_TEXT:
+            self._fail("stream-text", f"stream=True joined to {text!r}, but the server sent {REPLY_TEXT!r}")
+
+    def test_non_stream_text(self, contract_server: LoopbackServer) -> None:
+        text = self._complete(contract_server, REPLY_TEXT, stream=False)
+        if text != REPLY_TEXT:
+            self._fail("non-stream-text", f"stream=False joined to {text!r}, but the server sent {REPLY_TEXT!r}")
+
+    def _slow_reply(self, text: str) -> Reply:
+        reply = self.reply(text, stream=True)
+        pieces = len(reply.chunks())
+        if pieces < 2:
+            pytest.fail(f"{type(self).__name__}.reply() must give at least two body chunks for this rule")
+        return replace(reply, delay_between=max(0.02, SLOW_REPLY_SECONDS / (pieces - 1)))
+
+    def _first_chunk(self, server: LoopbackServer, text: str) -> tuple[Any, RecordedRequest]:
+        """Start a slow streamed reply; return (iterator, its request) once a chunk arrived."""
+        server.enqueue(self._slow_reply(text))
+        result = self._call(server, stream=True)
+        try:
+            it = self._check_result(result)
+            for _ in self._iterate(it):
+                break
+        except _RuleBroken as broken:
+            pytest.skip(f"not checked: rule {broken.rule!r} fails ({broken.detail})")
+        requests = server.requests
+        if not requests:
+            self._fail("stream-incremental", "a chunk was yielded but no request reached the server")
+        return it, requests[-1]
+
+    def test_stream_incremental(self, contract_server: LoopbackServer) -> None:
+        if not self.provider.supports_stream:
+            pytest.skip("supports_stream is False")
+        it, request = self._first_chunk(contract_server, REPLY_TEXT)
+        finished = request.done.is_set()
+        getattr(it, "close", lambda: None)()
+        if finished:
+            self._fail(
+                "stream-incremental",
+                f"supports_stream is True, but the first chunk came only after the whole reply "
+                f"(the server took {SLOW_REPLY_SECONDS:g}s to send it): read the body as it arrives",
+            )
+
+    def test_close_early(self, contract_server: LoopbackServer) -> None:
+        if not self.provider.supports_stream:
+            pytest.skip("supports_stream is False")
+        it, request = self._first_chunk(contract_server, REPLY_TEXT * 4)
+        if request.done.is_set():
+            getattr(it, "close", lambda: None)()
+            pytest.skip("not checked: rule 'stream-incremental' fails (the reply was complete at the first chunk)")
+        close = getattr(it, "close", None)
+        if close is None:
+            self._fail("close-early", f"the result ({type(it).__name__}) has no close() to stop the request")
+        close()
+        request.done.wait(SERVER_WAIT + SLOW_REPLY_SECONDS)
+        if request.outcome != "client-gone":
+            self._fail(
+                "close-early",
+                f"after close() the server still sent the reply (outcome {request.outcome!r}): "
+                "close the HTTP response when the iterator is closed (try/finally in the generator)",
+            )
+
+    # -- faults -------------------------------------------------------------------------
+
+    def test_http_error(self, contract_server: LoopbackServer) -> None:
+        handler = contract_server.handler
+        try:
+            for status in self.http_error_statuses:
+                self._check_http_error(contract_server, status)
+        finally:
+            contract_server.handler = handler
+
+    def _check_http_error(self, server: LoopbackServer, status: int) -> None:
+        from ..errors import ProviderHTTPError
+
+        server.clear()  # every request gets this status, retries included
+        server.handler = lambda request: Reply(status, body=f"scripted failure {status}", framing="length")
+        try:
+            self._text(self._call(server, stream=True))
+        except ProviderHTTPError as exc:
+            if exc.status_code != status:
+                self._fail("http-error", f"HTTP {status} raised ProviderHTTPError with status_code {exc.status_code}")
+        except Exception as exc:
+            self._fail("http-error", f"HTTP {status} raised {_kind(exc)}, not ProviderHTTPError")
+        else:
+            self._fail("http-error", f"HTTP {status} raised nothing: the error body was taken for a reply")
+
+    def test_connection_error(self, contract_server: LoopbackServer) -> None:
+        closed = self.make_server()
+        closed.start()
+        closed.stop()  # its port now refuses connections
+        started = time.monotonic()
+        try:
+            self._text(
+                self.provider.create_completion(
+                    self._use_model(), [{"role": "user", "content": "hi"}], True, **self.provider_kwargs(closed)
+                )
+            )
+        except ProviderConnectionError:
+            pass
+        except Exception as exc:
+            self._fail("connection-error", f"a refused connection raised {_kind(exc)}, not ProviderConnectionError")
+        else:
+            self._fail("connection-error", "a refused connection raised nothing")
+        assert time.monotonic() - started < 60, "a refused connection took over a minute to report"
+
+    def test_stream_interrupted(self, contract_server: LoopbackServer) -> None:
+        sent = len(REPLY_TEXT.encode("utf-8"))
+        for fault in ("reset_after", "close_after"):
+            reply = replace(self.reply(REPLY_TEXT, stream=True), **{fault: sent // 2})
+            contract_server.enqueue(reply)
+            got: list[str] = []
+            try:
+                for chunk in self._iterate(self._call(contract_server, stream=True)):
+                    got.append(chunk)
+            except _RuleBroken as broken:
+                pytest.skip(f"not checked: rule {broken.rule!r} fails")
+            except ProviderError:
+                pass
+            except Exception as exc:
+                self._fail("stream-interrupted", f"a reply cut by {fault} raised {_kind(exc)}, not a ProviderError")
+            else:
+                self._fail(
+                    "stream-interrupted",
+                    f"a reply cut by {fault} ended without an error: a truncated reply "
+                    f"({''.join(got)!r}) passed for a complete one",
+                )
+            if not REPLY_TEXT.startswith("".join(got)):
+                self._fail("stream-interrupted", f"the text before the fault is not what was sent: {''.join(got)!r}")
+
+    def test_empty_reply(self, contract_server: LoopbackServer) -> None:
+        contract_server.enqueue(Reply(200, body=b"", framing="length"))
+        try:
+            text = self._text(self._call(contract_server, stream=True))
+        except ProviderError:
+            return
+        except Exception as exc:
+            self._fail("empty-reply", f"an empty reply raised {_kind(exc)}, not a ProviderError")
+        if text:
+            self._fail("empty-reply", f"an empty reply yielded {text!r}")
