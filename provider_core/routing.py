@@ -33,6 +33,7 @@ from .errors import (
     StreamInterrupted,
 )
 from .messages import validate_messages, validate_model, validate_options
+from .secrets import protect_options, scrub, secret_values
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -201,6 +202,8 @@ class Completion(Iterator[str]):
         self._registry = registry
         self._routed = routed
         self._call = call
+        #: the secret option values, redacted from every error and message this writes
+        self._secrets = secret_values(kwargs)
         self._gen = self._run(candidates, model, messages, stream, kwargs)
 
     def __iter__(self) -> Completion:
@@ -266,6 +269,7 @@ class Completion(Iterator[str]):
             try:
                 it, first = self._start(provider, model, messages, stream, kwargs)
             except Exception as exc:
+                scrub(exc, self._secrets)
                 if report is not None:
                     report(provider, exc, time.perf_counter() - started)
                 if isinstance(exc, ProviderError) and not exc.fallback_ok:
@@ -303,6 +307,7 @@ class Completion(Iterator[str]):
                     self.received_chars = chars
                     yield chunk
         except Exception as exc:
+            scrub(exc, self._secrets)
             if report is not None:
                 report(provider, exc, time.perf_counter() - started)
             raise StreamInterrupted(
@@ -360,6 +365,7 @@ def open_completion(
     checked = validate_messages(messages)
     validate_model(model)
     validate_options(kwargs)
+    kwargs = protect_options(kwargs)  # keys and tokens travel as SecretStr (see provider_core.secrets)
     skipped: tuple[Attempt, ...] = ()
     if provider is not None:
         candidates = _pinned(registry, provider, model)

@@ -37,6 +37,7 @@ __all__ = [
     "redact",
     "reveal",
     "safe_url",
+    "scrub",
     "secret_values",
 ]
 
@@ -135,3 +136,24 @@ def safe_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def scrub(exc: BaseException, secrets: Iterable[str]) -> BaseException:
+    """Redact ``secrets`` in place from ``exc`` and the exceptions chained to it: their
+    string ``args`` and string attributes (``body_excerpt``, ``partial_text`` is left alone:
+    it is the reply's own text). Returns ``exc``. Used by the router before it quotes,
+    records or re-raises a provider's exception."""
+    secrets = tuple(secrets)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and secrets:
+        seen.add(id(current))
+        try:
+            current.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in current.args)
+            for name, value in list(vars(current).items()):
+                if isinstance(value, str) and name != "partial_text":
+                    setattr(current, name, redact(value, secrets))
+        except (AttributeError, TypeError):  # an exception type with read-only fields
+            pass
+        current = current.__cause__ or current.__context__
+    return exc
