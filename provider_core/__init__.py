@@ -24,6 +24,7 @@ _EXPORTS = {
     "Completion": "routing",
     "RoutePlan": "routing",
     "create_completion": "routing",
+    "acreate_completion": "aio",
     "Attempt": "errors",
     "DuplicateProviderWarning": "errors",
     "EmptyResponse": "errors",
@@ -59,6 +60,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .aio import acreate_completion
     from .errors import (
         Attempt,
         DuplicateProviderWarning,

@@ -14,7 +14,7 @@ import json
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from . import __version__
 
@@ -22,13 +22,24 @@ __all__ = ["main"]
 
 #: Extra commands, each a module with ``add_parser(subparsers)`` (kept out of this file so
 #: that each stays small; a missing optional module simply does not add its command).
-EXTENSION_COMMANDS: tuple[str, ...] = ("provider_core.checks", "provider_core.gateway.command")
+EXTENSION_COMMANDS: tuple[str, ...] = (
+    "provider_core.checks",
+    "provider_core.gateway.command",
+    "provider_core.health.probe",
+)
 
 USER_ERRORS = ("InvalidMessages", "ModelNotSupported", "ProviderNotFound")
 
 
 class CLIError(Exception):
     """A user error detected by the CLI itself (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr (exit 2), like every other error of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
 def _registry() -> Any:
@@ -167,6 +178,7 @@ def _read_prompt(args: argparse.Namespace, stdin: TextIO) -> str:
 
 
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
+    from .errors import StreamInterrupted
     from .routing import create_completion
 
     prompt = _read_prompt(args, sys.stdin)
@@ -178,14 +190,20 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     if args.temperature is not None:
         options["temperature"] = args.temperature
     stream = not args.no_stream
-    result = create_completion(
-        args.model,
-        messages,
-        stream=stream,
-        provider=args.provider,
-        include_not_working=args.include_not_working,
-        **options,
-    )
+    try:
+        result = create_completion(
+            args.model,
+            messages,
+            stream=stream,
+            provider=args.provider,
+            include_not_working=args.include_not_working,
+            **options,
+        )
+    except StreamInterrupted as exc:  # --no-stream: print what arrived before the fault
+        if exc.partial_text:
+            out.write(exc.partial_text if exc.partial_text.endswith("\n") else exc.partial_text + "\n")
+            out.flush()
+        raise
     last = ""
     try:
         if isinstance(result, str):
@@ -207,7 +225,7 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="provider-core",
         description="List, route to and call the LLM chat providers installed as provider-core plugins.",
         epilog="Run 'provider-core COMMAND --help' for a command's options. "
@@ -251,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
         except ImportError:
             continue
         module.add_parser(sub)
+    for command in sub.choices.values():  # --debug works after the command too
+        try:
+            command.add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
+            )
+        except argparse.ArgumentError:
+            pass  # the command has its own --debug
     return parser
 
 
@@ -273,18 +298,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    previous_showwarning = warnings.showwarning
     warnings.showwarning = _show_warning(sys.stderr)
     from .errors import ProviderError
 
     try:
         return int(args.func(args, sys.stdout))
     except (ProviderError, CLIError) as exc:
-        if args.debug:
-            import traceback
-
-            traceback.print_exc()
-        sys.stdout.flush()
-        sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")
+        _report(exc, args.debug)
         return _exit_code(exc)
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
@@ -295,6 +316,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return 1
+    except Exception as exc:  # a bug here or in a plugin: still one line, unless --debug
+        hint = "" if args.debug else " (run with --debug for the traceback)"
+        _report(exc, args.debug, prefix=f"internal error: {type(exc).__name__}: ", suffix=hint)
+        return 1
+    finally:
+        warnings.showwarning = previous_showwarning
+
+
+def _report(exc: BaseException, debug: bool, prefix: str = "", suffix: str = "") -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass
+    sys.stderr.write(f"error: {prefix}{' '.join(str(exc).split())}{suffix}\n")
 
 
 def run() -> None:
