@@ -1,0 +1,85 @@
+"""``import provider_core`` stays light: no pluggy, requests, pydantic, importlib.metadata and no
+plugin module, checked in a fresh interpreter (sys.modules) and with ``-X importtime``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+HEAVY = ("pluggy", "requests", "urllib3", "pydantic", "pydantic_core", "importlib.metadata", "importlib_metadata")
+PLUGINS = ("provider_aivvm", "pcfix_good", "pcfix_broken", "pcfix_dup_a", "pcfix_dup_b")
+
+NEW_MODULES = """
+import json, sys
+before = set(sys.modules)
+import provider_core
+{extra}
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def _new_modules(run_python, site, extra: str = "") -> list[str]:
+    proc = run_python(NEW_MODULES.format(extra=extra), site=site)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _heavy(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.split(".")[0] in PLUGINS or any(m == h or m.startswith(h + ".") for h in HEAVY)]
+
+
+def test_import_loads_nothing_heavy_and_no_plugin(run_python, plugin_site):
+    new = _new_modules(run_python, plugin_site)
+    assert "provider_core" in new
+    assert _heavy(new) == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "provider_core.__version__",
+        "provider_core.AbstractProvider, provider_core.ProviderError, provider_core.ModelNotSupported",
+        "provider_core.get_registry()",  # creating the registry is not a query
+        "provider_core.Registry(load_entry_points=False)",
+        "import provider_core.streaming, provider_core.errors, provider_core.contract",
+    ],
+)
+def test_touching_the_light_parts_stays_light(run_python, plugin_site, extra):
+    new = _new_modules(run_python, plugin_site, extra)
+    assert _heavy(new) == [], extra
+
+
+def test_the_first_query_loads_what_it_needs(run_python, plugin_site):
+    """The control: the check above would see these modules if they were loaded."""
+    new = _new_modules(run_python, plugin_site, "provider_core.get_registry().providers()")
+    assert "pluggy" in new and "pcfix_good" in new
+
+
+def _importtime_children(stderr: str, module: str) -> list[str]:
+    """The modules ``-X importtime`` shows as imported while importing ``module`` at top level."""
+    rows = [line.split("|") for line in stderr.splitlines() if line.startswith("import time:")]
+    names = [row[2].rstrip() for row in rows if len(row) == 3 and "imported package" not in row[2]]
+    tops = [i for i, n in enumerate(names) if n.strip() == module and n.startswith(" ") and not n.startswith("  ")]
+    assert tops, stderr[-2000:]
+    children = []
+    for name in reversed(names[: tops[-1]]):
+        if len(name) - len(name.lstrip()) <= 1:  # the previous top-level import
+            break
+        children.append(name.strip())
+    return children
+
+
+def test_importtime_shows_no_heavy_or_plugin_import(run_python, plugin_site):
+    proc = run_python("import provider_core", "-X", "importtime", site=plugin_site)
+    assert proc.returncode == 0, proc.stderr
+    children = _importtime_children(proc.stderr, "provider_core")
+    assert _heavy(children) == [], children
+
+
+def test_importtime_parsing_sees_a_heavy_import(run_python, plugin_site):
+    """The control: importing the hookspecs does import pluggy, and the parser must see it."""
+    proc = run_python("import provider_core.hookspecs", "-X", "importtime", site=plugin_site)
+    assert proc.returncode == 0, proc.stderr
+    children = _importtime_children(proc.stderr, "provider_core.hookspecs")
+    assert "pluggy" in children and "provider_core" in children
