@@ -140,12 +140,11 @@ class Gateway:
         return JSONResponse(reply.completion(text))
 
     async def _stream(self, chat: Any) -> Any:
-        completion, first = await open_stream(lambda: self._call(chat, stream=True), self.limiter)
-        reply = ChatReply(chat.model, provider=getattr(completion, "provider", None))
-        if first is None:  # cannot happen with the core's Completion, which raises instead
-            completion.close()
+        stream, first = await open_stream(lambda: self._call(chat, stream=True), self.limiter)
+        if first is None:  # not with the core's Completion, which raises EmptyResponse instead
+            await stream.aclose()
             raise RuntimeError("the completion ended before its first chunk")
-        return CompletionStream(completion, first, reply, self.limiter)
+        return CompletionStream(stream, first, ChatReply(chat.model, provider=stream.provider))
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

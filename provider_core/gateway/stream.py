@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 from starlette.responses import StreamingResponse
 
 from .asgi import Receive, Scope, Send
-from .bridge import close_in_thread, relay
+from .bridge import ThreadedStream
 from .errors import api_error_from
 from .sse import DONE, ChatReply, encode_event
 
@@ -27,18 +26,17 @@ log = logging.getLogger("provider_core.gateway")
 
 
 class CompletionStream:
-    """ASGI app sending one Completion as ``text/event-stream``, then closing it."""
+    """ASGI app sending one stream as ``text/event-stream``, then closing it."""
 
-    def __init__(self, completion: Any, first: str, reply: ChatReply, limiter: anyio.CapacityLimiter) -> None:
-        self.completion = completion
+    def __init__(self, stream: ThreadedStream, first: str, reply: ChatReply) -> None:
+        self.stream = stream
         self.first = first
         self.reply = reply
-        self.limiter = limiter
 
     async def _events(self) -> AsyncIterator[bytes]:
         yield self.reply.first_chunk(self.first)
         try:
-            async for chunk in relay(self.completion, self.limiter):
+            async for chunk in self.stream.chunks():
                 yield self.reply.chunk(chunk)
         except Exception as exc:
             error = api_error_from(exc)
@@ -62,4 +60,4 @@ class CompletionStream:
         finally:
             with anyio.CancelScope(shield=True):
                 await events.aclose()
-            await close_in_thread(self.completion, self.limiter)
+            await self.stream.aclose()
