@@ -1,0 +1,288 @@
+"""One provider class per configured endpoint, all sharing :class:`OpenAIEndpoint`.
+
+``create_completion`` sends ``POST {base}/chat/completions``: with ``stream=True`` it reads
+the server-sent events as they arrive and yields each content delta; with
+``stream=False`` it yields the text of the JSON reply. Errors, by when they happen:
+
+* an HTTP error status: :class:`~provider_core.errors.ProviderHTTPError` with the
+  endpoint's own message, ``error_type`` and ``error_code`` (429: ``retry_after``, and the
+  endpoint is not called again in this process until that time has passed:
+  :class:`~provider_openai.protocol.RateLimited`, so routing falls back at once);
+* an error inside a 200 reply (``{"error": ...}`` as the body or as a stream event, or an
+  ``event: error`` event) before any text: :class:`~provider_openai.protocol.UpstreamError`
+  (the router may try the next candidate);
+* the same after some text, or a stream that stops before ``[DONE]`` and without a
+  ``finish_reason``: :class:`~provider_core.errors.StreamInterrupted` carrying the
+  upstream message and how much text had arrived.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from provider_core.errors import ModelNotSupported, ProviderConnectionError, ProviderError, StreamInterrupted
+from provider_core.provider import AbstractProvider, CreateResult, Messages
+
+from .protocol import (
+    RateLimited,
+    UpstreamError,
+    build_body,
+    chunk_delta,
+    error_details,
+    message_text,
+    parse_error_body,
+)
+from .sse import SSEEvent, SSEParser
+
+if TYPE_CHECKING:
+    from .config import EndpointConfig
+    from .models import ModelList
+
+__all__ = ["OpenAIEndpoint", "make_provider", "rate_limit_status"]
+
+USER_AGENT = "provider-core-openai/0.1"
+#: After ``[DONE]``, how much more of the body is read (so the connection can be reused).
+DRAIN_CHARS = 65536
+
+#: Endpoint name (lower case) -> monotonic time before which it is not called (HTTP 429).
+_rate_limited: dict[str, float] = {}
+
+
+class OpenAIEndpoint(AbstractProvider):
+    """An endpoint speaking the OpenAI chat-completions protocol. Not registered itself:
+    :func:`make_provider` derives one subclass per configured endpoint."""
+
+    endpoint: ClassVar[EndpointConfig]
+    supports_stream = True
+    supports_message_history = True
+
+    @classmethod
+    def create_completion(cls, model: str, messages: Messages, stream: bool, **kwargs: Any) -> CreateResult:
+        """Send one chat completion; see the module documentation for the errors. Keywords:
+        ``timeout`` (seconds or a (connect, read) pair), ``proxy``, ``system_message``,
+        ``extra_headers`` (a dict), and any other keyword (``temperature``, ``max_tokens``,
+        ``stop``, ...) passed through in the request body."""
+        return _complete(cls, model, messages, stream, kwargs)
+
+
+def rate_limit_status(provider: type) -> str | None:
+    """``"rate limited ..."`` while a 429's ``Retry-After`` has not passed, else ``None``."""
+    until = _rate_limited.get(provider.name.lower())
+    if until is None:
+        return None
+    left = until - time.monotonic()
+    if left <= 0:
+        _rate_limited.pop(provider.name.lower(), None)
+        return None
+    return f"rate limited by the endpoint (HTTP 429): retry after {left:.0f}s"
+
+
+def _note_rate_limit(provider: type, exc: BaseException) -> None:
+    retry_after = getattr(exc, "retry_after", None)
+    if getattr(exc, "status_code", None) == 429 and retry_after:
+        _rate_limited[provider.name.lower()] = time.monotonic() + min(float(retry_after), 3600.0)
+
+
+def _headers(endpoint: EndpointConfig, stream: bool, extra: Any) -> dict[str, str]:
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if stream else "application/json",
+        "user-agent": USER_AGENT,
+    }
+    headers.update(endpoint.headers)
+    if isinstance(extra, Mapping):
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    if endpoint.api_key is not None:
+        headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
+    return headers
+
+
+def _check_model(cls: type[OpenAIEndpoint], model: str) -> str:
+    model = model or cls.default_model or ""
+    if not model:
+        raise ModelNotSupported("", provider=cls.name, reason=f"no model given, and {cls.name} has no default_model")
+    if cls.models and model not in cls.models:
+        close = difflib.get_close_matches(model, list(cls.models), n=3, cutoff=0.6)
+        raise ModelNotSupported(model, provider=cls.name, suggestions=close)
+    return model
+
+
+def _complete(
+    cls: type[OpenAIEndpoint], model: str, messages: Messages, stream: bool, options: dict[str, Any]
+) -> Iterator[str]:
+    from provider_core.errors import ProviderHTTPError
+
+    endpoint = cls.endpoint
+    model = _check_model(cls, model)
+    status = rate_limit_status(cls)
+    if status is not None:
+        left = _rate_limited.get(cls.name.lower(), time.monotonic()) - time.monotonic()
+        raise RateLimited(f"{cls.name}: {status}", provider=cls.name, retry_after=max(0.0, left))
+    body = build_body(model, list(messages), stream, options)
+    request = {
+        "json": body,
+        "headers": _headers(endpoint, stream, options.get("extra_headers")),
+        "timeout": options.get("timeout") or endpoint.timeout,
+        "proxy": options.get("proxy") or endpoint.proxy,
+        "parse_error": parse_error_body,
+    }
+    url = f"{endpoint.base_url}/chat/completions"
+    try:
+        if stream:
+            yield from _stream(cls, url, request)
+        else:
+            yield from _once(cls, url, request)
+    except ProviderHTTPError as exc:
+        _note_rate_limit(cls, exc)
+        raise
+
+
+def _once(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Iterator[str]:
+    from provider_core.transport import request_json
+
+    payload = request_json(cls.name, "POST", url, **request)
+    if isinstance(payload, Mapping) and payload.get("error"):
+        _fail(cls, payload, 0, 0)
+    try:
+        text = message_text(payload)
+    except ValueError as exc:
+        raise ProviderError(f"{cls.name}: unexpected reply from {url}: {exc}", provider=cls.name) from None
+    if text:
+        yield text
+
+
+def _fail(cls: type[OpenAIEndpoint], payload: Any, chars: int, chunks: int) -> None:
+    """Raise the error an endpoint reported inside a 200 reply (``payload`` is its JSON,
+    or the raw text of an ``event: error``)."""
+    details = error_details(payload) if not isinstance(payload, str) else None
+    if details is None:
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        details = (" ".join(text.split())[:500] or "(no message)", None, None)
+    message, error_type, code = details
+    shown = f"[{error_type}] {message}" if error_type else message
+    if chars == 0:
+        raise UpstreamError(f"{cls.name}: {shown}", provider=cls.name, error_type=error_type, error_code=code)
+    raise StreamInterrupted(
+        f"{cls.name}: upstream error after {chars:,} characters: {shown}",
+        provider=cls.name,
+        received_chars=chars,
+        received_chunks=chunks,
+    )
+
+
+def _event_payload(cls: type[OpenAIEndpoint], event: SSEEvent, chars: int, chunks: int) -> Any:
+    if event.event == "error":
+        try:
+            payload: Any = json.loads(event.data)
+        except ValueError:
+            payload = event.data
+        _fail(cls, payload, chars, chunks)
+    try:
+        payload = json.loads(event.data)
+    except ValueError:
+        _fail(cls, f"the stream carried an event that is not JSON: {event.data[:200]!r}", chars, chunks)
+    if isinstance(payload, Mapping) and payload.get("error"):
+        _fail(cls, payload, chars, chunks)
+    return payload
+
+
+def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Iterator[str]:
+    from provider_core.streaming import iter_text
+    from provider_core.transport import stream_post
+
+    texts = iter_text(stream_post(cls.name, url, **request))
+    parser = SSEParser()
+    chars = chunks = 0
+    done = finished = False
+    try:
+        try:
+            for text in texts:
+                for event in parser.feed(text):
+                    if event.data == "[DONE]":
+                        done = True
+                        break
+                    payload = _event_payload(cls, event, chars, chunks)
+                    try:
+                        piece, finish = chunk_delta(payload)
+                    except ValueError as exc:
+                        _fail(cls, str(exc), chars, chunks)
+                    finished = finished or finish is not None
+                    if piece:
+                        chars += len(piece)
+                        chunks += 1
+                        yield piece
+                if done:
+                    break
+        except StreamInterrupted as exc:
+            if chars:
+                raise
+            # bytes arrived but no text yet: nothing was delivered, so another candidate may answer
+            raise ProviderConnectionError(str(exc), provider=cls.name) from None
+        if done:
+            _drain(texts)
+        truncated = parser.close()
+        if not done and not finished:
+            what = "in the middle of an event" if truncated else "without [DONE] or a finish_reason"
+            if chars == 0:
+                raise ProviderError(f"{cls.name}: the stream ended {what}, before any text", provider=cls.name)
+            raise StreamInterrupted(
+                f"{cls.name}: the stream ended {what} after {chars:,} characters; the reply may be incomplete",
+                provider=cls.name,
+                received_chars=chars,
+                received_chunks=chunks,
+            )
+    finally:
+        texts.close()
+
+
+def _drain(texts: Iterator[str]) -> None:
+    """Read what little follows ``[DONE]`` so the pooled connection can be reused."""
+    left = DRAIN_CHARS
+    try:
+        for text in texts:
+            left -= len(text)
+            if left <= 0:
+                return
+    except ProviderError:
+        pass  # the reply is complete; a fault after [DONE] does not matter
+
+
+def _safe_class_name(name: str) -> str:
+    return "OpenAIEndpoint_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def make_provider(endpoint: EndpointConfig, models: ModelList) -> type[OpenAIEndpoint]:
+    """The provider class for ``endpoint``, serving ``models``.
+
+    ``working`` is the configured flag, and false when the model list is unavailable or
+    the API key variable is unset (``status_reason`` then says why). ``supports_gpt_4`` /
+    ``supports_gpt_35_turbo`` say whether any model id contains ``gpt-4`` / ``gpt-3.5``.
+    """
+    ids = list(models.models)
+    reason = models.problem
+    if reason is None and not endpoint.working:
+        reason = f"working = false in {endpoint.source}"
+    default = endpoint.default_model if endpoint.default_model in models.models else None
+    attrs: dict[str, Any] = {
+        "__module__": __name__,
+        "__doc__": f"The OpenAI-compatible endpoint {endpoint.name!r} ({endpoint.display_url}).",
+        "name": endpoint.name,
+        "url": endpoint.display_url,
+        "working": endpoint.working and models.problem is None,
+        "supports_stream": endpoint.supports_stream,
+        "supports_gpt_4": any("gpt-4" in m.lower() for m in ids),
+        "supports_gpt_35_turbo": any("gpt-3.5" in m.lower() for m in ids),
+        "needs_auth": endpoint.api_key_env is not None,
+        "models": MappingProxyType(dict(models.models)),
+        "default_model": default,
+        "priority": endpoint.priority,
+        "status_reason": reason,
+        "endpoint": endpoint,
+    }
+    cls = type(_safe_class_name(endpoint.name), (OpenAIEndpoint,), attrs)
+    return cls

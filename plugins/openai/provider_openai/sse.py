@@ -1,0 +1,147 @@
+"""An incremental parser for ``text/event-stream`` (server-sent events), as servers send it.
+
+Feed it text in chunks cut anywhere (in the middle of a line, between ``\\r`` and ``\\n``);
+it returns each event once its terminating blank line has arrived. It follows the
+event-stream rules of the HTML standard:
+
+* lines end with ``\\r\\n``, ``\\n`` or a lone ``\\r`` (mixed in one stream too);
+* a line starting with ``:`` is a comment (servers send them as keep-alives);
+* ``field: value`` (one space after the colon is dropped; a line without a colon is a
+  field with an empty value); the fields are ``data``, ``event``, ``id`` and ``retry``,
+  others are ignored;
+* several ``data`` lines make one event whose data is joined with ``\\n`` (a multi-line
+  event); a blank line dispatches the event; an event with no ``data`` line is not
+  dispatched; ``event`` defaults to ``"message"``;
+* a byte-order mark at the very start is skipped;
+* at the end of the stream an event without its blank line is incomplete and dropped
+  (:meth:`SSEParser.close` says whether that happened).
+
+Decoding bytes to text is not done here: use :func:`provider_core.streaming.iter_text`
+(or :class:`~provider_core.streaming.Utf8StreamDecoder`), which never splits a character.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["SSEEvent", "SSEParser", "iter_events"]
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One dispatched event: its type (``event``), its ``data`` (lines joined with
+    ``\\n``), and the last ``id`` / ``retry`` (milliseconds) seen so far in the stream."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEParser:
+    """Feed text with :meth:`feed`; call :meth:`close` at the end of the stream."""
+
+    __slots__ = ("_data", "_event", "_id", "_partial", "_retry", "_seen_field", "_skip_lf", "_started")
+
+    def __init__(self) -> None:
+        self._partial: list[str] = []  # the current line, not yet terminated
+        self._skip_lf = False  # the last chunk ended in "\r": a leading "\n" belongs to it
+        self._started = False
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+        self._seen_field = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether an event (or a line) has started and not been terminated yet."""
+        return bool(self._partial) or self._seen_field
+
+    def feed(self, text: str) -> list[SSEEvent]:
+        """Parse ``text`` (any piece of the stream) and return the events it completes."""
+        if not text:
+            return []
+        if not self._started:
+            self._started = True
+            if text[0] == "\ufeff":
+                text = text[1:]
+        if self._skip_lf:
+            self._skip_lf = False
+            if text.startswith("\n"):
+                text = text[1:]
+        events: list[SSEEvent] = []
+        start = 0
+        for match in _LINE_END.finditer(text):
+            line = text[start : match.start()]
+            if self._partial:
+                self._partial.append(line)
+                line = "".join(self._partial)
+                self._partial.clear()
+            start = match.end()
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        rest = text[start:]
+        if rest:
+            self._partial.append(rest)
+        elif text.endswith("\r"):
+            self._skip_lf = True  # "\r\n" may have been split between two chunks
+        return events
+
+    def close(self) -> bool:
+        """End of stream: drop an unterminated event, as the standard says, and return
+        whether there was one (a stream cut in the middle of an event)."""
+        truncated = self.pending
+        self._partial.clear()
+        self._data.clear()
+        self._event = ""
+        self._seen_field = False
+        self._skip_lf = False
+        return truncated
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None  # a comment
+        field, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        self._seen_field = True
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id" and "\0" not in value:
+            self._id = value
+        elif field == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        self._seen_field = False
+        if not self._data:
+            self._event = ""
+            return None
+        event = SSEEvent("\n".join(self._data), self._event or "message", self._id, self._retry)
+        self._data.clear()
+        self._event = ""
+        return event
+
+
+def iter_events(chunks: Iterable[str]) -> Iterator[SSEEvent]:
+    """The events of a stream given as text chunks (closing ``chunks`` when done)."""
+    parser = SSEParser()
+    try:
+        for text in chunks:
+            yield from parser.feed(text)
+        parser.close()
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
