@@ -137,8 +137,7 @@ def builtin_plugins(registry: Any, environ: Mapping[str, str] | None = None) -> 
     if env.get("PROVIDER_CORE_BREAKER", "").strip().lower() in _OFF:
         return []
     breaker = CircuitBreaker(make_backend(env), config_from_environ(env))
-    clock = breaker.clock
-    breaker.on_change = lambda after: registry.routes_changed(after, clock=clock)
+    breaker.on_change = lambda after: registry.routes_changed(after, clock=breaker.clock)
     return [(PLUGIN_NAME, BreakerPlugin(breaker))]
 
 
