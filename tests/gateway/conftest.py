@@ -212,14 +212,14 @@ def make_registry(*extra: type) -> Registry:
 class ThreadedServer:
     """A real uvicorn server for ``app`` on 127.0.0.1 and a free port, in a daemon thread."""
 
-    def __init__(self, app: Any, graceful: float | None = 5.0) -> None:
+    def __init__(self, app: Any, graceful: float | None = 5.0, access_log: bool = False) -> None:
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
             port=0,
             log_config=None,
             log_level="warning",
-            access_log=False,
+            access_log=access_log,
             lifespan="off",
             timeout_graceful_shutdown=graceful,
         )
@@ -283,7 +283,7 @@ def client(gateway: ThreadedServer) -> Any:
         yield c
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def helpers() -> Any:
     """The module's helpers (test files cannot import conftest under --import-mode=importlib)."""
     import sys
