@@ -15,18 +15,27 @@ import json, sys
 before = set(sys.modules)
 import provider_core
 {extra}
-print(json.dumps(sorted(set(sys.modules) - before)))
+new = sorted(set(sys.modules) - before)
+from importlib.metadata import entry_points  # only now: to name every installed plugin's package
+plugins = sorted({{ep.value.split(":")[0].split(".")[0] for ep in entry_points(group="provider_core")}})
+print(json.dumps({{"new": new, "plugins": plugins}}))
 """
+
+INSTALLED_PLUGINS: set[str] = set()
 
 
 def _new_modules(run_python, site, extra: str = "") -> list[str]:
     proc = run_python(NEW_MODULES.format(extra=extra), site=site)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    data = json.loads(proc.stdout)
+    assert set(data["plugins"]) >= {"pcfix_good", "pcfix_broken"}, data["plugins"]
+    INSTALLED_PLUGINS.update(data["plugins"])
+    return data["new"]
 
 
 def _heavy(modules: list[str]) -> list[str]:
-    return [m for m in modules if m.split(".")[0] in PLUGINS or any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    plugins = set(PLUGINS) | INSTALLED_PLUGINS
+    return [m for m in modules if m.split(".")[0] in plugins or any(m == h or m.startswith(h + ".") for h in HEAVY)]
 
 
 def test_import_loads_nothing_heavy_and_no_plugin(run_python, plugin_site):
