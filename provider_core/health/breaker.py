@@ -231,7 +231,9 @@ class CircuitBreaker:
             self.on_change(None)
 
     def _changed(self, old: CircuitState, new: CircuitState) -> CircuitState:
-        if old != new and self.on_change is not None:
+        """Tell ``on_change`` when routing's answer may differ: only the open and trial
+        deadlines decide it (a fault counted in a closed circuit changes nothing)."""
+        if self.on_change is not None and (old.opened_until, old.trial_until) != (new.opened_until, new.trial_until):
             self.on_change(None)
         return new
 
