@@ -292,6 +292,7 @@ class Completion(Iterator[str]):
     def _relay(self, provider: type, it: Any, first: str, report: Any = None, started: float = 0.0) -> Iterator[str]:
         chars = len(first)
         chunks = 1
+        self.received_chars = chars
         try:
             yield first
             for chunk in it:

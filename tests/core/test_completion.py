@@ -122,6 +122,16 @@ def test_stream_returns_a_completion_of_chunks(registry, make_provider, calls):
     assert result.provider == "P" and result.attempts == [] and result.received_chars == 3
 
 
+def test_received_chars_counts_as_chunks_are_taken(registry, make_provider, calls):
+    registry.register(make_provider("P", body=calls.body("abc", "de")))
+    completion = create_completion("m", HELLO, registry=registry)
+    assert completion.received_chars == 0 and completion.provider is None
+    assert next(completion) == "abc"
+    assert completion.received_chars == 3 and completion.provider == "P"
+    assert next(completion) == "de"
+    assert completion.received_chars == 5
+
+
 def test_stream_false_returns_one_string(registry, make_provider, calls):
     registry.register(make_provider("P", body=calls.body("Hel", "lo ", "wörld")))
     assert create_completion("m", HELLO, stream=False, registry=registry) == "Hello wörld"
