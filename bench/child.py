@@ -38,8 +38,9 @@ def _stream(base_url: str) -> int:
 
 def memory(base_url: str) -> dict[str, Any]:
     warnings.simplefilter("ignore")  # Aivvm is marked not working: naming it warns
-    import provider_core  # noqa: F401 - everything imported before the baseline is read
     import requests  # noqa: F401
+
+    import provider_core  # noqa: F401 - everything imported before the baseline is read
 
     before = _status_kb("VmRSS")
     start = time.perf_counter()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .config import Config
 from .measure import BenchError, alternate, median
@@ -109,7 +109,7 @@ def bench_overhead(cfg: Config) -> list[Row]:
         url = "http://127.0.0.1/"
         working = True
         supports_stream = True
-        models = {"echo-1": "Echo"}
+        models: ClassVar[dict[str, str]] = {"echo-1": "Echo"}
 
         @classmethod
         def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Any:

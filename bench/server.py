@@ -8,7 +8,8 @@ the provider to talk to it: any ``POST .../api/chat`` is answered with plain UTF
 
 What it sends is chosen by the path before ``/api/chat`` (a provider's ``base_url`` can
 carry it): ``/stream/N`` sends :func:`text_block` N times, in HTTP chunks of
-:data:`CHUNK` bytes that cut characters anywhere; ``/small`` sends :data:`SMALL` once.
+:data:`CHUNK` bytes that cut characters anywhere (``/stream/N/cK``: chunks of K bytes, as
+a token-by-token server sends); ``/small`` sends :data:`SMALL` once.
 Nothing is held in memory but one pre-framed block, so a 1 GB reply costs the server
 no memory and almost no CPU: the time measured is the client's.
 """
@@ -28,13 +29,13 @@ __all__ = ["BLOCK", "CHUNK", "SMALL", "blocks_for", "text_block"]
 #: Bytes per HTTP chunk of a long reply (not a multiple of any character's size).
 CHUNK = 65_536
 BLOCK_BYTES = 262_144
-SMALL = "Привет, мир! 你好，世界！ 👋🌍 The reply starts here."
+SMALL = "Привет, мир! 你好, 世界! 👋🌍 The reply starts here."
 MAX_LIFETIME = 3 * 3600.0
 
-_WORDS = (
+_WORDS = (  # noqa: SIM905 - a sentence reads better than a list of 41 strings
     "привет мир сообщение поток текст ответ модель запрос быстро точно "
     "你好 世界 流式 文本 回复 模型 请求 快速 准确 字符 "
-    "😀 🚀 👋🏽 🇺🇦 🧪 ✨ 👨‍👩‍👧 "
+    "😀 🚀 👋🏽 🇺🇦 🧪 ✨ 👨\u200d👩\u200d👧 "
     "the quick brown fox stream text 12345 , . ! ? — «» …"
 ).split()
 
@@ -71,9 +72,16 @@ def _frame(data: bytes, size: int) -> bytes:
     return bytes(out)
 
 
-_FRAMED_BLOCK = _frame(BLOCK_UTF8, CHUNK)
 _FRAMED_SMALL = _frame(SMALL.encode(), CHUNK)
-_STREAM = re.compile(r"/stream/(\d+)(?:/|$)")
+_STREAM = re.compile(r"/stream/(\d+)(?:/c(\d+))?(?:/|$)")
+_FRAMED: dict[int, bytes] = {CHUNK: _frame(BLOCK_UTF8, CHUNK)}
+
+
+def _framed_block(chunk: int) -> bytes:
+    framed = _FRAMED.get(chunk)
+    if framed is None:
+        framed = _FRAMED[chunk] = _frame(BLOCK_UTF8, chunk)
+    return framed
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -91,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ConnectionError:  # a client that closed a connection it was not done with
             pass
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         if length:
             self.rfile.read(length)
@@ -106,15 +114,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             if match:
+                framed = _framed_block(max(1, int(match.group(2) or CHUNK)))
                 for _ in range(int(match.group(1))):
-                    self.wfile.write(_FRAMED_BLOCK)
+                    self.wfile.write(framed)
             else:
                 self.wfile.write(_FRAMED_SMALL)
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

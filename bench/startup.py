@@ -65,7 +65,7 @@ def bench_import(cfg: Config) -> list[Row]:
             cfg.process_rounds,
         )
         importtime = median([_importtime(cwd) for _ in range(max(3, cfg.process_rounds // 3))])
-        probe = "import sys, provider_core; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+        probe = f"import sys, provider_core; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
         loaded = subprocess.run(
             [py, "-c", probe], env=child_env(), cwd=cwd, capture_output=True, timeout=60, check=True
         ).stdout.decode()
@@ -103,7 +103,7 @@ def _peer_version(venv: Path, dist: str) -> str:
     return proc.stdout.decode().strip() or "?"
 
 
-def _providers_json(expect: set[str]):  # noqa: ANN202 - a predicate
+def _providers_json(expect: set[str]):
     def check(out: bytes) -> bool:
         names = {p["name"] for p in json.loads(out)["providers"]}
         return expect <= names
@@ -199,7 +199,8 @@ def bench_many_plugins(cfg: Config) -> list[Row]:
             "<= 1.5x start-up with one",
             ratio <= 1.5,
             [
-                f"{n} generated wheels, `pip install --no-deps --target`, on PYTHONPATH; every run checks all are listed."
+                f"{n} generated wheels, `pip install --no-deps --target`, on PYTHONPATH; "
+                "every run checks that all are listed."
             ],
         )
     ]

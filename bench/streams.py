@@ -73,9 +73,10 @@ def _check(chars: int, expected: int, who: str) -> None:
 def _sides(aivvm: Any, base_url: str, expected: int, first_only: bool) -> dict[str, Callable[[], float]]:
     """Three ways to read one reply: plain requests, Aivvm.create_completion, and the whole
     library. Each returns seconds: to the end of the reply, or to its first chunk."""
-    import provider_core
     import requests
     from provider_aivvm.provider import build_request
+
+    import provider_core
 
     request = build_request(MODEL, MESSAGES, base_url=base_url)  # the exact request Aivvm sends
     session = requests.Session()  # a pooled connection, as the transport has: a fair baseline
