@@ -196,6 +196,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         super().setup()
         self.connection_number = self.server.owner._connected(self.connection)
         self.connection.settimeout(self.server.owner.idle_timeout)
+        # The status line and the body go out in separate writes: without TCP_NODELAY,
+        # Nagle holds the second until the client's delayed ACK (~40 ms per request).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def finish(self) -> None:
         try:
