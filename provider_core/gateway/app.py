@@ -119,28 +119,34 @@ class Gateway:
         except Exception as exc:
             return _answer_exception(exc)
 
-    def _call(self, chat: Any, stream: bool) -> Any:
-        from ..routing import create_completion
+    def _open(self, chat: Any, stream: bool) -> Any:
+        """Validate and route (raising input and routing errors), returning the not yet
+        started Completion; ``stream`` is what the provider is asked for."""
+        from ..routing import open_completion
 
-        return create_completion(
+        return open_completion(
             chat.model,
             chat.messages,
-            stream=stream,
-            provider=chat.provider,
+            stream,
+            chat.provider,
             registry=self.registry,
             include_not_working=self.config.include_not_working,
             **chat.options,
         )
 
     async def _complete(self, chat: Any) -> Response:
-        # Not cancellable: a client that leaves mid-way does not stop a non-streamed call,
-        # which ends by itself within the provider's timeouts.
-        text = await run_sync(lambda: self._call(chat, stream=False), self.limiter)
-        reply = ChatReply(chat.model)
-        return JSONResponse(reply.completion(text))
+        # A client that leaves before the reply is complete does not stop a non-streamed
+        # call: it ends by itself within the provider's timeouts.
+        stream, first = await open_stream(lambda: self._open(chat, stream=False), self.limiter)
+        try:
+            rest = await run_sync(stream.rest_sync, self.limiter)
+        finally:
+            await stream.aclose()
+        reply = ChatReply(chat.model, provider=stream.provider)
+        return JSONResponse(reply.completion((first or "") + rest))
 
     async def _stream(self, chat: Any) -> Any:
-        stream, first = await open_stream(lambda: self._call(chat, stream=True), self.limiter)
+        stream, first = await open_stream(lambda: self._open(chat, stream=True), self.limiter)
         if first is None:  # not with the core's Completion, which raises EmptyResponse instead
             await stream.aclose()
             raise RuntimeError("the completion ended before its first chunk")

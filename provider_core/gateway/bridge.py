@@ -61,6 +61,11 @@ class ThreadedStream:
         with self._lock:
             return _END if self._closed else _next(self.completion)
 
+    def rest_sync(self) -> str:
+        """Every chunk still to come, joined (for a non-streamed reply)."""
+        with self._lock:
+            return "" if self._closed else "".join(self.completion)
+
     def close_sync(self) -> None:
         with self._lock:
             if not self._closed:

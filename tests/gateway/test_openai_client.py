@@ -31,6 +31,7 @@ def test_chat_non_stream(client):
     assert choice.message.role == "assistant"
     assert choice.message.content == "hello gateway world"
     assert choice.finish_reason == "stop"
+    assert reply.model_extra["provider"] == "Echo"
 
 
 def test_chat_stream_is_routed_by_model_and_arrives_whole(client, helpers):
@@ -58,6 +59,7 @@ def test_stream_with_raw_response_ends_with_done_and_names_provider(client):
     assert all(line.startswith("data: ") for line in lines)
 
 
+@pytest.mark.filterwarnings("ignore::provider_core.errors.ProviderNotWorkingWarning")
 def test_provider_field_pins_a_provider_even_one_marked_not_working(client):
     reply = client.chat.completions.create(model="down-1", messages=user("x"), extra_body={"provider": "down"})
     assert reply.choices[0].message.content == "down but answering"
