@@ -39,7 +39,8 @@ def clock() -> FakeClock:
 class Script:
     """What a scripted provider does on each call, in order: a ``str`` is yielded in
     chunks of 2 characters, an exception is raised before the first chunk, a tuple
-    ``(text, exc)`` yields ``text`` then raises ``exc``. When the script is used up the
+    ``(text, exc)`` yields ``text`` then raises ``exc``, a callable is called and its
+    result returned (e.g. a generator function). When the script is used up the
     last entry repeats. ``calls`` counts the calls; ``closed`` the generators closed."""
 
     def __init__(self, *steps: Any) -> None:
@@ -60,6 +61,8 @@ def scripted(name: str, script: Script, *, models: tuple[str, ...] = ("m",), pri
         step = script.next()
         if isinstance(step, BaseException):
             raise step
+        if callable(step):
+            return step()
 
         def gen() -> Iterator[str]:
             text, exc = step if isinstance(step, tuple) else (step, None)

@@ -141,8 +141,7 @@ def test_half_open_lets_one_trial_through_while_others_go_elsewhere(provider, ma
     registry, breaker = make_registry(flaky, good, PROVIDER_CORE_BREAKER_FAILURES="1")
     ask(registry)
     clock.advance(61)
-    script.steps = [None]  # the trial: blocks until released
-    flaky.create_completion = classmethod(lambda cls, *a, **k: slow_gen())
+    script.steps = [slow_gen]  # the trial: blocks until released
     first = create_completion("m", USER, registry=registry)
     second = create_completion("m", USER, registry=registry)  # routed before the trial started
     result: list[str] = []
