@@ -189,6 +189,8 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     options: dict[str, Any] = {}
     if args.temperature is not None:
         options["temperature"] = args.temperature
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
     stream = not args.no_stream
     try:
         result = create_completion(
@@ -259,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", "-p", metavar="NAME", help="call this provider, bypassing routing")
     p.add_argument("--system", "-s", metavar="S", help="system message")
     p.add_argument("--temperature", "-t", type=float, metavar="T", help="sampling temperature in [0, 2]")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="seconds to wait to connect, and for each next piece of the reply (default: the provider's)",
+    )
     p.add_argument("--no-stream", action="store_true", help="wait for the whole reply, then print it")
     p.add_argument("--include-not-working", action="store_true", help="also route to providers marked not working")
     p.set_defaults(func=cmd_chat)
