@@ -1,0 +1,233 @@
+"""A loopback server speaking the OpenAI chat-completions protocol, for tests and demos.
+
+Built on :class:`provider_core.testing.server.LoopbackServer` (real sockets, real HTTP):
+``GET /v1/models`` lists the configured models; ``POST /v1/chat/completions`` answers
+with the next scripted :class:`~provider_core.testing.server.Reply` queued with
+:meth:`OpenAIServer.enqueue`, else by echoing the last user message (as server-sent
+events when the request asks for ``stream: true``, else as one JSON reply). The helpers
+below build replies: event streams with any line ending and any byte split, OpenAI error
+bodies, mid-stream error events.
+
+::
+
+    with OpenAIServer(models=["demo"]) as server:
+        server.enqueue(stream_reply(["Hel", "lo"], split=1))   # one byte per HTTP chunk
+        ...  # OPENAI_BASE_URL=server.url
+
+From a shell (an echo server until interrupted)::
+
+    python -m provider_openai.server --port 8000 --model demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply, split_bytes
+
+__all__ = [
+    "OpenAIServer",
+    "chat_chunk",
+    "completion_reply",
+    "error_reply",
+    "sse",
+    "stream_reply",
+]
+
+SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def chat_chunk(text: str | None = None, *, model: str = "demo", finish_reason: str | None = None) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` carrying ``text`` as its content delta."""
+    delta: dict[str, Any] = {} if text is None else {"content": text}
+    return {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def sse(*events: Any, line_ending: str = "\n") -> str:
+    """An event stream: each event is a JSON-able value (sent as one ``data:`` line), a
+    ``str`` sent as-is as the data (``"[DONE]"``), or a ``(event type, data)`` pair."""
+    out = []
+    for event in events:
+        kind = None
+        if isinstance(event, tuple):
+            kind, event = event
+        data = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
+        lines = [f"event: {kind}"] if kind else []
+        lines += [f"data: {line}" for line in data.split("\n")]
+        out.append(line_ending.join(lines) + line_ending + line_ending)
+    return "".join(out)
+
+
+def stream_reply(
+    pieces: Iterable[str],
+    *,
+    model: str = "demo",
+    line_ending: str = "\n",
+    split: int | None = None,
+    done: bool = True,
+    finish_reason: str | None = "stop",
+    role_first: bool = True,
+    **options: Any,
+) -> Reply:
+    """A streamed chat reply: a role chunk, one chunk per piece, a final chunk with
+    ``finish_reason`` (``None``: left out), then ``[DONE]`` unless ``done=False``. The
+    body is cut every ``split`` bytes (one HTTP chunk each), wherever that falls."""
+    events: list[Any] = []
+    if role_first:
+        events.append({**chat_chunk(model=model), "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+    events += [chat_chunk(p, model=model) for p in pieces]
+    if finish_reason is not None:
+        events.append(chat_chunk(model=model, finish_reason=finish_reason))
+    if done:
+        events.append("[DONE]")
+    body = sse(*events, line_ending=line_ending).encode("utf-8")
+    return Reply(200, body=split_bytes(body, split), headers={**SSE_HEADERS, **options.pop("headers", {})}, **options)
+
+
+def completion_reply(text: str, *, model: str = "demo", **options: Any) -> Reply:
+    """A non-streamed ``chat.completion`` reply carrying ``text``."""
+    payload = {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+    }
+    return Reply(200, body=json.dumps(payload), headers=JSON_HEADERS, framing="length", **options)
+
+
+def error_reply(
+    status: int,
+    message: str,
+    error_type: str = "invalid_request_error",
+    code: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """An HTTP error with OpenAI's error body ``{"error": {"message", "type", "param", "code"}}``."""
+    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return Reply(status, body=json.dumps(body, indent=2), headers={**JSON_HEADERS, **(headers or {})}, framing="length")
+
+
+class OpenAIServer:
+    """An OpenAI-protocol server on ``127.0.0.1``; :attr:`url` is the base URL with ``/v1``.
+
+    ``models`` are listed by ``GET /v1/models``; ``models_reply`` replaces that answer
+    (e.g. an error). ``api_key``, when set, is required as ``Authorization: Bearer``
+    (else 401 with an OpenAI error body). Chat requests get the queued replies first,
+    then an echo of the last user message. :attr:`chats` lists the chat requests.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[str] = ("demo",),
+        *,
+        api_key: str | None = None,
+        models_reply: Reply | None = None,
+        echo_prefix: str = "",
+        port: int = 0,
+    ) -> None:
+        self.models = list(models)
+        self.api_key = api_key
+        self.models_reply = models_reply
+        self.echo_prefix = echo_prefix
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self.server = LoopbackServer(self._handle, port=port)
+
+    def start(self) -> OpenAIServer:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: what ``OPENAI_BASE_URL`` / ``base_url`` takes."""
+        return self.server.url + "/v1"
+
+    def enqueue(self, *replies: Reply) -> None:
+        """Queue replies for the next chat requests, in order."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, models listings included."""
+        return self.server.requests
+
+    @property
+    def chats(self) -> list[RecordedRequest]:
+        """The chat-completion requests received, in order."""
+        return [r for r in self.server.requests if r.path.endswith("/chat/completions")]
+
+    def _handle(self, request: RecordedRequest) -> Reply:
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return error_reply(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        path = request.path.split("?", 1)[0]
+        if request.method == "GET" and path == "/v1/models":
+            if self.models_reply is not None:
+                return self.models_reply
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": "loopback"} for m in self.models]
+            return Reply(200, body=json.dumps({"object": "list", "data": data}), headers=JSON_HEADERS, framing="length")
+        if request.method == "POST" and path == "/v1/chat/completions":
+            with self._lock:
+                queued = self._queue.popleft() if self._queue else None
+            return queued if queued is not None else self._echo(request)
+        return error_reply(404, f"no route for {request.method} {path}", "not_found_error")
+
+    def _echo(self, request: RecordedRequest) -> Reply:
+        body = request.json if isinstance(request.json, dict) else {}
+        messages = body.get("messages") or []
+        users = [m.get("content", "") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        text = self.echo_prefix + (users[-1] if users else "")
+        model = str(body.get("model", "demo"))
+        if model not in self.models:
+            return error_reply(404, f"The model `{model}` does not exist.", "invalid_request_error", "model_not_found")
+        if body.get("stream"):
+            words = text.split(" ")
+            pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+            return stream_reply(pieces, model=model)
+        return completion_reply(text, model=model)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run an echo server until interrupted (for demos: point OPENAI_BASE_URL at it)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m provider_openai.server",
+        description="A loopback OpenAI-protocol server that echoes the last user message.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--model", action="append", dest="models", help="a model id to serve (repeatable)")
+    args = parser.parse_args(argv)
+    server = OpenAIServer(args.models or ["demo"], echo_prefix="echo: ", port=args.port)
+    with server:
+        print(f"serving {', '.join(server.models)} at {server.url} (Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
