@@ -267,6 +267,18 @@ def test_main_internal_error_is_one_line_unless_debug(default_registry, make_pro
     assert "Traceback" in err and "describe is broken" in err
 
 
+def test_main_ctrl_c_exits_130_with_one_line(default_registry, make_provider, capsys):
+    def interrupted(cls, model, messages, stream, **kwargs):
+        yield "so far"
+        raise KeyboardInterrupt
+
+    default_registry.register(make_provider("Local", body=interrupted))
+    assert cli.main(["chat", "-m", "m", "hi"]) == 130
+    out = capsys.readouterr()
+    assert out.out == "so far\n"
+    assert _one_error_line(out.err) == "error: interrupted"
+
+
 def test_main_restores_the_warning_display(default_registry, make_provider, capsys):
     before = warnings.showwarning
     default_registry.register(make_provider("Local"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import types
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from provider_core import ModelNotSupported, NoProviderAvailable, RoutePlan, hookimpl
 from provider_core.routing import explain_route, plan_route
@@ -168,3 +170,38 @@ def test_hook_can_bring_a_statically_down_provider_up(registry, make_provider):
     plugin = types.SimpleNamespace(provider_working=hookimpl(lambda provider: True))
     registry.add_plugin(plugin, "health")
     assert [p.name for p in registry.route("m")] == ["Revived"]
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.dictionaries(
+        st.text(st.characters(min_codepoint=ord("0"), max_codepoint=ord("z")), min_size=1, max_size=6),
+        st.tuples(st.integers(-3, 3), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_route_order_property(make_provider, specs, stream):
+    """Whatever the providers: candidates = the working (and, if asked, streaming) ones,
+    sorted by priority descending then name; every other one is in ``skipped``."""
+    from provider_core import Registry
+
+    reg = Registry(load_entry_points=False)
+    names_seen: set[str] = set()
+    for name, (prio, working, streams) in specs.items():
+        if name.lower() in names_seen:
+            continue
+        names_seen.add(name.lower())
+        reg.register(make_provider(name, priority=prio, working=working, supports_stream=streams))
+    providers = reg.providers()
+    usable = [p for p in providers if p.working and (p.supports_stream or not stream)]
+    expected = sorted(usable, key=lambda p: (-p.priority, p.name.lower()))
+    plan = explain_route(reg, "m", stream=stream)
+    assert list(plan.candidates) == expected
+    assert {a.provider for a in plan.skipped} == {p.name for p in providers} - {p.name for p in usable}
+    if expected:
+        assert reg.route("m", stream=stream) == expected
+    else:
+        with pytest.raises(NoProviderAvailable):
+            reg.route("m", stream=stream)
