@@ -373,6 +373,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The stdlib's listen backlog of 5 resets connections when many clients connect at once
+    # (e.g. a gateway relaying 200 concurrent streams to this server).
+    request_queue_size = 256
     owner: LoopbackServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
