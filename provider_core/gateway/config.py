@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ConfigError", "GatewayConfig"]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_THREADS = 128
+DEFAULT_THREADS = 256
 DEFAULT_DRAIN_BYTES = 16 * 1024 * 1024
 
 ENV_API_KEYS = "PROVIDER_CORE_API_KEYS"
