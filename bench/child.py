@@ -1,5 +1,5 @@
 """Work the streaming benchmarks run in a process of its own, so that its peak memory is
-its own: ``python -m bench.child memory BASE_URL`` or ``... threads BASE_URL N``.
+its own: ``python -m bench.child memory BASE_URL`` or ``... threads BASE_URL N ROUNDS``.
 
 Each streams through ``provider_core.create_completion(..., provider="Aivvm")`` (the whole
 library: validation, the fallback wrapper, the provider, transport and decoder), counts
@@ -54,8 +54,8 @@ def memory(base_url: str) -> dict[str, Any]:
     }
 
 
-def threads(base_url: str, count: int) -> dict[str, Any]:
-    warnings.simplefilter("ignore")
+def _concurrent(base_url: str, count: int) -> tuple[list[Any], float]:
+    """``count`` threads released together, each streaming one reply: (results, seconds)."""
     results: list[Any] = [None] * count
     barrier = threading.Barrier(count + 1)
 
@@ -73,17 +73,37 @@ def threads(base_url: str, count: int) -> dict[str, Any]:
     start = time.perf_counter()
     for w in workers:
         w.join(timeout=600)
-    return {
-        "chars": [r for r in results if isinstance(r, int)],
-        "errors": [str(r) for r in results if not isinstance(r, int)],
-        "seconds": time.perf_counter() - start,
-        "hwm_kb": _status_kb("VmHWM"),
-    }
+    return results, time.perf_counter() - start
+
+
+def threads(base_url: str, count: int, rounds: int) -> dict[str, Any]:
+    """Rounds of ``count`` concurrent streams and, alternating with them, the same
+    requests one after another in one thread (what the threads are compared with)."""
+    warnings.simplefilter("ignore")
+    _stream(base_url)  # imports, the registry, the session: what a first request pays, untimed
+    out: dict[str, Any] = {"chars": [], "errors": [], "seconds": [], "sequential_seconds": []}
+
+    def concurrent() -> None:
+        results, seconds = _concurrent(base_url, count)
+        out["chars"] += [r for r in results if isinstance(r, int)]
+        out["errors"] += [str(r) for r in results if not isinstance(r, int)]
+        out["seconds"].append(seconds)
+
+    def sequential() -> None:
+        start = time.perf_counter()
+        out["chars"] += [_stream(base_url) for _ in range(count)]
+        out["sequential_seconds"].append(time.perf_counter() - start)
+
+    for r in range(rounds):
+        for step in (concurrent, sequential) if r % 2 == 0 else (sequential, concurrent):
+            step()
+    out["hwm_kb"] = _status_kb("VmHWM")
+    return out
 
 
 def main(argv: list[str]) -> None:
     kind, base_url, *rest = argv
-    out = memory(base_url) if kind == "memory" else threads(base_url, int(rest[0]))
+    out = memory(base_url) if kind == "memory" else threads(base_url, int(rest[0]), int(rest[1]))
     print(json.dumps(out))
 
 

@@ -24,6 +24,9 @@ class Config:
     #: megabytes per streamed reply, and alternating rounds
     stream_mb: int
     stream_rounds: int
+    #: a second throughput figure with token-sized HTTP chunks (per-chunk costs dominate)
+    small_chunk: int
+    small_chunk_mb: int
     ttfc_requests: int
     memory_small_mb: int
     memory_big_mb: int
@@ -45,6 +48,8 @@ FULL = Config(
     overhead_rounds=15,
     stream_mb=200,
     stream_rounds=5,
+    small_chunk=256,
+    small_chunk_mb=20,
     ttfc_requests=301,
     memory_small_mb=1,
     memory_big_mb=1024,
@@ -66,11 +71,13 @@ QUICK = Config(
     overhead_rounds=5,
     stream_mb=20,
     stream_rounds=3,
+    small_chunk=256,
+    small_chunk_mb=2,
     ttfc_requests=41,
     memory_small_mb=1,
     memory_big_mb=64,
     memory_rounds=1,
     threads=64,
     thread_mb=1,
-    concurrency_rounds=1,
+    concurrency_rounds=2,
 )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .config import Config
-from .measure import REPO, BenchError, alternate, child_env, median
+from .measure import REPO, BenchError, Samples, alternate, child_env, median
 from .report import Row
 from .server import BLOCK, BLOCK_UTF8, SMALL, blocks_for
 
@@ -116,17 +116,29 @@ def _sides(aivvm: Any, base_url: str, expected: int, first_only: bool) -> dict[s
 def bench_stream(cfg: Config) -> list[Row]:
     aivvm = _aivvm()
     if aivvm is None:
-        return _skipped("streaming throughput", ">= 0.95x") + _skipped("time to first chunk", "overhead <= 0.5 ms")
+        return [
+            *_skipped("streaming throughput", ">= 0.95x"),
+            *_skipped("streaming throughput, token-sized chunks", ">= 0.95x"),
+            *_skipped("time to first chunk", "overhead <= 0.5 ms"),
+        ]
     blocks = blocks_for(cfg.stream_mb)
     size = blocks * len(BLOCK_UTF8)
     with loopback_server() as url, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # naming Aivvm (marked not working) warns on every call
         big = alternate(_sides(aivvm, f"{url}/stream/{blocks}", blocks * len(BLOCK), False), cfg.stream_rounds)
+        fine_blocks = blocks_for(cfg.small_chunk_mb)
+        fine_url = f"{url}/stream/{fine_blocks}/c{cfg.small_chunk}"
+        fine = alternate(_sides(aivvm, fine_url, fine_blocks * len(BLOCK), False), cfg.stream_rounds)
         small = alternate(_sides(aivvm, f"{url}/small", len(SMALL), True), cfg.ttfc_requests, warmup=5)
     mb = size / 2**20
 
-    def rate(side: str) -> str:
-        return f"{mb / big.median(side):,.0f} MB/s"
+    fine_mb = fine_blocks * len(BLOCK_UTF8) / 2**20
+
+    def rate(side: str, samples: Samples = big, size: float = mb) -> str:
+        return f"{size / samples.median(side):,.0f} MB/s"
+
+    def fine_rate(side: str) -> str:
+        return rate(side, fine, fine_mb)
 
     ratio = big.ratio("requests", "aivvm")  # seconds(requests) / seconds(aivvm) = throughput ratio
     ratio_lib = big.ratio("requests", "library")
@@ -144,6 +156,19 @@ def bench_stream(cfg: Config) -> list[Row]:
                 f"{blocks} x {len(BLOCK_UTF8):,}-byte blocks in {64}-KiB HTTP chunks that cut characters; every "
                 f"reply is checked to the character; {cfg.stream_rounds} alternating rounds; server in its own "
                 "process; both clients keep their connection alive."
+            ],
+        ),
+        Row(
+            f"streaming throughput, {fine_mb:,.0f} MB in {cfg.small_chunk}-byte chunks (token-sized)",
+            f"**{fine.ratio('requests', 'aivvm'):.3f}x** ({fine_rate('aivvm')} vs {fine_rate('requests')}); "
+            f"through `provider_core.create_completion` {fine.ratio('requests', 'library'):.3f}x "
+            f"({fine_rate('library')})",
+            "the same, with `requests`",
+            ">= 0.95x (not in the issue: per-chunk costs)",
+            fine.ratio("requests", "aivvm") >= 0.95,
+            [
+                "a server that flushes every few tokens: the per-chunk work of each layer (HTTP chunk parsing, "
+                "decoding, the fallback wrapper's checks) shows here, not in the 64-KiB figure."
             ],
         ),
         Row(
@@ -217,28 +242,29 @@ def bench_concurrency(cfg: Config) -> list[Row]:
         return _skipped("concurrency", "no errors, throughput reported")
     blocks = blocks_for(cfg.thread_mb)
     expected = blocks * len(BLOCK)
-    runs = []
     with loopback_server() as url:
-        for _ in range(cfg.concurrency_rounds):
-            result = _child("threads", f"{url}/stream/{blocks}", str(cfg.threads))
-            for chars in result["chars"]:
-                _check(chars, expected, "a thread")
-            runs.append(result)
-    errors = [e for r in runs for e in r["errors"]]
+        result = _child("threads", f"{url}/stream/{blocks}", str(cfg.threads), str(cfg.concurrency_rounds))
+    for chars in result["chars"]:
+        _check(chars, expected, "a thread")
+    errors = result["errors"]
     total_mb = cfg.threads * blocks * len(BLOCK_UTF8) / 2**20
-    secs = median([r["seconds"] for r in runs])
+    secs = median(result["seconds"])
+    seq = median(result["sequential_seconds"])
     notes = [
         f"one process, {cfg.threads} threads released together, each streaming {total_mb / cfg.threads:.0f} MB "
         f"through `provider_core.create_completion` (pooled connections); peak RSS "
-        f"{median([r['hwm_kb'] for r in runs]) / 1024:.0f} MB; {cfg.concurrency_rounds} runs."
+        f"{result['hwm_kb'] / 1024:.0f} MB; {cfg.concurrency_rounds} alternating rounds after one warm-up request. "
+        "On 2 cores shared "
+        "with the server process and one GIL, threads overlap waiting, not decoding."
     ]
     if errors:
         notes.append(f"errors: {'; '.join(sorted(set(errors))[:3])}")
     return [
         Row(
             f"concurrency, {cfg.threads} threads x {total_mb / cfg.threads:.0f} MB",
-            f"{len(errors)} errors; {total_mb / secs:,.0f} MB/s aggregate ({secs:.2f} s for {total_mb:.0f} MB)",
-            "-",
+            f"{len(errors)} errors; {total_mb / secs:,.0f} MB/s aggregate ({secs:.2f} s for {total_mb:.0f} MB), "
+            f"{seq / secs:.2f}x the same requests made one after another",
+            f"the {cfg.threads} requests in one thread ({total_mb / seq:,.0f} MB/s)",
             "no errors, throughput reported",
             not errors,
             notes,
