@@ -32,7 +32,18 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import pytest
+try:
+    import pytest
+except ImportError:  # pragma: no cover - e.g. `python -m provider_aivvm.server` in a venv without pytest
+
+    class _NoPytest:
+        """Without pytest the fixtures below are plain functions; the server still imports."""
+
+        @staticmethod
+        def fixture(*args: Any, **kwargs: Any) -> Any:
+            return args[0] if args and callable(args[0]) else (lambda fn: fn)
+
+    pytest = _NoPytest()  # type: ignore[assignment]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..registry import Registry
