@@ -215,6 +215,7 @@ class AsyncCompletion(AsyncIterator[str]):
         self._done = True
         if self._channel is not None:
             self._channel.cancel()
+            self._channel.queue.put_nowait((_END, None))  # wake a pending __anext__
         else:
             self._completion.close()  # never started: nothing was sent
 
