@@ -159,14 +159,14 @@ def resolve_models(
     result: dict[str, ModelList] = {}
     pending: list[tuple[EndpointConfig, tuple[list[str], float] | None]] = []
     for endpoint in endpoints:
+        no_key = f"API key variable {endpoint.api_key_env} is not set" if endpoint.key_missing else None
         if endpoint.models is not None:
-            result[endpoint.name] = ModelList(dict(endpoint.models), "config")
+            result[endpoint.name] = ModelList(dict(endpoint.models), "config", no_key)
             continue
         cached = cache.get(endpoint)
-        if endpoint.key_missing:
+        if no_key:
             models = _as_mapping(cached[0]) if cached else {}
-            problem = f"API key variable {endpoint.api_key_env} is not set"
-            result[endpoint.name] = ModelList(models, "stale cache" if cached else "none", problem)
+            result[endpoint.name] = ModelList(models, "stale cache" if cached else "none", no_key)
         elif cached is not None and cached[1] < endpoint.ttl:
             result[endpoint.name] = ModelList(_as_mapping(cached[0]), "cache")
         else:
