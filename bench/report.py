@@ -52,6 +52,14 @@ def render(rows: Sequence[Row], info: Mapping[str, str], *, mode: str, elapsed: 
     for row in rows:
         cells = (row.figure, row.result, row.baseline, row.target, row.verdict)
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    judged = [row for row in rows if row.met is not None]
+    missed = [row.figure for row in judged if not row.met]
+    unjudged = [row.figure for row in rows if row.met is None]
+    summary = f"**{len(judged) - len(missed)} of {len(judged)} targets met**"
+    summary += f"; missed: {', '.join(missed)} (see the notes)." if missed else "."
+    if unjudged:
+        summary += f" Not judged: {', '.join(unjudged)}."
+    lines += ["", summary]
     notes = [(row.figure, n) for row in rows for n in row.notes]
     if notes:
         lines += ["", "Notes:", ""]
