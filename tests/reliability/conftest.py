@@ -1,10 +1,8 @@
-"""Shared pieces of the reliability suite: a scripted raw-socket HTTP server on 127.0.0.1,
-addresses that refuse or never accept connections, tiny in-process providers that speak
-to such servers, and a runner for the real CLI.
-
-The server is written on raw sockets (not http.server) because the faults it plays need
-byte-level control: a reset after exactly N body bytes, a stall before the status line,
-invalid UTF-8, a close-delimited body. Every wait is bounded and ends when the server stops.
+"""Shared pieces of the reliability suite: loopback servers (the generic scripted
+``LoopbackServer`` of ``provider_core.testing``), addresses that refuse or never accept
+connections, a kernel-side count of open connections, tiny in-process providers that speak
+HTTP to such servers, the fixture plugins pip-installed into a private directory, and a
+runner for the real CLI. Everything binds 127.0.0.1 and every wait is bounded.
 """
 
 from __future__ import annotations
@@ -12,250 +10,59 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-#: The longest any server thread waits for anything; tests end well before.
-MAX_WAIT = 30.0
-
-REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-}
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the server answers to one request.
-
-    ``framing``: ``"chunked"`` (Transfer-Encoding), ``"length"`` (Content-Length) or
-    ``"close"`` (body ends when the connection closes). ``delay`` sleeps between chunks.
-    ``stall_before_headers`` / ``stall_after_chunks=N`` stop sending (before the status
-    line / after N chunks) and hold the connection until the client closes it.
-    ``reset_after_bytes=N`` sends N body bytes, pauses ``reset_pause`` so the client reads
-    them, then resets the connection (RST).
-    """
-
-    status: int = 200
-    chunks: Sequence[bytes] = ()
-    headers: Sequence[tuple[str, str]] = ()
-    framing: str = "chunked"
-    delay: float = 0.0
-    stall_before_headers: bool = False
-    stall_after_chunks: int | None = None
-    reset_after_bytes: int | None = None
-    reset_pause: float = 0.2
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class _PeerGone(Exception):
-    pass
-
-
-@dataclass
-class ScriptedServer:
-    """A loopback HTTP/1.1 server answering every request with ``script(request)``.
-
-    ``requests`` records what arrived; ``open_connections`` counts client connections
-    not yet closed; ``connections`` counts all accepted.
-    """
-
-    script: Callable[[Recorded], Reply]
-    requests: list[Recorded] = field(default_factory=list)
-    open_connections: int = 0
-    connections: int = 0
-
-    def __post_init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        self._sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._thread = threading.Thread(target=self._accept_loop, name="scripted-server", daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        return self._sock.getsockname()[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_idle(self, timeout: float = 10.0) -> int:
-        """Wait until no client connection is open (or ``timeout``); return how many are."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self.open_connections and time.monotonic() < deadline:
-                self._idle.wait(0.05)
-            return self.open_connections
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    # -- internals ------------------------------------------------------------------
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            with self._lock:
-                self.open_connections += 1
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(0.2)
-        buf = b""
-        try:
-            while not self._stop.is_set():
-                request, buf = self._read_request(conn, buf)
-                if request is None:
-                    return
-                self.requests.append(request)
-                if not self._answer(conn, self.script(request)):
-                    return
-        except (_PeerGone, OSError):
-            return
-        finally:
-            try:
-                conn.close()
-            finally:
-                with self._idle:
-                    self.open_connections -= 1
-                    self._idle.notify_all()
-
-    def _recv(self, conn: socket.socket) -> bytes:
-        deadline = time.monotonic() + MAX_WAIT
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            try:
-                return conn.recv(65536)
-            except TimeoutError:
-                continue
-        raise _PeerGone
-
-    def _read_request(self, conn: socket.socket, buf: bytes) -> tuple[Recorded | None, bytes]:
-        while b"\r\n\r\n" not in buf:
-            data = self._recv(conn)
-            if not data:
-                return None, b""
-            buf += data
-        head, _, buf = buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        while len(buf) < length:
-            data = self._recv(conn)
-            if not data:
-                return None, b""
-            buf += data
-        return Recorded(method, path, headers, buf[:length]), buf[length:]
-
-    def _hold(self, conn: socket.socket) -> None:
-        """Send nothing more; return when the client closes (or the server stops)."""
-        while self._recv(conn):
-            pass
-
-    def _answer(self, conn: socket.socket, reply: Reply) -> bool:
-        """Send ``reply``; return whether the connection may serve another request."""
-        if reply.stall_before_headers:
-            self._hold(conn)
-            return False
-        reason = REASONS.get(reply.status, "Status")
-        head = [f"HTTP/1.1 {reply.status} {reason}", "Content-Type: text/plain; charset=utf-8"]
-        head += [f"{k}: {v}" for k, v in reply.headers]
-        if reply.framing == "chunked":
-            head.append("Transfer-Encoding: chunked")
-        elif reply.framing == "length":
-            head.append(f"Content-Length: {sum(len(c) for c in reply.chunks)}")
-        else:
-            head.append("Connection: close")
-        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        sent = 0
-        for n, chunk in enumerate(reply.chunks):
-            if reply.stall_after_chunks is not None and n >= reply.stall_after_chunks:
-                self._hold(conn)
-                return False
-            if n and reply.delay and self._stop.wait(reply.delay):
-                return False
-            if reply.reset_after_bytes is not None and sent + len(chunk) >= reply.reset_after_bytes:
-                self._send_chunk(conn, chunk[: reply.reset_after_bytes - sent], reply.framing)
-                self._reset(conn, reply.reset_pause)
-                return False
-            self._send_chunk(conn, chunk, reply.framing)
-            sent += len(chunk)
-        if reply.reset_after_bytes is not None:
-            self._reset(conn, reply.reset_pause)
-            return False
-        if reply.stall_after_chunks is not None:
-            self._hold(conn)
-            return False
-        if reply.framing == "chunked":
-            conn.sendall(b"0\r\n\r\n")
-        return reply.framing != "close"
-
-    @staticmethod
-    def _send_chunk(conn: socket.socket, data: bytes, framing: str) -> None:
-        if not data:
-            return
-        if framing == "chunked":
-            conn.sendall(b"%x\r\n%s\r\n" % (len(data), data))
-        else:
-            conn.sendall(data)
-
-    def _reset(self, conn: socket.socket, pause: float) -> None:
-        self._stop.wait(pause)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., ScriptedServer]]:
-    """``serve(reply_or_script)`` starts a :class:`ScriptedServer`; all stop at teardown."""
-    servers: list[ScriptedServer] = []
+def servers() -> Iterator[Callable[..., LoopbackServer]]:
+    """``servers(handler=None)`` starts a :class:`LoopbackServer` (the generic scripted
+    server of ``provider_core.testing``); every one started is stopped at teardown."""
+    started: list[LoopbackServer] = []
 
-    def start(script: Reply | Callable[[Recorded], Reply]) -> ScriptedServer:
-        fn = script if callable(script) else (lambda _request, _r=script: _r)
-        server = ScriptedServer(fn)
-        servers.append(server)
+    def start(handler: Callable[[RecordedRequest], Reply] | None = None) -> LoopbackServer:
+        server = LoopbackServer(handler, idle_timeout=10.0).start()
+        started.append(server)
         return server
 
     yield start
-    for server in servers:
+    for server in started:
         server.stop()
+
+
+def established(port: int) -> int:
+    """How many TCP connections to ``127.0.0.1:port`` are ESTABLISHED, read from the
+    kernel (``/proc/net/tcp``), so it counts what the server side still holds open,
+    whatever the server's code thinks: a connection the client closed is no longer
+    ESTABLISHED on the server side (it is in CLOSE_WAIT or gone)."""
+    local = f"0100007F:{port:04X}"
+    count = 0
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if fields[1] == local and fields[3] == "01":
+                count += 1
+    return count
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` every 20 ms until it holds or ``timeout`` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return predicate()
+        time.sleep(0.02)
+    return True
 
 
 @pytest.fixture
@@ -344,8 +151,10 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def provider_for(url: str, **attrs: Any) -> type:
-    """A streaming in-process provider that POSTs to ``url`` through the shared transport."""
+    """A streaming in-process provider (model ``rel-model``) that POSTs to ``url`` through
+    the shared transport; an ``api_key`` option is sent as ``authorization: Bearer``."""
     from provider_core import AbstractProvider
+    from provider_core.secrets import reveal
     from provider_core.streaming import iter_text
     from provider_core.transport import stream_post
 
@@ -354,7 +163,9 @@ def provider_for(url: str, **attrs: Any) -> type:
     @classmethod  # type: ignore[misc]
     def create_completion(cls: type, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
         body = {"model": model, "messages": messages}
-        return iter_text(stream_post(cls.name, url, json=body, timeout=kwargs.get("timeout")))
+        key = kwargs.get("api_key")
+        headers = {"authorization": f"Bearer {reveal(key)}"} if key is not None else None
+        return iter_text(stream_post(cls.name, url, json=body, headers=headers, timeout=kwargs.get("timeout")))
 
     namespace = {
         "name": name,
