@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from provider_openai import provider as provider_module
 from provider_openai.server import OpenAIServer
 

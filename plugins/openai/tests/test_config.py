@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from provider_openai.config import DEFAULT_BASE_URL, load_config
 from provider_openai.paths import config_path, has_configuration
 

@@ -6,10 +6,11 @@ import json
 import time
 from pathlib import Path
 
-from provider_core.testing.server import LoopbackServer, Reply, refused_url
 from provider_openai.config import EndpointConfig
 from provider_openai.models import ModelCache, resolve_models
 from provider_openai.server import OpenAIServer, error_reply
+
+from provider_core.testing.server import LoopbackServer, Reply, refused_url
 
 
 def endpoint(base_url: str, **settings) -> EndpointConfig:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from provider_core.errors import InvalidMessages
 from provider_openai.protocol import (
     build_body,
     chunk_delta,
@@ -15,6 +13,8 @@ from provider_openai.protocol import (
     parse_error_body,
     parse_model_list,
 )
+
+from provider_core.errors import InvalidMessages
 
 USER = [{"role": "user", "content": "hi"}]
 

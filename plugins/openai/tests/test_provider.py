@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import warnings
 
+import provider_openai
 import pytest
+from provider_openai.config import EndpointConfig
+from provider_openai.models import ModelList
+from provider_openai.protocol import RateLimited, UpstreamError
+from provider_openai.provider import make_provider
+from provider_openai.server import OpenAIServer, chat_chunk, completion_reply, error_reply, sse, stream_reply
 from pydantic import SecretStr
 
-import provider_openai
 from provider_core import create_completion
 from provider_core.errors import (
     FallbackWarning,
@@ -20,11 +25,6 @@ from provider_core.errors import (
 )
 from provider_core.registry import Registry
 from provider_core.testing.server import Reply
-from provider_openai.config import EndpointConfig
-from provider_openai.models import ModelList
-from provider_openai.protocol import RateLimited, UpstreamError
-from provider_openai.provider import make_provider
-from provider_openai.server import OpenAIServer, chat_chunk, completion_reply, error_reply, sse, stream_reply
 
 USER = [{"role": "user", "content": "hi"}]
 PIECES = ["Привет", ", ", "мир ", "🌍", "! ", "naïve café"]
@@ -268,7 +268,7 @@ def test_an_error_in_a_200_json_reply(openai_server):
 
 def test_a_reply_without_choices_is_an_error(openai_server):
     openai_server.enqueue(Reply(200, body='{"id": "x"}', framing="length"))
-    with pytest.raises(ProviderError, match="unexpected reply .* no choices"):
+    with pytest.raises(ProviderError, match=r"unexpected reply .* no choices"):
         list(make(openai_server.url).create_completion("demo", USER, False))
 
 

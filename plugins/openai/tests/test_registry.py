@@ -9,14 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import provider_openai
+import pytest
+from provider_openai.server import OpenAIServer
+
 from provider_core.errors import ModelNotSupported
 from provider_core.registry import Registry
 from provider_core.routing import explain_route
 from provider_core.testing.server import refused_url
-from provider_openai.server import OpenAIServer
 
 
 def load() -> Registry:

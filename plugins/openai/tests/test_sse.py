@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from provider_openai.sse import SSEEvent, SSEParser, iter_events
 
 from provider_core.streaming import Utf8StreamDecoder
-from provider_openai.sse import SSEEvent, SSEParser, iter_events
 
 
 def parse(*pieces: str) -> tuple[list[SSEEvent], bool]:
@@ -21,7 +23,7 @@ def parse_bytes(data: bytes, cuts: list[int]) -> tuple[list[SSEEvent], bool]:
     parser = SSEParser()
     events: list[SSEEvent] = []
     bounds = [0, *sorted(cuts), len(data)]
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         events += parser.feed(decoder.decode(data[start:end]))
     events += parser.feed(decoder.flush())
     return events, parser.close()
