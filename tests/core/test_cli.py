@@ -139,6 +139,30 @@ def test_chat_prompt_from_arguments_and_stdin(run_cli, plugin_site):
     assert (proc.returncode, proc.stdout) == (0, "echo: a b\n")
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+def test_chat_without_prompt_on_a_terminal_says_how(console_script, plugin_site, tmp_path):
+    """With a terminal on stdin and no prompt, chat does not sit waiting: it explains."""
+    import os
+
+    from_env = {k: v for k, v in os.environ.items() if not k.startswith("PROVIDER_CORE_")}
+    primary, secondary = os.openpty()
+    try:
+        proc = subprocess.run(
+            [str(console_script), "chat", "-m", "fixture-echo"],
+            stdin=secondary,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**from_env, "PYTHONPATH": str(plugin_site), "PROVIDER_CORE_PLUGINS": "pcfix_good"},
+        )
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 2
+    assert _one_error_line(proc.stderr) == "error: no prompt: give it as an argument or pipe it on stdin"
+
+
 def test_chat_empty_stdin_is_a_user_error(run_cli, plugin_site):
     proc = run_cli("chat", "-m", "fixture-echo", site=plugin_site, input="  \n")
     assert proc.returncode == 2
