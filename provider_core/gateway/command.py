@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import sys
 from typing import Any, TextIO
 
@@ -148,6 +149,22 @@ def _summary(config: cfg.GatewayConfig, host: str) -> str:
     return f"provider-core gateway: auth {auth}, body limit {config.max_body_bytes:,} bytes, CORS {cors}"
 
 
+def _stopped(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _exit_cleanly_on_stop_signals() -> None:
+    """Make SIGTERM / SIGINT end the command with exit code 0.
+
+    uvicorn shuts down gracefully on them, then re-raises the signal under the handler it
+    found installed, so that with the default one the process would die of SIGTERM (exit
+    -15, or a KeyboardInterrupt traceback) after a clean shutdown. Before uvicorn takes the
+    signals over (while starting), they end the command at once, also with 0.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopped)
+
+
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     """Check the web stack and settings, then hand over to uvicorn until shut down."""
     from ..cli import CLIError
@@ -172,6 +189,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         )
     sys.stderr.write(_summary(config, args.host) + "\n")
     sys.stderr.flush()
+    _exit_cleanly_on_stop_signals()
     uvicorn.run(
         APP_FACTORY,
         factory=True,

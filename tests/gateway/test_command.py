@@ -1,0 +1,181 @@
+"""``provider-core serve`` as users run it: a real process, real entry points (the installed
+Aivvm plugin pointed at its loopback server), the official client, SIGTERM to stop."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from provider_core.cli import main
+
+KEY = "sk-command-test-4242"
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None, code: str = "") -> subprocess.CompletedProcess:
+    script = code + "import sys; from provider_core.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_names_endpoints_and_the_extra(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("/v1/chat/completions", "/v1/models", "--workers", "127.0.0.1", "provider-core[server]"):
+        assert text in out
+
+
+def test_missing_web_stack_is_one_line_naming_the_extra():
+    result = run_cli(["serve"], code="import sys; sys.modules['uvicorn'] = None; ")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "pip install 'provider-core[server]'" in result.stderr
+    assert result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["serve"], {"PROVIDER_CORE_MAX_BODY_BYTES": "lots"}, "PROVIDER_CORE_MAX_BODY_BYTES"),
+        (["serve", "--api-keys-file", "/nonexistent/keys"], {}, "/nonexistent/keys"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(args, env, needle):
+    result = run_cli(args, env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and needle in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--workers", "0"], ["--port", "70000"], ["--max-body-bytes", "-1"]])
+def test_bad_arguments_exit_2(args):
+    result = run_cli(["serve", *args])
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+class Served:
+    """A ``provider-core serve`` process; its stderr is read in a thread (bounded waits)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "provider_core", "serve", "--port", "0", *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=cwd,  # not the repo root: import the installed package, as a user would
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            self.lines.put(line)
+
+    def url(self, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            if found and self._healthy(found.group(1), deadline):
+                return found.group(1)
+        raise AssertionError("serve did not start:\n" + "".join(self.log))
+
+    def _healthy(self, url: str, deadline: float) -> bool:
+        """Poll /healthz (as a load balancer would): with --workers the port is announced
+        before the workers accept connections."""
+        import httpx
+
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+                    return True
+            except httpx.TransportError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def serve_env(tmp_path):
+    provider_aivvm = pytest.importorskip("provider_aivvm")
+    from provider_aivvm.server import AivvmServer
+
+    del provider_aivvm
+    with AivvmServer(chunk_size=3) as upstream:
+        env = {
+            **os.environ,
+            "AIVVM_BASE_URL": upstream.url,
+            "PROVIDER_CORE_PLUGINS": "aivvm",
+            "PROVIDER_CORE_API_KEYS": KEY,
+            "PYTHONUNBUFFERED": "1",
+        }
+        yield env, str(tmp_path)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_with_the_official_client_then_sigterm(serve_env, workers):
+    from openai import OpenAI
+
+    env, cwd = serve_env
+    served = Served(["--include-not-working", "--workers", str(workers)], env, cwd)
+    try:
+        url = served.url()
+        with OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0, timeout=30) as client:
+            assert "gpt-4" in {m.id for m in client.models.list()}
+            for i in range(2 * workers):
+                stream = client.chat.completions.create(
+                    model="gpt-4", messages=[{"role": "user", "content": f"hello {i} 👋"}], stream=True
+                )
+                assert "".join(c.choices[0].delta.content or "" for c in stream) == f"hello {i} 👋"
+    finally:
+        code = served.stop()
+    assert code == 0, "".join(served.log)
+    log = "".join(served.log)
+    assert "auth on (1 key)" in log
+    assert KEY not in log
+    assert "Traceback" not in log
+
+
+def test_serving_beyond_loopback_without_keys_warns_and_bind_failure_is_reported():
+    # 192.0.2.1 (TEST-NET-1) is never a local address: nothing listens beyond loopback here.
+    result = run_cli(["serve", "--host", "192.0.2.1", "--port", "0"], {"PROVIDER_CORE_PLUGINS": ""})
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("warning: serving on 192.0.2.1 without API keys")
+    assert result.returncode != 0
+    assert any("192.0.2.1" in line and "ERROR" in line for line in lines)
+    assert "Traceback" not in result.stderr
+    with_keys = run_cli(["serve", "--host", "192.0.2.1", "--port", "0"], {"PROVIDER_CORE_API_KEYS": KEY})
+    assert "without API keys" not in with_keys.stderr
