@@ -5,6 +5,8 @@ Authors use :class:`provider_core.testing.ProviderContract`; this module is its 
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, NoReturn
 
@@ -47,8 +49,21 @@ class _RuleBroken(Exception):
         self.detail = detail
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def _kind(exc: BaseException) -> str:
-    return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
+    """``module.Type: message (raised at file:line in function)``, for failure messages."""
+    name = type(exc).__qualname__
+    if type(exc).__module__ not in ("builtins", None):
+        name = f"{type(exc).__module__}.{name}"
+    where = ""
+    for err in (exc, exc.__cause__, exc.__context__):  # the deepest frame outside this suite
+        frames = [f for f in traceback.extract_tb(getattr(err, "__traceback__", None)) if _HERE not in f.filename]
+        if frames:
+            where = f" (raised at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})"
+            break
+    return f"{name}: {exc}{where}"
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -78,6 +93,7 @@ class ContractBase:
     model: ClassVar[str | None] = None
     #: A model id the provider must refuse.
     unknown_model: ClassVar[str] = UNKNOWN_MODEL
+    _contract_server: ClassVar[LoopbackServer | None] = None
     #: The statuses the http-error rule replays.
     http_error_statuses: ClassVar[tuple[int, ...]] = (400, 401, 404, 429, 500, 502, 503)
 
@@ -107,15 +123,36 @@ class ContractBase:
     # -- fixtures and helpers -----------------------------------------------------------
 
     @pytest.fixture
-    def contract_server(self) -> Iterator[LoopbackServer]:
-        """A started server for a runtime test; skips the test when a static rule fails."""
+    def contract_server(self, request: pytest.FixtureRequest) -> Iterator[LoopbackServer]:
+        """A started server for one runtime test, with no queued reply and no recorded
+        request; skips the test when a static rule fails. One server serves the whole
+        class (starting one per test would cost more than most tests); it stops when the
+        class's tests are done."""
         self._require_static()
-        server = self.make_server()
-        server.start()
+        server = self._shared_server(request)
+        server.clear()
+        handler = server.handler
         try:
             yield server
         finally:
-            server.stop()
+            server.handler = handler
+            server.clear()
+
+    def _shared_server(self, request: pytest.FixtureRequest) -> LoopbackServer:
+        cls = type(self)
+        server = cls.__dict__.get("_contract_server")
+        if server is None:
+            server = self.make_server()
+            server.start()
+            cls._contract_server = server
+
+            def stop() -> None:
+                cls._contract_server = None
+                server.stop()
+
+            owner = request.node.getparent(pytest.Class) or request.node
+            owner.addfinalizer(stop)
+        return server
 
     def _name(self) -> str:
         return getattr(self.provider, "name", None) or repr(self.provider)
@@ -133,7 +170,9 @@ class ContractBase:
             pytest.skip(f"not checked: models is empty ({self.provider.status_reason})")
 
     def _fail(self, rule: str, detail: str) -> NoReturn:
-        pytest.fail(f"[{rule}] {self._name()}: {detail}", pytrace=False)
+        """Fail the test with ``[rule] Provider: detail`` only (no suite internals, no
+        exception chain: ``detail`` names any exception and where it was raised)."""
+        raise pytest.fail.Exception(f"[{rule}] {self._name()}: {detail}", pytrace=False) from None
 
     def _use_model(self) -> str:
         if self.model is not None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
+import pytest
+
 from ..errors import InvalidMessages, ModelNotSupported, ProviderError
 from .contract_base import HISTORY, INVALID_INPUTS, REPLY_TEXT, ContractBase, _kind, _strings
 from .server import LoopbackServer
+
+_HINT = "; call provider_core.messages.validate_messages(messages) before sending"
 
 
 class InputRules(ContractBase):
@@ -82,12 +86,18 @@ class InputRules(ContractBase):
 
     def test_messages_unchanged(self, contract_server: LoopbackServer) -> None:
         messages = copy.deepcopy(HISTORY)
-        self._complete(contract_server, REPLY_TEXT, stream=True, messages=messages)
+        self._with_history(contract_server, messages, stream=True)
         if messages != HISTORY:
             self._fail("messages-unchanged", f"the caller's messages were modified: {messages!r:.300}")
 
+    def _with_history(self, server: LoopbackServer, messages: list[dict[str, str]], *, stream: bool) -> None:
+        try:
+            self._complete(server, REPLY_TEXT, stream=stream, messages=messages)
+        except Exception as exc:
+            pytest.skip(f"not checked: rule 'messages-accepted' fails ({_kind(exc)})")
+
     def test_history_sent(self, contract_server: LoopbackServer) -> None:
-        self._complete(contract_server, REPLY_TEXT, stream=False, messages=copy.deepcopy(HISTORY))
+        self._with_history(contract_server, copy.deepcopy(HISTORY), stream=False)
         (request,) = contract_server.requests
         body = request.json
         sent = list(_strings(body)) if body is not None else [request.text]
@@ -122,9 +132,9 @@ class InputRules(ContractBase):
         except InvalidMessages:
             pass
         except Exception as exc:
-            self._fail("invalid-messages", f"{what} via {how} raised {_kind(exc)}, not InvalidMessages")
+            self._fail("invalid-messages", f"{what} via {how} raised {_kind(exc)}, not InvalidMessages{_HINT}")
         else:
-            self._fail("invalid-messages", f"{what} via {how} was accepted; validate messages before sending")
+            self._fail("invalid-messages", f"{what} via {how} was accepted{_HINT}")
         if server.requests:
             self._fail("invalid-messages", f"{what} via {how}: a request was sent")
 

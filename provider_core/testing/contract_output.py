@@ -58,7 +58,7 @@ class OutputRules(ContractBase):
         pieces = len(reply.chunks())
         if pieces < 2:
             pytest.fail(f"{type(self).__name__}.reply() must give at least two body chunks for this rule")
-        return replace(reply, delay_between=max(0.02, SLOW_REPLY_SECONDS / (pieces - 1)))
+        return replace(reply, delay_between=SLOW_REPLY_SECONDS / (pieces - 1))
 
     def _first_chunk(self, server: LoopbackServer, text: str) -> tuple[Any, RecordedRequest]:
         """Start a slow streamed reply; return (iterator, its request) once a chunk arrived."""
@@ -91,7 +91,7 @@ class OutputRules(ContractBase):
     def test_close_early(self, contract_server: LoopbackServer) -> None:
         if not self.provider.supports_stream:
             pytest.skip("supports_stream is False")
-        it, request = self._first_chunk(contract_server, REPLY_TEXT * 4)
+        it, request = self._first_chunk(contract_server, REPLY_TEXT)
         if request.done.is_set():
             getattr(it, "close", lambda: None)()
             pytest.skip("not checked: rule 'stream-incremental' fails (the reply was complete at the first chunk)")
@@ -152,6 +152,8 @@ class OutputRules(ContractBase):
         assert time.monotonic() - started < 60, "a refused connection took over a minute to report"
 
     def test_stream_interrupted(self, contract_server: LoopbackServer) -> None:
+        if self._complete(contract_server, REPLY_TEXT, stream=True) != REPLY_TEXT:
+            pytest.skip("not checked: rule 'stream-text' fails")
         sent = len(REPLY_TEXT.encode("utf-8"))
         for fault in ("reset_after", "close_after"):
             reply = replace(self.reply(REPLY_TEXT, stream=True), **{fault: sent // 2})

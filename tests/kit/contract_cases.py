@@ -1,0 +1,331 @@
+"""A correct provider and one deliberately broken variant per contract rule, each under the
+contract suite. Not collected by the normal run (the name does not start with ``test_``):
+``test_contract_suite.py`` runs this file in a pytest subprocess and checks that the
+correct provider passes and that each broken variant fails exactly the test of its rule.
+
+Class names say what is expected: ``TestEcho`` passes everything; ``TestStatic_<rule>``
+fails only ``test_static[<rule>]``; ``TestBroken_<rule>`` fails only ``test_<rule>``
+(hyphens become underscores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+
+from provider_core import AbstractProvider, ModelNotSupported
+from provider_core.errors import ProviderConnectionError, ProviderHTTPError, StreamInterrupted
+from provider_core.messages import validate_messages
+from provider_core.streaming import iter_text
+from provider_core.testing import ProviderContract
+from provider_core.transport import stream_post
+
+_LEAKED: list[Any] = []  # the close-early variant keeps its responses alive here
+
+
+def _whole(text: Iterator[str]) -> Iterator[str]:
+    yield "".join(text)
+
+
+class Echo(AbstractProvider):
+    """A correct provider: POST {base_url}/chat, the reply body is the text."""
+
+    url = "http://127.0.0.1"
+    working = True
+    supports_stream = True
+    models: ClassVar[dict[str, str]] = {"echo-1": "Echo 1", "echo-2": "Echo 2"}
+    default_model = "echo-1"
+
+    @classmethod
+    def resolve(cls, model: str) -> str:
+        model = model or cls.default_model
+        if model not in cls.models:
+            raise ModelNotSupported(model, provider=cls.name)
+        return model
+
+    @classmethod
+    def send(cls, model: str, messages: Any, kwargs: dict[str, Any]) -> Iterator[bytes]:
+        body = {"model": model, "messages": messages}
+        return stream_post(cls.name, kwargs["base_url"] + "/chat", json=body, timeout=kwargs.get("timeout", 10))
+
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        model = cls.resolve(model)
+        validate_messages(messages)
+        text = iter_text(cls.send(model, messages, kwargs))
+        return text if stream else _whole(text)
+
+
+# -- static rules ------------------------------------------------------------------------
+
+
+class NotAProvider:  # "subclass": everything right but the base class
+    name = "NotAProvider"
+    url = ""
+    working = supports_stream = True
+    supports_gpt_35_turbo = supports_gpt_4 = needs_auth = False
+    supports_message_history = True
+    models = Echo.models
+    default_model = None
+    priority = 0
+    create_completion = Echo.create_completion
+
+
+class BadName(Echo):
+    name = "echo provider"
+
+
+class BadFlag(Echo):
+    supports_stream = 1  # type: ignore[assignment]
+
+
+class BadUrl(Echo):
+    url = None  # type: ignore[assignment]
+
+
+class NoModels(Echo):
+    models: ClassVar[dict[str, str]] = {}
+    default_model = None
+
+
+class BadDefault(Echo):
+    default_model = "echo-9"
+
+
+class BadPriority(Echo):
+    priority = "high"  # type: ignore[assignment]
+
+
+class InstanceMethod(Echo):
+    def create_completion(self, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:  # type: ignore[override]
+        return Echo.create_completion(model, messages, stream, **kwargs)
+
+
+# -- runtime rules -----------------------------------------------------------------------
+
+
+class ClaimsGpt4(Echo):
+    supports_gpt_4 = True
+
+
+class RefusesListedModel(Echo):
+    @classmethod
+    def resolve(cls, model: str) -> str:
+        if model == "echo-2":
+            raise ModelNotSupported(model, provider=cls.name)
+        return super().resolve(model)
+
+
+class NoDefaultModel(Echo):
+    @classmethod
+    def resolve(cls, model: str) -> str:
+        if not model:
+            raise ModelNotSupported(model, provider=cls.name)
+        return super().resolve(model)
+
+
+class AcceptsAnyModel(Echo):
+    @classmethod
+    def resolve(cls, model: str) -> str:
+        return model or cls.default_model
+
+
+class NoToolRole(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        if any(m.get("role") == "tool" for m in messages if isinstance(m, dict)):
+            raise ValueError("role 'tool' is not supported")
+        return super().create_completion(model, messages, stream, **kwargs)
+
+
+class MutatesMessages(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        result = super().create_completion(model, messages, stream, **kwargs)
+        messages.insert(0, {"role": "system", "content": "Be brief."})
+        return result
+
+
+class ForgetsHistory(Echo):
+    @classmethod
+    def send(cls, model: str, messages: Any, kwargs: dict[str, Any]) -> Iterator[bytes]:
+        return super().send(model, messages[-1:], kwargs)
+
+
+class NoValidation(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        text = iter_text(cls.send(cls.resolve(model), messages, kwargs))
+        return text if stream else _whole(text)
+
+
+class StrictKwargs(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        unknown = set(kwargs) - {"base_url", "timeout"}
+        if unknown:
+            raise TypeError(f"unexpected keyword(s): {sorted(unknown)}")
+        return super().create_completion(model, messages, stream, **kwargs)
+
+
+class ReturnsStr(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Any:
+        result = super().create_completion(model, messages, stream, **kwargs)
+        return result if stream else "".join(result)
+
+
+class YieldsBytes(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Any:
+        if not stream:
+            return super().create_completion(model, messages, stream, **kwargs)
+        validate_messages(messages)
+        return cls.send(cls.resolve(model), messages, kwargs)
+
+
+class DecodesEachChunk(Echo):  # the original Aivvm bug: a character split in two is lost
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        if not stream:
+            return super().create_completion(model, messages, stream, **kwargs)
+        validate_messages(messages)
+        data = cls.send(cls.resolve(model), messages, kwargs)
+        return (chunk.decode("utf-8", "replace") for chunk in data)
+
+
+class Buffers(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        text = super().create_completion(model, messages, stream, **kwargs)
+        return (chunk for chunk in list(text)) if stream else text
+
+
+class FirstChunkOnly(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        text = super().create_completion(model, messages, True, **kwargs)
+        return text if stream else (chunk for chunk in [next(text, "")])
+
+
+class LeaksConnection(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        text = super().create_completion(model, messages, stream, **kwargs)
+        _LEAKED.append(text)
+
+        def relay() -> Iterator[str]:
+            yield from iter(text.__next__, None)  # a plain loop that never closes `text`
+
+        return relay() if stream else text
+
+
+class HidesHTTPErrors(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        text = super().create_completion(model, messages, stream, **kwargs)
+
+        def relay() -> Iterator[str]:
+            try:
+                yield from text
+            except ProviderHTTPError as exc:
+                raise RuntimeError(f"request failed: {exc}") from None
+
+        return relay()
+
+
+class RawConnectionErrors(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        text = super().create_completion(model, messages, stream, **kwargs)
+
+        def relay() -> Iterator[str]:
+            try:
+                yield from text
+            except ProviderConnectionError as exc:
+                if exc.kind != "refused":
+                    raise
+                raise ConnectionRefusedError(str(exc)) from None
+
+        return relay()
+
+
+class SwallowsInterruption(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        text = super().create_completion(model, messages, True, **kwargs)
+
+        def relay() -> Iterator[str]:
+            try:
+                yield from text
+            except StreamInterrupted:
+                return
+            except ProviderConnectionError as exc:
+                if exc.kind == "refused":
+                    raise
+
+        return relay() if stream else _whole(relay())
+
+
+class EmptyCrashes(Echo):
+    @classmethod
+    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
+        text = super().create_completion(model, messages, stream, **kwargs)
+
+        def relay() -> Iterator[str]:
+            yield next(text)  # StopIteration on an empty reply: a RuntimeError in a generator
+            yield from text
+
+        return relay()
+
+
+# -- the suites ----------------------------------------------------------------------------
+
+CASES: dict[str, type] = {
+    "Echo": Echo,
+    "Static_subclass": NotAProvider,
+    "Static_name": BadName,
+    "Static_flags_bool": BadFlag,
+    "Static_url": BadUrl,
+    "Static_models": NoModels,
+    "Static_default_model": BadDefault,
+    "Static_priority": BadPriority,
+    "Static_create_completion": InstanceMethod,
+    "Broken_model_families": ClaimsGpt4,
+    "Broken_models_accepted": RefusesListedModel,
+    "Broken_empty_model": NoDefaultModel,
+    "Broken_unknown_model": AcceptsAnyModel,
+    "Broken_messages_accepted": NoToolRole,
+    "Broken_messages_unchanged": MutatesMessages,
+    "Broken_history_sent": ForgetsHistory,
+    "Broken_invalid_messages": NoValidation,
+    "Broken_unknown_kwargs": StrictKwargs,
+    "Broken_result_iterator": ReturnsStr,
+    "Broken_chunk_str": YieldsBytes,
+    "Broken_stream_text": DecodesEachChunk,
+    "Broken_stream_incremental": Buffers,
+    "Broken_non_stream_text": FirstChunkOnly,
+    "Broken_close_early": LeaksConnection,
+    "Broken_http_error": HidesHTTPErrors,
+    "Broken_connection_error": RawConnectionErrors,
+    "Broken_stream_interrupted": SwallowsInterruption,
+    "Broken_empty_reply": EmptyCrashes,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_leaked() -> Iterator[None]:
+    yield
+    for text in _LEAKED:
+        text.close()
+
+
+class _Kwargs:
+    def provider_kwargs(self, server: Any) -> dict[str, Any]:
+        return {"base_url": server.url, "timeout": (5, 10)}
+
+
+for _label, _provider in CASES.items():
+    globals()[f"Test{_label}"] = type(f"Test{_label}", (_Kwargs, ProviderContract), {"provider": _provider})
