@@ -3,8 +3,8 @@
 Only this module talks to ``importlib.metadata``. It lists the entry points of the group
 ``provider_core`` in a deterministic order (by entry-point name, then distribution) and
 applies ``PROVIDER_CORE_PLUGINS`` (allow-list) and ``PROVIDER_CORE_DISABLE_PLUGINS``
-(deny-list), both comma-separated entry-point names, read when a registry loads. A blank
-value counts as unset (an empty allow-list does not silently disable every plugin).
+(deny-list), both comma-separated entry-point names, read when a registry loads. A set
+but blank ``PROVIDER_CORE_PLUGINS`` is an empty allow-list: no plugin loads.
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ class PluginSource:
 
 
 def _names(raw: str | None) -> set[str] | None:
-    """The lower-cased names of a comma-separated list; unset or blank -> ``None``."""
-    names = {part.strip().lower() for part in (raw or "").split(",") if part.strip()}
-    return names or None
+    """The lower-cased names of a comma-separated list; unset -> ``None``, blank -> empty."""
+    if raw is None:
+        return None
+    return {part.strip().lower() for part in raw.split(",") if part.strip()}
 
 
 def _entry_points() -> Iterable[Any]:

@@ -147,9 +147,18 @@ def test_deny_list_wins_over_allow_list(run_cli, plugin_site):
     assert {n for n, p in plugins.items() if p["status"] == "loaded"} == {"pcfix_dup_a"}
 
 
-def test_blank_allow_list_means_no_allow_list(run_cli, plugin_site):
-    plugins = _by_name(_json(run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=" "))["plugins"])
-    assert plugins["pcfix_good"]["status"] == "loaded"
+@pytest.mark.parametrize("value", ["", " , "])
+def test_blank_allow_list_loads_no_plugin(run_cli, plugin_site, value):
+    plugins = _json(run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value))["plugins"]
+    assert plugins and all(p["status"] == "disabled" for p in plugins)
+    assert _json(run_cli("providers", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value)) == {"providers": []}
+
+
+def test_unset_allow_list_loads_every_plugin(run_python, plugin_site):
+    code = "from provider_core import Registry; print([p.name for p in Registry().plugins() if p.status != 'disabled'])"
+    proc = run_python(code, site=plugin_site)
+    assert proc.returncode == 0, proc.stderr
+    assert "'pcfix_good'" in proc.stdout and "'pcfix_importfail'" in proc.stdout
 
 
 def test_provider_working_hook_from_a_plugin_drives_routing(run_cli, plugin_site):
