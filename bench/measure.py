@@ -139,7 +139,14 @@ def machine() -> dict[str, str]:
         load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = "n/a"
+    try:
+        head = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, timeout=10, check=True
+        ).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        head = ""
     return {
+        "commit": head.strip() or "unknown",
         "cpus": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
         "cpu": _cpu_model(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",

@@ -44,7 +44,7 @@ def render(rows: Sequence[Row], info: Mapping[str, str], *, mode: str, elapsed: 
     lines = [
         f"Measured {now} by `python -m bench{' --quick' if mode == 'quick' else ''}` in {elapsed:.0f} s "
         f"on {info['cpus']} CPUs ({info['cpu']}), {info['python']}, {info['system']}; "
-        f"load average at start {info['load']}.",
+        f"load average at start {info['load']}; commit {info['commit']}.",
         "",
         "| figure | ours (median) | compared with, same run | target | met |",
         "|---|---|---|---|---|",

@@ -141,6 +141,9 @@ def bench_cli(cfg: Config) -> list[Row]:
             sides["import litellm"] = lambda: run_process(
                 [str(venv / "bin" / "python"), "-c", "import litellm"], cwd=cwd, env=env
             )
+            sides["import llm"] = lambda: run_process(
+                [str(venv / "bin" / "python"), "-c", "import llm"], cwd=cwd, env=env
+            )
             peers = alternate(sides, cfg.peer_rounds)
     over = ours.difference("cli", "bare")
     result = f"{_ms(ours.median('cli'))} wall, +{_ms(over)} over bare"
@@ -155,7 +158,8 @@ def bench_cli(cfg: Config) -> list[Row]:
     llm_v, litellm_v = _peer_version(venv, "llm"), _peer_version(venv, "litellm")
     notes.append(
         f"peers from {venv.name}: llm {llm_v}, litellm {litellm_v}; "
-        f"`llm models` {_ms(peers.median('llm models'))}, `import litellm` {_ms(peers.median('import litellm'))}, "
+        f"`llm models` {_ms(peers.median('llm models'))}, `import llm` {_ms(peers.median('import llm'))}, "
+        f"`import litellm` {_ms(peers.median('import litellm'))}, "
         f"bare Python {_ms(peers.median('bare'))} in those rounds ({cfg.peer_rounds} rounds)."
     )
     rows.append(
