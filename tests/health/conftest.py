@@ -164,3 +164,5 @@ def redis_url() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
