@@ -33,12 +33,20 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run provider-core's benchmarks, print a Markdown table; a full run saves it to "
+        "bench/RESULTS.md. Method: docs/benchmarks.md. Peers (llm, litellm) are compared when "
+        "`make bench-peers` has made .bench-peers-venv (or BENCH_PEERS_VENV names one).",
+        epilog=f"benchmarks: {', '.join(BENCHMARKS)}",
+    )
     parser.add_argument("--quick", action="store_true", help="a reduced set, under a minute; never saved")
     parser.add_argument(
         "--only", metavar="NAME", action="append", choices=list(BENCHMARKS), help="run only these (repeatable)"
     )
-    parser.add_argument("--output", type=Path, help="also write the report here (a full run writes bench/RESULTS.md)")
+    parser.add_argument(
+        "--output", type=Path, metavar="FILE", help="also write the report here (a full run writes bench/RESULTS.md)"
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     names = args.only or list(BENCHMARKS)
