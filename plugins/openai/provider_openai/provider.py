@@ -25,7 +25,14 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from provider_core.errors import ModelNotSupported, ProviderConnectionError, ProviderError, StreamInterrupted
+from provider_core.errors import (
+    InvalidMessages,
+    ModelNotSupported,
+    ProviderConnectionError,
+    ProviderError,
+    StreamInterrupted,
+)
+from provider_core.messages import validate_messages
 from provider_core.provider import AbstractProvider, CreateResult, Messages
 
 from .protocol import (
@@ -65,8 +72,9 @@ class OpenAIEndpoint(AbstractProvider):
     def create_completion(cls, model: str, messages: Messages, stream: bool, **kwargs: Any) -> CreateResult:
         """Send one chat completion; see the module documentation for the errors. Keywords:
         ``timeout`` (seconds or a (connect, read) pair), ``proxy``, ``system_message``,
-        ``extra_headers`` (a dict), and any other keyword (``temperature``, ``max_tokens``,
-        ``stop``, ...) passed through in the request body."""
+        ``extra_headers`` (a dict), ``base_url`` (another server for this call; the
+        endpoint's key is then not sent), and any other keyword (``temperature``,
+        ``max_tokens``, ``stop``, ...) passed through in the request body."""
         return _complete(cls, model, messages, stream, kwargs)
 
 
@@ -88,7 +96,15 @@ def _note_rate_limit(provider: type, exc: BaseException) -> None:
         _rate_limited[provider.name.lower()] = time.monotonic() + min(float(retry_after), 3600.0)
 
 
-def _headers(endpoint: EndpointConfig, stream: bool, extra: Any) -> dict[str, str]:
+def _base_url(endpoint: EndpointConfig, override: Any) -> str:
+    if override is None or override == endpoint.base_url:
+        return endpoint.base_url
+    if not isinstance(override, str) or not override.startswith(("http://", "https://")):
+        raise InvalidMessages([("base_url", f"must be an http:// or https:// URL, got {override!r}")])
+    return override.rstrip("/")
+
+
+def _headers(endpoint: EndpointConfig, stream: bool, extra: Any, send_key: bool) -> dict[str, str]:
     headers = {
         "content-type": "application/json",
         "accept": "text/event-stream" if stream else "application/json",
@@ -97,7 +113,7 @@ def _headers(endpoint: EndpointConfig, stream: bool, extra: Any) -> dict[str, st
     headers.update(endpoint.headers)
     if isinstance(extra, Mapping):
         headers.update({str(k): str(v) for k, v in extra.items()})
-    if endpoint.api_key is not None:
+    if endpoint.api_key is not None and send_key:
         headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
     return headers
 
@@ -118,20 +134,23 @@ def _complete(
     from provider_core.errors import ProviderHTTPError
 
     endpoint = cls.endpoint
+    messages = validate_messages(messages)  # also when called directly, before anything is sent
     model = _check_model(cls, model)
+    base = _base_url(endpoint, options.get("base_url"))
     status = rate_limit_status(cls)
     if status is not None:
         left = _rate_limited.get(cls.name.lower(), time.monotonic()) - time.monotonic()
         raise RateLimited(f"{cls.name}: {status}", provider=cls.name, retry_after=max(0.0, left))
-    body = build_body(model, list(messages), stream, options)
+    body = build_body(model, messages, stream, options)
     request = {
         "json": body,
-        "headers": _headers(endpoint, stream, options.get("extra_headers")),
+        # the key goes only to the configured base URL, never to one given per call
+        "headers": _headers(endpoint, stream, options.get("extra_headers"), send_key=base == endpoint.base_url),
         "timeout": options.get("timeout") or endpoint.timeout,
         "proxy": options.get("proxy") or endpoint.proxy,
         "parse_error": parse_error_body,
     }
-    url = f"{endpoint.base_url}/chat/completions"
+    url = f"{base}/chat/completions"
     try:
         if stream:
             yield from _stream(cls, url, request)

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from provider_core import create_completion
 from provider_core.errors import (
     FallbackWarning,
+    InvalidMessages,
     ModelNotSupported,
     ProviderConnectionError,
     ProviderError,
@@ -326,3 +327,20 @@ def test_a_reset_before_any_text_is_a_connection_error(openai_server):
     with pytest.raises(ProviderConnectionError) as info:
         list(make(openai_server.url).create_completion("demo", USER, True))
     assert info.value.fallback_ok
+
+
+def test_a_base_url_given_per_call_never_receives_the_key(openai_server):
+    with OpenAIServer(models=["demo"]) as configured:
+        cls = make(configured.url, api_key_env="K", api_key=SecretStr("sk-only-for-configured"))
+        assert "".join(cls.create_completion("demo", USER, True, base_url=openai_server.url)) == "hi"
+        assert "".join(cls.create_completion("demo", USER, True)) == "hi"
+        assert configured.chats[0].headers["authorization"] == "Bearer sk-only-for-configured"
+    assert "authorization" not in openai_server.chats[0].headers
+    with pytest.raises(InvalidMessages):
+        list(cls.create_completion("demo", USER, True, base_url="file:///etc/passwd"))
+
+
+def test_invalid_messages_are_refused_before_sending_even_when_called_directly(openai_server):
+    with pytest.raises(InvalidMessages):
+        list(make(openai_server.url).create_completion("demo", [{"role": "robot", "content": "x"}], True))
+    assert openai_server.requests == []
