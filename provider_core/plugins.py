@@ -19,7 +19,7 @@ ENTRY_POINT_GROUP = "provider_core"
 ENV_ENABLE = "PROVIDER_CORE_PLUGINS"
 ENV_DISABLE = "PROVIDER_CORE_DISABLE_PLUGINS"
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginSource", "discover"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginSource", "discover", "unknown_allowed"]
 
 
 @dataclass
@@ -114,6 +114,18 @@ def _name_version(dist: Any) -> tuple[str | None, str | None]:
     except Exception:
         pass
     return getattr(dist, "name", None), getattr(dist, "version", None)
+
+
+def unknown_allowed(sources: Iterable[PluginSource], environ: Mapping[str, str] | None = None) -> str | None:
+    """A warning when ``PROVIDER_CORE_PLUGINS`` names entry points that are not installed
+    (a typo there silently loads nothing), else ``None``."""
+    env = os.environ if environ is None else environ
+    installed = sorted({s.name.lower() for s in sources})
+    unknown = sorted((_names(env.get(ENV_ENABLE)) or set()) - set(installed))
+    if not unknown:
+        return None
+    text = f"{ENV_ENABLE} names {', '.join(repr(n) for n in unknown)}: no such plugin is installed"
+    return text + (f" (installed: {', '.join(installed)})" if installed else "")
 
 
 def discover(environ: Mapping[str, str] | None = None) -> list[PluginSource]:

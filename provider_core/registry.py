@@ -17,7 +17,7 @@ from typing import Any
 
 from .contract import validate_provider
 from .errors import DuplicateProviderWarning, ProviderContractError, ProviderNotFound
-from .plugins import PluginInfo, discover
+from .plugins import PluginInfo, discover, unknown_allowed
 
 __all__ = ["Registry", "get_registry", "reset_registry"]
 
@@ -109,6 +109,9 @@ class Registry:
         except Exception as exc:  # a corrupt installed distribution must not break the CLI
             self._warn(f"entry-point discovery failed: {_describe_exception(exc)}")
             return
+        typo = unknown_allowed(sources, self._environ)
+        if typo:
+            self._warn(typo)
         for source in sources:
             key = source.name if source.name not in self._plugins else f"{source.name}@{source.distribution}"
             info = PluginInfo(key, source.distribution, source.version, source.value)

@@ -141,6 +141,17 @@ def test_allow_list_loads_only_the_named_plugins(run_cli, plugin_site):
     assert {p["plugin"] for p in providers["providers"]} == {"pcfix_good"}
 
 
+def test_allow_list_naming_a_plugin_that_is_not_installed_warns(run_cli, plugin_site):
+    proc = run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good,pcfix_goood")
+    data = _json(proc)
+    expected = "PROVIDER_CORE_PLUGINS names 'pcfix_goood': no such plugin is installed (installed: "
+    assert any(w.startswith(expected) and "pcfix_good" in w for w in data["warnings"]), data["warnings"]
+    assert f"warning: {expected}" in proc.stderr
+    assert _by_name(data["plugins"])["pcfix_good"]["status"] == "loaded"
+    quiet = run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good")
+    assert _json(quiet)["warnings"] == [] and "warning:" not in quiet.stderr
+
+
 def test_deny_list_wins_over_allow_list(run_cli, plugin_site):
     env = {"PROVIDER_CORE_PLUGINS": "pcfix_good,pcfix_dup_a", "PROVIDER_CORE_DISABLE_PLUGINS": "pcfix_good"}
     plugins = _by_name(_json(run_cli("plugins", "--json", site=plugin_site, **env))["plugins"])

@@ -271,6 +271,7 @@ def test_get_registry_is_a_process_wide_singleton_and_reset_restores_it():
 def test_entry_points_are_not_loaded_until_the_first_query():
     reg = Registry(environ={"PROVIDER_CORE_PLUGINS": "no-such-plugin"})
     assert reg._loaded is False and reg._pm is None
-    reg.providers()
+    with pytest.warns(RuntimeWarning, match="PROVIDER_CORE_PLUGINS names 'no-such-plugin': no such plugin"):
+        reg.providers()
     assert reg._loaded is True
     assert all(info.status == "disabled" for info in reg.plugins())
