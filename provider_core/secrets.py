@@ -13,15 +13,21 @@ The rules, applied by the core so that no provider has to remember them:
 2. **Errors carry no secret.** The transport removes the values of sensitive request
    headers (:data:`SECRET_HEADERS`, e.g. ``authorization``) and of secret-named fields of
    the JSON body from any upstream error text it quotes, and drops credentials and the
-   query string from every URL it names (:func:`safe_url`). The router removes the
-   secret option values from every message it writes (attempts, warnings,
-   ``NoProviderAvailable``, ``StreamInterrupted``): :func:`redact`.
+   query string from every URL it names (:func:`safe_url`); urllib3's debug log of
+   request targets loses their query strings (:func:`install_log_filters`). The router
+   removes the secret option values from every exception it quotes, records or re-raises,
+   the chained ones included (attempts, warnings, ``NoProviderAvailable``,
+   ``StreamInterrupted``, ``--debug`` tracebacks): :func:`scrub`.
+3. **What is not covered.** A provider that logs or prints a secret itself, or sends
+   it somewhere in clear, is beyond the core's reach; a secret passed under a name that
+   is not secret-named (say ``credentials=``) is not wrapped.
 
 pydantic is imported only when a secret option is actually given.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,6 +38,9 @@ __all__ = [
     "SECRET_HEADERS",
     "SECRET_OPTION_NAMES",
     "SECRET_OPTION_SUFFIXES",
+    "SecretValues",
+    "QueryRedactingFilter",
+    "install_log_filters",
     "is_secret_name",
     "protect_options",
     "redact",
@@ -86,7 +95,7 @@ def secret_values(
     options: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
     body: Any = None,
-) -> tuple[str, ...]:
+) -> SecretValues:
     """The secret strings found in ``options`` (secret-named), ``headers``
     (:data:`SECRET_HEADERS`, plus the credential after a scheme such as ``Bearer``) and a
     JSON ``body`` (secret-named fields, at any depth). Longest first, for :func:`redact`."""
@@ -99,7 +108,18 @@ def secret_values(
             found.add(value)
             found.update(value.split()[1:])
     _collect_body(body, found, depth=0)
-    return tuple(sorted((s for s in found if len(s) >= MIN_REDACT_LENGTH), key=len, reverse=True))
+    return SecretValues(sorted((s for s in found if len(s) >= MIN_REDACT_LENGTH), key=len, reverse=True))
+
+
+class SecretValues(tuple):  # type: ignore[type-arg]
+    """The secret strings :func:`secret_values` found; a tuple whose ``repr`` hides them."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} secret value(s) hidden>"
+
+    __str__ = __repr__
 
 
 def _collect_body(body: Any, found: set[str], depth: int) -> None:
@@ -157,3 +177,26 @@ def scrub(exc: BaseException, secrets: Iterable[str]) -> BaseException:
             pass
         current = current.__cause__ or current.__context__
     return exc
+
+
+class QueryRedactingFilter(logging.Filter):
+    """A :class:`logging.Filter` for urllib3's loggers: the request targets they log at
+    DEBUG level lose their query string (where some APIs take ``?key=...``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(_cut_query(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def _cut_query(text: str) -> str:
+    head, sep, _ = text.partition("?")
+    return f"{head}?{REDACTED}" if sep else text
+
+
+def install_log_filters() -> None:
+    """Add :class:`QueryRedactingFilter` to urllib3's loggers (once; the transport does it)."""
+    for name in ("urllib3.connectionpool", "urllib3.util.retry"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QueryRedactingFilter) for f in logger.filters):
+            logger.addFilter(QueryRedactingFilter())

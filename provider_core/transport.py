@@ -50,6 +50,9 @@ def get_session() -> Any:
                 import requests
                 from requests.adapters import HTTPAdapter
 
+                from .secrets import install_log_filters
+
+                install_log_filters()
                 session = requests.Session()
                 adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
                 session.mount("http://", adapter)

@@ -112,7 +112,8 @@ def resolve_base_url(base_url: str | None = None) -> str:
 
 def _origin(base_url: str) -> str:
     parts = urlsplit(base_url)
-    return f"{parts.scheme}://{parts.netloc}"
+    netloc = parts.netloc.rsplit("@", 1)[-1]  # never the user name or password of the URL
+    return f"{parts.scheme}://{netloc}"
 
 
 def build_headers(base_url: str) -> dict[str, str]:
