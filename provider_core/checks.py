@@ -106,10 +106,10 @@ def run_checks(registry: Any, names: list[str] | None = None) -> tuple[list[Chec
     found, failed = collect(registry)
     if names:
         wanted = {n.lower() for n in names}
-        unknown = sorted(
-            (n for n in names if not any(n.lower() in (_label(c).lower(), p.lower()) for p, c in found)),
-            key=str.lower,
+        known_names = (
+            {_label(c).lower() for _, c in found} | {p.lower() for p, _ in found} | {p.lower() for p in failed}
         )
+        unknown = sorted((n for n in names if n.lower() not in known_names), key=str.lower)
         if unknown:
             known = sorted({_label(c) for _, c in found}, key=str.lower)
             text = "no provider named " + ", ".join(repr(n) for n in unknown)
