@@ -143,7 +143,8 @@ class Gateway:
         finally:
             await stream.aclose()
         reply = ChatReply(chat.model, provider=stream.provider)
-        return JSONResponse(reply.completion((first or "") + rest))
+        headers = {"x-provider-core-provider": reply.provider} if reply.provider else None
+        return JSONResponse(reply.completion((first or "") + rest), headers=headers)
 
     async def _stream(self, chat: Any) -> Any:
         stream, first = await open_stream(lambda: self._open(chat, stream=True), self.limiter)

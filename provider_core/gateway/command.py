@@ -149,6 +149,18 @@ def _summary(config: cfg.GatewayConfig, host: str) -> str:
     return f"provider-core gateway: auth {auth}, body limit {config.max_body_bytes:,} bytes, CORS {cors}"
 
 
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging setup, with the gateway's own log lines (``provider_core.*``:
+    failed upstream calls, internal errors) formatted and levelled like uvicorn's."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["provider_core"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
+
+
 def _stopped(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
@@ -200,5 +212,6 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         access_log=not args.no_access_log,
         timeout_graceful_shutdown=args.graceful_timeout,
         server_header=False,
+        log_config=_log_config(args.log_level),
     )
     return 0

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+import openai
 import pytest
 
 from provider_core.cli import main
@@ -142,14 +143,14 @@ def serve_env(tmp_path):
             "PROVIDER_CORE_API_KEYS": KEY,
             "PYTHONUNBUFFERED": "1",
         }
-        yield env, str(tmp_path)
+        yield env, str(tmp_path), upstream
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_with_the_official_client_then_sigterm(serve_env, workers):
     from openai import OpenAI
 
-    env, cwd = serve_env
+    env, cwd, upstream = serve_env
     served = Served(["--include-not-working", "--workers", str(workers)], env, cwd)
     try:
         url = served.url()
@@ -160,6 +161,10 @@ def test_serve_with_the_official_client_then_sigterm(serve_env, workers):
                     model="gpt-4", messages=[{"role": "user", "content": f"hello {i} 👋"}], stream=True
                 )
                 assert "".join(c.choices[0].delta.content or "" for c in stream) == f"hello {i} 👋"
+            upstream.script(status=503, body="upstream overloaded")
+            with pytest.raises(openai.InternalServerError) as info:
+                client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
+            assert info.value.status_code == 502
     finally:
         code = served.stop()
     assert code == 0, "".join(served.log)
@@ -167,6 +172,7 @@ def test_serve_with_the_official_client_then_sigterm(serve_env, workers):
     assert "auth on (1 key)" in log
     assert KEY not in log
     assert "Traceback" not in log
+    assert re.search(r"WARNING: +upstream_error: HTTP 503 .*from Aivvm", log), log  # the gateway's own log line
 
 
 def test_serving_beyond_loopback_without_keys_warns_and_bind_failure_is_reported():
