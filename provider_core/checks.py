@@ -71,7 +71,8 @@ def collect(registry: Any) -> tuple[list[tuple[str, Any]], dict[str, list[str]]]
     The ``register_providers`` hooks are called once more with a collecting ``register``
     (hooks must be free of side effects: the spec forbids I/O there)."""
     registry.load()
-    failed = {info.name: list(info.errors) for info in registry.failed_plugins()}
+    # plugins that could not load or whose hook raised (a refused class is reported as a provider)
+    failed = {info.name: list(info.errors) for info in registry.failed_plugins() if info.status == "failed"}
     found: list[tuple[str, Any]] = []
     seen: set[tuple[str, int]] = set()
     for impl in registry.plugin_manager.hook.register_providers.get_hookimpls():

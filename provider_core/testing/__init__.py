@@ -29,6 +29,7 @@ and ``LoopbackServer``, ``Reply``, ``RecordedRequest``, ``refused_url`` from
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +99,9 @@ def load_only(*names: str) -> Registry:
 
     if not names:
         raise ValueError("name at least one entry point (or use the isolated_registry fixture)")
-    registry = Registry(environ={ENV_ENABLE: ",".join(names)}).load()
+    with warnings.catch_warnings():  # an unknown name is raised below, as an error
+        warnings.filterwarnings("ignore", message=f"{ENV_ENABLE} names", category=RuntimeWarning)
+        registry = Registry(environ={ENV_ENABLE: ",".join(names)}).load()
     loaded = {info.name.split("@", 1)[0].lower() for info in registry.plugins() if info.status != "disabled"}
     missing = [n for n in names if n.lower() not in loaded]
     if missing:
