@@ -136,7 +136,8 @@ def test_an_unreachable_endpoint_is_shown_not_working_with_the_reason(cli_env, t
     assert result.returncode == 0, result.stderr
     assert f"openai: not working: model list unavailable: connection refused ({url}/models)" in result.stdout
     plugins = cli(cli_env, "plugins", cwd=tmp_path)
-    assert "openai" in plugins.stdout.split("\n")[1]  # its row lists the endpoint as a provider
+    (row,) = [line for line in plugins.stdout.splitlines() if line.startswith("openai ")]
+    assert row.split()[-2:] == ["loaded", "openai"]  # loaded, and the endpoint is its provider
 
 
 def test_config_errors_show_in_plugins_with_file_and_key(server, cli_env, tmp_path):
