@@ -86,12 +86,12 @@ class Gateway:
         return JSONResponse({"status": "ok"})
 
     async def models(self, request: Request) -> Response:
-        data = await run_sync(self.served_models, self.limiter)
+        data = await run_sync(self.served_models)
         return JSONResponse(model_list(data))
 
     async def model(self, request: Request) -> Response:
         model_id = request.path_params["model"]
-        data = await run_sync(self.served_models, self.limiter)
+        data = await run_sync(self.served_models)
         if model_id not in data:
             from ..errors import ModelNotSupported
 
@@ -105,7 +105,7 @@ class Gateway:
             registry = self.registry
             return [provider_record(registry, p) for p in registry.providers()]
 
-        return JSONResponse({"providers": await run_sync(records, self.limiter)})
+        return JSONResponse({"providers": await run_sync(records)})
 
     async def chat_completions(self, request: Request) -> Response:
         try:

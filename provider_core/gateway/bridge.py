@@ -31,8 +31,8 @@ T = TypeVar("T")
 _END = object()
 
 
-async def run_sync(func: Callable[[], T], limiter: anyio.CapacityLimiter) -> T:
-    """``func()`` in a worker thread under ``limiter``."""
+async def run_sync(func: Callable[[], T], limiter: anyio.CapacityLimiter | None = None) -> T:
+    """``func()`` in a worker thread under ``limiter`` (default: anyio's own pool)."""
     return await anyio.to_thread.run_sync(func, limiter=limiter)
 
 

@@ -118,9 +118,9 @@ class Served:
                 time.sleep(0.05)
         return False
 
-    def stop(self, timeout: float = 30) -> int:
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signum)
         try:
             return self.proc.wait(timeout)
         finally:
@@ -146,8 +146,8 @@ def serve_env(tmp_path):
         yield env, str(tmp_path), upstream
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_serve_with_the_official_client_then_sigterm(serve_env, workers):
+@pytest.mark.parametrize(("workers", "stop"), [(1, signal.SIGINT), (2, signal.SIGTERM)])
+def test_serve_with_the_official_client_then_stop(serve_env, workers, stop):
     from openai import OpenAI
 
     env, cwd, upstream = serve_env
@@ -166,7 +166,7 @@ def test_serve_with_the_official_client_then_sigterm(serve_env, workers):
                 client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
             assert info.value.status_code == 502
     finally:
-        code = served.stop()
+        code = served.stop(stop)
     assert code == 0, "".join(served.log)
     log = "".join(served.log)
     assert "auth on (1 key)" in log

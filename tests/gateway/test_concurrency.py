@@ -128,3 +128,37 @@ def test_graceful_shutdown_is_bounded_and_closes_the_upstream(helpers):
         thread.join(30)
     assert Endless.closed["shutdown-1"].wait(15)
     assert "data: [DONE]" not in lines
+
+
+def test_streams_beyond_the_thread_budget_wait_while_listings_do_not(helpers):
+    from provider_core.gateway.config import GatewayConfig
+
+    Gate = helpers.Gate
+    Gate.entered.clear()
+    Gate.release.clear()
+    results: list = []
+
+    def call(model: str, prompt: str) -> None:
+        body = {"model": model, "messages": user(prompt), "stream": True}
+        with httpx.Client(timeout=30) as http:
+            results.append(http.post(server.url + "/v1/chat/completions", json=body).text)
+
+    with helpers.running(config=GatewayConfig(threads=1)) as server:
+        gated = threading.Thread(target=call, args=("gate-1", "x"))
+        gated.start()
+        try:
+            assert Gate.entered.wait(15)  # the only thread is taken, blocked in the provider
+            queued = threading.Thread(target=call, args=("count-1", "q 3"))
+            queued.start()
+            assert wait_for(lambda: server.limiter.statistics().tasks_waiting == 1)  # it waits its turn
+            with httpx.Client(timeout=10) as http:  # listings use their own threads
+                assert http.get(server.url + "/v1/models").status_code == 200
+                assert http.get(server.url + "/v1/providers").status_code == 200
+            assert results == []  # the second stream waits for the thread
+            assert server.limiter.borrowed_tokens == 1
+        finally:
+            Gate.release.set()
+            gated.join(30)
+        queued.join(30)
+    assert len(results) == 2
+    assert any("q.2 " in text and text.rstrip().endswith("data: [DONE]") for text in results)

@@ -193,3 +193,33 @@ def test_failure_without_streaming_is_a_status(client):
         client.chat.completions.create(model="broken-1", messages=user("x"))
     assert info.value.status_code == 502
     assert info.value.body["code"] == "stream_interrupted"
+
+
+def test_http_errors_are_in_the_openai_shape(gateway):
+    import httpx
+
+    with httpx.Client(timeout=10) as http:
+        missing = http.get(gateway.url + "/v1/nothing")
+        wrong_method = http.get(gateway.url + "/v1/chat/completions")
+        not_json = http.post(gateway.url + "/v1/chat/completions", content=b"{not json")
+        not_object = http.post(gateway.url + "/v1/chat/completions", json=["model"])
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    assert not_json.status_code == 400
+    assert "not valid JSON" in not_json.json()["error"]["message"]
+    assert not_object.status_code == 400
+    assert "JSON object" in not_object.json()["error"]["message"]
+
+
+def test_providers_endpoint_matches_the_cli_records(client, helpers):
+    from provider_core.cli import provider_record
+
+    response = client.get("/providers", cast_to=object)
+    names = [p["name"] for p in response["providers"]]
+    assert names == sorted(names, key=str.lower)
+    down = next(p for p in response["providers"] if p["name"] == "Down")
+    registry = helpers.make_registry()
+    assert down == provider_record(registry, registry.get("Down"))
+    assert down["working"] is False
