@@ -14,8 +14,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "BenchError",
@@ -45,12 +46,23 @@ def median(values: Sequence[float]) -> float:
 
 @dataclass
 class Samples:
-    """The values of each side of one comparison, in round order."""
+    """The values of each side of one comparison, in round order; ``cpu`` holds the CPU
+    seconds of the sides that report them too."""
 
     sides: dict[str, list[float]]
+    cpu: dict[str, list[float]] = field(default_factory=dict)
 
     def median(self, side: str) -> float:
         return median(self.sides[side])
+
+    def cpu_median(self, side: str) -> float:
+        return median(self.cpu[side])
+
+    def cpu_ratio(self, a: str, b: str) -> float:
+        return paired(self.cpu[a], self.cpu[b], lambda x, y: x / y)
+
+    def cpu_difference(self, a: str, b: str) -> float:
+        return paired(self.cpu[a], self.cpu[b], lambda x, y: x - y)
 
     def ratio(self, a: str, b: str) -> float:
         """Median over rounds of a/b (each round's two values were taken back to back)."""
@@ -65,21 +77,25 @@ def paired(a: Sequence[float], b: Sequence[float], op: Callable[[float, float], 
     return median([op(x, y) for x, y in zip(a, b, strict=True)])
 
 
-def alternate(sides: Mapping[str, Callable[[], float]], rounds: int, warmup: int = 1) -> Samples:
+def alternate(sides: Mapping[str, Callable[[], Any]], rounds: int, warmup: int = 1) -> Samples:
     """Call each side once per round, reversing the order every other round.
 
-    Each callable returns the value it measured (seconds, bytes per second, ...).
-    ``warmup`` untimed rounds come first (caches, .pyc files, connection pools).
+    Each callable returns the value it measured (seconds, ...), or a pair (wall seconds,
+    CPU seconds). ``warmup`` untimed rounds come first (caches, .pyc files, pools).
     """
     names = list(sides)
     for _ in range(warmup):
         for name in names:
             sides[name]()
-    out: dict[str, list[float]] = {name: [] for name in names}
+    out = Samples({name: [] for name in names})
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
-            out[name].append(sides[name]())
-    return Samples(out)
+            value = sides[name]()
+            if isinstance(value, tuple):
+                value, cpu = value
+                out.cpu.setdefault(name, []).append(cpu)
+            out.sides[name].append(value)
+    return out
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -410,9 +410,8 @@ class Registry:
         Raises :class:`ModelNotSupported` for an unknown model and
         :class:`NoProviderAvailable` (with each skipped provider and why) when none is left.
         """
-        from .routing import plan_route
-
-        return list(plan_route(self, model, stream=stream, include_not_working=include_not_working, prefer=prefer))
+        plan_route = _PLAN_ROUTE or _load_plan_route()  # an import statement here costs more than routing
+        return list(plan_route(self, model, stream, include_not_working, prefer))
 
     def failed_plugins(self) -> list[PluginInfo]:
         """Plugins that could not load, whose hook raised, or that registered a refused class."""
@@ -433,6 +432,19 @@ class Registry:
         """``(origin, class)`` pairs in registration order."""
         self._ensure_loaded()
         return [(self._origin[k], c) for k, c in self._providers.items()]
+
+
+_PLAN_ROUTE: Callable[..., tuple[type, ...]] | None = None
+
+
+def _load_plan_route() -> Callable[..., tuple[type, ...]]:
+    """:func:`provider_core.routing.plan_route`, imported at the first route (routing is not
+    needed to list providers, so the CLI does not pay for importing it)."""
+    global _PLAN_ROUTE
+    from .routing import plan_route
+
+    _PLAN_ROUTE = plan_route
+    return plan_route
 
 
 _default: Registry | None = None
