@@ -166,34 +166,24 @@ def _close(it: Any) -> None:
             pass
 
 
-class Completion(Iterator[str]):
-    """The streamed reply of :func:`create_completion`: iterate it for text chunks.
+class _FallbackLoop:
+    """The state of one completion's fallback loop, and the loop itself.
 
-    ``provider`` names the provider that answered (set when its first chunk arrives);
-    ``attempts`` lists the candidates that failed before it, each with why; ``skipped``
-    the providers routing passed over (not working, not streaming), which the
-    :class:`NoProviderAvailable` raised when every candidate fails lists first. ``close()``
-    (or leaving a ``with`` block) stops the request and frees its connection.
-
-    With a ``registry``, each attempt is reported to its ``provider_outcome`` hooks and,
-    when ``routed``, first cleared with its ``provider_attempt`` hooks. ``call(provider,
-    model, messages, stream, kwargs)`` replaces ``provider.create_completion(...)`` (the
-    async API uses it for providers with a native async method).
+    Kept apart from :class:`Completion` so that the running generator references this
+    object, never the :class:`Completion` that owns the generator: dropping the last
+    reference to a completion then finalizes its generator at once (closing the response
+    and its connection) instead of waiting for the cycle collector.
     """
 
     def __init__(
         self,
-        candidates: Sequence[type],
         model: str,
-        messages: Any,
-        stream: bool,
         kwargs: dict[str, Any],
-        *,
-        registry: Registry | None = None,
-        routed: bool = True,
-        call: Callable[..., Any] | None = None,
-        skipped: Sequence[Attempt] = (),
-    ):
+        registry: Registry | None,
+        routed: bool,
+        call: Callable[..., Any] | None,
+        skipped: Sequence[Attempt],
+    ) -> None:
         self.model = model
         self.provider: str | None = None
         self.attempts: list[Attempt] = []
@@ -204,22 +194,6 @@ class Completion(Iterator[str]):
         self._call = call
         #: the secret option values, redacted from every error and message this writes
         self._secrets = secret_values(kwargs)
-        self._gen = self._run(candidates, model, messages, stream, kwargs)
-
-    def __iter__(self) -> Completion:
-        return self
-
-    def __next__(self) -> str:
-        return next(self._gen)
-
-    def close(self) -> None:
-        self._gen.close()
-
-    def __enter__(self) -> Completion:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _start(
         self, provider: type, model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
@@ -320,6 +294,78 @@ class Completion(Iterator[str]):
         finally:
             self.received_chars = chars
             _close(it)
+
+
+class Completion(Iterator[str]):
+    """The streamed reply of :func:`create_completion`: iterate it for text chunks.
+
+    ``provider`` names the provider that answered (set when its first chunk arrives);
+    ``attempts`` lists the candidates that failed before it, each with why; ``skipped``
+    the providers routing passed over (not working, not streaming), which the
+    :class:`NoProviderAvailable` raised when every candidate fails lists first. ``close()``
+    (or leaving a ``with`` block) stops the request and frees its connection.
+
+    With a ``registry``, each attempt is reported to its ``provider_outcome`` hooks and,
+    when ``routed``, first cleared with its ``provider_attempt`` hooks. ``call(provider,
+    model, messages, stream, kwargs)`` replaces ``provider.create_completion(...)`` (the
+    async API uses it for providers with a native async method).
+    """
+
+    def __init__(
+        self,
+        candidates: Sequence[type],
+        model: str,
+        messages: Any,
+        stream: bool,
+        kwargs: dict[str, Any],
+        *,
+        registry: Registry | None = None,
+        routed: bool = True,
+        call: Callable[..., Any] | None = None,
+        skipped: Sequence[Attempt] = (),
+    ):
+        self._loop = _FallbackLoop(model, kwargs, registry, routed, call, skipped)
+        # the generator references the loop, not this object: see _FallbackLoop
+        self._gen = self._loop._run(candidates, model, messages, stream, kwargs)
+
+    @property
+    def model(self) -> str:
+        return self._loop.model
+
+    @property
+    def provider(self) -> str | None:
+        """The provider that answered, once its first chunk has arrived."""
+        return self._loop.provider
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """The candidates that failed (or were skipped by a hook) before one answered."""
+        return self._loop.attempts
+
+    @property
+    def skipped(self) -> tuple[Attempt, ...]:
+        """The providers routing passed over, each with why."""
+        return self._loop.skipped
+
+    @property
+    def received_chars(self) -> int:
+        """Characters delivered so far."""
+        return self._loop.received_chars
+
+    def __iter__(self) -> Completion:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._gen)
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def __enter__(self) -> Completion:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _pinned(registry: Registry, provider: str | type, model: str) -> tuple[type, ...]:
