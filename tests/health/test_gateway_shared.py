@@ -1,0 +1,108 @@
+"""End to end: `provider-core serve --workers 2` with the circuits in a real Redis. A
+provider that fails three times is skipped by every worker: the next requests are
+answered 503 "circuit open until ..." without reaching the provider."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from provider_core.testing.server import free_port
+
+NEEDED = ("starlette", "uvicorn", "redis", "provider_aivvm")
+MISSING = [name for name in NEEDED if importlib.util.find_spec(name) is None]
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs {', '.join(MISSING)} (provider-core[test,server])")
+
+SYNC = 0.2  # seconds between the workers' refreshes of the shared state
+
+
+def post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def healthy(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_every_gateway_worker_skips_a_provider_that_failed_three_times(redis_url, aivvm_server, tmp_path):
+    import redis
+
+    prefix = f"pctest-{uuid.uuid4().hex[:10]}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "PROVIDER_CORE_REDIS_URL": redis_url,
+        "PROVIDER_CORE_REDIS_PREFIX": prefix,
+        "PROVIDER_CORE_BREAKER_SYNC": str(SYNC),
+        "PROVIDER_CORE_PLUGINS": "aivvm",
+        "AIVVM_BASE_URL": aivvm_server.url,
+    }
+    for _ in range(3):
+        aivvm_server.script(status=503, body="upstream overloaded")
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "provider_core", "serve", "--port", str(port), "--workers", "2"),
+            *("--include-not-working", "--no-access-log", "--graceful-timeout", "1"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    chat = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        wait_until(lambda: healthy(base) or proc.poll() is not None, 60, "the gateway to start")
+        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+        for _ in range(3):
+            status, body = post(f"{base}/v1/chat/completions", chat)
+            assert status >= 500 and "503" in body["error"]["message"], body
+        assert len(aivvm_server.requests) == 3
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        entry = json.loads(client.hget(f"{prefix}:circuits", "aivvm"))
+        assert entry["failures"] == 3 and entry["opened_until"] > time.time()
+        time.sleep(max(2.0, SYNC * 10))  # ample time for both workers' sync threads to bring the open circuit
+        for _ in range(10):
+            status, body = post(f"{base}/v1/chat/completions", chat)
+            assert status == 503, body
+            assert "Aivvm: circuit open until" in body["error"]["message"], body
+        assert len(aivvm_server.requests) == 3, "no worker called the provider while its circuit was open"
+        client.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
