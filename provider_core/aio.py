@@ -118,10 +118,14 @@ class _NativeStream:
 
     def _await(self, coro: Any) -> Any:
         channel = self._channel
-        if channel.stop.is_set():
+        if channel.stop.is_set() or channel.loop.is_closed():
             coro.close()
             raise _Cancelled
-        future = asyncio.run_coroutine_threadsafe(coro, channel.loop)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, channel.loop)
+        except RuntimeError:  # the loop closed meanwhile: the consumer is gone, not a fault
+            coro.close()
+            raise _Cancelled from None
         channel.inflight = future
         try:
             return future.result()
