@@ -75,37 +75,48 @@ class OutputRules(ContractBase):
             self._fail("stream-incremental", "a chunk was yielded but no request reached the server")
         return it, requests[-1]
 
+    # A correct provider is judged on timing only in its favour: the server takes
+    # SLOW_REPLY_SECONDS to send the reply, and a rule fails only when two attempts in a
+    # row look wrong, so a machine stalled for seconds once cannot fail a correct provider.
+    ATTEMPTS: ClassVar[int] = 2
+
     def test_stream_incremental(self, contract_server: LoopbackServer) -> None:
         if not self.provider.supports_stream:
             pytest.skip("supports_stream is False")
-        it, request = self._first_chunk(contract_server, REPLY_TEXT)
-        finished = request.done.is_set()
-        getattr(it, "close", lambda: None)()
-        if finished:
-            self._fail(
-                "stream-incremental",
-                f"supports_stream is True, but the first chunk came only after the whole reply "
-                f"(the server took {SLOW_REPLY_SECONDS:g}s to send it): read the body as it arrives",
-            )
+        for _ in range(self.ATTEMPTS):
+            it, request = self._first_chunk(contract_server, REPLY_TEXT)
+            finished = request.done.is_set()
+            getattr(it, "close", lambda: None)()
+            if not finished:
+                return
+        self._fail(
+            "stream-incremental",
+            f"supports_stream is True, but the first chunk came only after the whole reply "
+            f"(the server took {SLOW_REPLY_SECONDS:g}s to send it): read the body as it arrives",
+        )
 
     def test_close_early(self, contract_server: LoopbackServer) -> None:
         if not self.provider.supports_stream:
             pytest.skip("supports_stream is False")
-        it, request = self._first_chunk(contract_server, REPLY_TEXT)
-        if request.done.is_set():
-            getattr(it, "close", lambda: None)()
-            pytest.skip("not checked: rule 'stream-incremental' fails (the reply was complete at the first chunk)")
-        close = getattr(it, "close", None)
-        if close is None:
-            self._fail("close-early", f"the result ({type(it).__name__}) has no close() to stop the request")
-        close()
-        request.done.wait(SERVER_WAIT + SLOW_REPLY_SECONDS)
-        if request.outcome != "client-gone":
-            self._fail(
-                "close-early",
-                f"after close() the server still sent the reply (outcome {request.outcome!r}): "
-                "close the HTTP response when the iterator is closed (try/finally in the generator)",
-            )
+        outcome = ""
+        for _ in range(self.ATTEMPTS):
+            it, request = self._first_chunk(contract_server, REPLY_TEXT)
+            if request.done.is_set():
+                getattr(it, "close", lambda: None)()
+                pytest.skip("not checked: rule 'stream-incremental' fails (the reply was complete at the first chunk)")
+            close = getattr(it, "close", None)
+            if close is None:
+                self._fail("close-early", f"the result ({type(it).__name__}) has no close() to stop the request")
+            close()
+            request.done.wait(SERVER_WAIT + SLOW_REPLY_SECONDS)
+            outcome = request.outcome
+            if outcome == "client-gone":
+                return
+        self._fail(
+            "close-early",
+            f"after close() the server still sent the reply (outcome {outcome!r}): "
+            "close the HTTP response when the iterator is closed (try/finally in the generator)",
+        )
 
     # -- faults -------------------------------------------------------------------------
 
