@@ -169,15 +169,15 @@ def bench_overhead(cfg: Config) -> list[Row]:
     return [
         Row(
             "per-request overhead, `create_completion` via routing",
-            f"+{over * 1e6:.1f} us ({samples.median('routed') * 1e6:.1f} vs "
-            f"{samples.median('direct') * 1e6:.1f} us); stream=False with temperature +{over_whole * 1e6:.1f} us",
+            f"{over * 1e6:+.1f} us ({samples.median('routed') * 1e6:.1f} vs "
+            f"{samples.median('direct') * 1e6:.1f} us); stream=False with temperature {over_whole * 1e6:+.1f} us",
             "`Provider.create_completion` called directly",
             "<= 20 us",
             over <= 20e-6,
             [
                 "an in-process provider yielding two chunks; the overhead covers message validation (pydantic), "
                 "routing, the fallback wrapper and its per-chunk checks.",
-                f"in CPU time: +{over_cpu * 1e6:.1f} us"
+                f"in CPU time: {over_cpu * 1e6:+.1f} us"
                 + _oversubscribed(samples.median("routed"), samples.cpu_median("routed")),
             ],
         )

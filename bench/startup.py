@@ -79,7 +79,7 @@ def bench_import(cfg: Config) -> list[Row]:
     return [
         Row(
             "`import provider_core`",
-            f"+{_ms(over)} over bare ({_ms(samples.median('import'))} vs {_ms(samples.median('bare'))} wall)",
+            f"{over * 1e3:+.1f} ms over bare ({_ms(samples.median('import'))} vs {_ms(samples.median('bare'))} wall)",
             "`python -c pass`",
             "<= 25 ms over bare Python",
             over <= 0.025,
@@ -146,7 +146,7 @@ def bench_cli(cfg: Config) -> list[Row]:
             )
             peers = alternate(sides, cfg.peer_rounds)
     over = ours.difference("cli", "bare")
-    result = f"{_ms(ours.median('cli'))} wall, +{_ms(over)} over bare"
+    result = f"{_ms(ours.median('cli'))} wall, {over * 1e3:+.1f} ms over bare"
     rows = []
     if peers is None:
         why = "the quick run skips peers" if not cfg.peer_rounds else "no peers venv (run `make bench-peers`)"
