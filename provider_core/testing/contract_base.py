@@ -105,7 +105,7 @@ class ContractBase:
     # -- hooks ------------------------------------------------------------------------
 
     def make_server(self) -> LoopbackServer:
-        """A new, not yet started, server for one test."""
+        """A new, not yet started, server; one serves all the runtime tests of a class."""
         return LoopbackServer(idle_timeout=SERVER_WAIT)
 
     def provider_kwargs(self, server: LoopbackServer) -> dict[str, Any]:
