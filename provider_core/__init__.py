@@ -8,7 +8,10 @@ requests nor any plugin.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# typing.TYPE_CHECKING without importing typing (and re, collections, ... behind it): that
+# import alone would be most of the cost of ``import provider_core``.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -60,6 +63,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from typing import Any
+
     from .aio import acreate_completion
     from .errors import (
         Attempt,
