@@ -189,6 +189,20 @@ FIXTURE_DISTRIBUTIONS = (
     HERE.parent / "fixtures" / "plugins" / "dup_b",
     HERE / "fixtures" / "misbehave",
 )
+FIXTURE_ENTRY_POINTS = (
+    "aivvm",
+    "pcfix_good",
+    "pcfix_importfail",
+    "pcfix_hookraise",
+    "pcfix_contract",
+    "pcfix_dup_a",
+    "pcfix_dup_b",
+    "relfix_raise",
+    "relfix_noiter",
+    "relfix_bytes",
+    "relfix_twins",
+    "relfix_backup",
+)
 
 
 @pytest.fixture(scope="session")
@@ -208,4 +222,6 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         [*cmd, "--target", str(target), *sources], capture_output=True, text=True, timeout=240, cwd=build
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return clean_env(PYTHONPATH=str(target))
+    # only these plugins and Aivvm load: other installed plugins (which may be configured
+    # to reach real services) stay out of these runs
+    return clean_env(PYTHONPATH=str(target), PROVIDER_CORE_PLUGINS=",".join(FIXTURE_ENTRY_POINTS))

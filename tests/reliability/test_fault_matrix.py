@@ -245,12 +245,23 @@ def _consume(result: Iterator[str]) -> tuple[list[str], BaseException | None]:
     return chunks, None
 
 
+def _aivvm_registry() -> Registry:
+    from provider_aivvm import Aivvm
+
+    registry = Registry(load_entry_points=False)
+    registry.register(Aivvm)
+    return registry
+
+
 def _call(base_url: str, row: Row, stream: bool, **options: Any) -> Any:
     if row.timeout:
         options["timeout"] = row.timeout
+    registry = _aivvm_registry()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Aivvm is marked not working; calling it because it was named"
-        return create_completion(MODEL, MESSAGES, stream=stream, provider="aivvm", base_url=base_url, **options)
+        return create_completion(
+            MODEL, MESSAGES, stream=stream, provider="aivvm", registry=registry, base_url=base_url, **options
+        )
 
 
 def _check_error(row: Row, exc: BaseException | None) -> None:
@@ -363,10 +374,7 @@ class Backup(AbstractProvider):
 
 @pytest.fixture
 def two_providers() -> Registry:
-    from provider_aivvm import Aivvm
-
-    registry = Registry(load_entry_points=False)
-    registry.register(Aivvm)
+    registry = _aivvm_registry()
     registry.register(Backup)
     Backup.calls = 0
     return registry
