@@ -56,6 +56,7 @@ USER_AGENT = "provider-core-openai/0.1"
 #: After ``[DONE]``, how much more of the body is read (so the connection can be reused).
 DRAIN_CHARS = 65536
 
+_RATE_LIMITED = "rate limited by the endpoint (HTTP 429): retry after {:.0f}s"
 #: Endpoint name (lower case) -> monotonic time before which it is not called (HTTP 429).
 _rate_limited: dict[str, float] = {}
 
@@ -78,16 +79,22 @@ class OpenAIEndpoint(AbstractProvider):
         return _complete(cls, model, messages, stream, kwargs)
 
 
-def rate_limit_status(provider: type) -> str | None:
-    """``"rate limited ..."`` while a 429's ``Retry-After`` has not passed, else ``None``."""
+def _rate_limit_left(provider: type) -> float:
+    """Seconds until a 429's ``Retry-After`` has passed (0 when there is none pending)."""
     until = _rate_limited.get(provider.name.lower())
     if until is None:
-        return None
+        return 0.0
     left = until - time.monotonic()
     if left <= 0:
         _rate_limited.pop(provider.name.lower(), None)
-        return None
-    return f"rate limited by the endpoint (HTTP 429): retry after {left:.0f}s"
+        return 0.0
+    return left
+
+
+def rate_limit_status(provider: type) -> str | None:
+    """``"rate limited ..."`` while a 429's ``Retry-After`` has not passed, else ``None``."""
+    left = _rate_limit_left(provider)
+    return _RATE_LIMITED.format(left) if left else None
 
 
 def _note_rate_limit(provider: type, exc: BaseException) -> None:
@@ -137,10 +144,9 @@ def _complete(
     messages = validate_messages(messages)  # also when called directly, before anything is sent
     model = _check_model(cls, model)
     base = _base_url(endpoint, options.get("base_url"))
-    status = rate_limit_status(cls)
-    if status is not None:
-        left = _rate_limited.get(cls.name.lower(), time.monotonic()) - time.monotonic()
-        raise RateLimited(f"{cls.name}: {status}", provider=cls.name, retry_after=max(0.0, left))
+    left = _rate_limit_left(cls)
+    if left:
+        raise RateLimited(f"{cls.name}: {_RATE_LIMITED.format(left)}", provider=cls.name, retry_after=left)
     body = build_body(model, messages, stream, options)
     request = {
         "json": body,
