@@ -344,3 +344,14 @@ def test_invalid_messages_are_refused_before_sending_even_when_called_directly(o
     with pytest.raises(InvalidMessages):
         list(make(openai_server.url).create_completion("demo", [{"role": "robot", "content": "x"}], True))
     assert openai_server.requests == []
+
+
+def test_a_key_echoed_back_in_an_error_body_is_not_repeated(openai_server):
+    cls = make(openai_server.url, api_key_env="K", api_key=SecretStr("sk-echoed-secret-0042"))
+    openai_server.enqueue(
+        error_reply(401, "Incorrect API key provided: sk-echoed-secret-0042.", code="invalid_api_key")
+    )
+    with pytest.raises(ProviderHTTPError) as info:
+        list(cls.create_completion("demo", USER, True))
+    assert info.value.error_code == "invalid_api_key"
+    assert "sk-echoed-secret-0042" not in str(info.value) + info.value.body_excerpt
