@@ -322,8 +322,18 @@ class Registry:
         caller = self.hook_caller(hook)
         if caller is None:
             return default
+        direct = self._callers.get("direct:" + hook, False)
+        if direct is False:  # one plain implementation: call it without pluggy's machinery (per request)
+            impls = caller.get_hookimpls()
+            plain = len(impls) == 1 and not (impls[0].hookwrapper or getattr(impls[0], "wrapper", False))
+            first = bool(caller.spec and caller.spec.opts.get("firstresult"))
+            direct = self._callers["direct:" + hook] = (impls[0].function, impls[0].argnames, first) if plain else None
         try:
-            return caller(**kwargs)
+            if direct is None:
+                return caller(**kwargs)
+            function, names, first = direct
+            result = function(**{name: kwargs[name] for name in names})
+            return result if first else ([] if result is None else [result])
         except Exception as exc:  # a broken plugin never breaks a request
             self._hook_failed(hook, exc)
             return default

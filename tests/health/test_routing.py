@@ -294,3 +294,14 @@ def test_breaker_settings_come_from_the_registry_environment():
     )
     breaker = get_breaker(registry)
     assert breaker.config.failures == 7 and breaker.config.cooldown == 5
+
+
+def test_outcomes_reach_every_plugin_next_to_the_breaker(provider, make_registry):
+    flaky, _ = provider("Flaky", down(), priority=1)
+    good, _ = provider("Good", "good answer")
+    registry, breaker = make_registry(flaky, good, PROVIDER_CORE_BREAKER_FAILURES="1")
+    recorder = Recorder()
+    registry.add_plugin(recorder, "recorder")
+    assert ask(registry) == "good answer"
+    assert [(n, e) for n, e, _ in recorder.seen] == [("Flaky", "ProviderConnectionError"), ("Good", None)]
+    assert breaker.phase("Flaky") is Phase.OPEN
