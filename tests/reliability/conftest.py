@@ -202,6 +202,7 @@ FIXTURE_ENTRY_POINTS = (
     "relfix_bytes",
     "relfix_twins",
     "relfix_backup",
+    "relfix_exit",
 )
 
 

@@ -33,6 +33,12 @@ def test_import_failure_is_reported_with_its_cause(plugins_json: dict) -> None:
     )
 
 
+def test_exit_during_import_is_reported_and_does_not_end_the_process(plugins_json: dict) -> None:
+    info = plugins_json["relfix_exit"]
+    assert info["status"] == "failed"
+    assert info["errors"] == ["import failed: SystemExit: 3"]
+
+
 def test_raising_hook_is_reported_with_its_cause(plugins_json: dict) -> None:
     info = plugins_json["pcfix_hookraise"]
     assert info["status"] == "failed"
@@ -115,6 +121,7 @@ def test_call_time_faults_fall_back_and_say_so(plugin_env: dict[str, str]) -> No
         ("rel-noiter", "error: RelNotIterator.create_completion returned int, not an iterator of str"),
         ("rel-bytes", "error: RelBytes yielded bytes, not str"),
     ],
+    ids=["raises", "not-an-iterator", "bytes"],
 )
 def test_call_time_fault_alone_is_one_line(plugin_env: dict[str, str], model: str, line: str) -> None:
     result = run_cli("chat", "-m", model, "hi", env=plugin_env)
