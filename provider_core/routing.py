@@ -283,14 +283,16 @@ class _FallbackLoop:
                     yield chunk
         except Exception as exc:
             scrub(exc, self._secrets)
-            if report is not None:
-                report(provider, exc, time.perf_counter() - started)
-            raise StreamInterrupted(
+            interrupted = StreamInterrupted(
                 f"{provider.name} stopped after {chars:,} characters in {chunks} chunks: {_why(exc)}",
                 provider=provider.name,
                 received_chars=chars,
                 received_chunks=chunks,
-            ) from exc
+            )
+            interrupted.__cause__ = exc
+            if report is not None:
+                report(provider, interrupted, time.perf_counter() - started)
+            raise interrupted from exc
         finally:
             self.received_chars = chars
             _close(it)
@@ -390,6 +392,20 @@ def _pinned(registry: Registry, provider: str | type, model: str) -> tuple[type,
     return (cls,)
 
 
+_get_registry: Callable[[], Registry] | None = None
+
+
+def _default_registry() -> Registry:
+    """:func:`provider_core.registry.get_registry`, imported once: an import statement on
+    every request would cost more than the routing decision."""
+    global _get_registry
+    if _get_registry is None:
+        from .registry import get_registry
+
+        _get_registry = get_registry
+    return _get_registry()
+
+
 def open_completion(
     model: str,
     messages: Any,
@@ -406,9 +422,7 @@ def open_completion(
     :class:`Completion` whatever ``stream`` says (the async API drives it from a thread).
     ``call`` is passed to the :class:`Completion`."""
     if registry is None:
-        from .registry import get_registry
-
-        registry = get_registry()
+        registry = _default_registry()
     checked = validate_messages(messages)
     validate_model(model)
     validate_options(kwargs)

@@ -99,6 +99,8 @@ def secret_values(
     """The secret strings found in ``options`` (secret-named), ``headers``
     (:data:`SECRET_HEADERS`, plus the credential after a scheme such as ``Bearer``) and a
     JSON ``body`` (secret-named fields, at any depth). Longest first, for :func:`redact`."""
+    if not options and not headers and body is None:
+        return ()  # the common case of a request without options: no set, no sort
     found: set[str] = set()
     for name, value in (options or {}).items():
         if is_secret_name(name):
