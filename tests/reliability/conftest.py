@@ -86,10 +86,10 @@ def blackhole_url() -> Iterator[str]:
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
     address = listener.getsockname()
-    fillers = []
+    fillers: list[socket.socket] = []
     for _ in range(8):
         probe = socket.socket()
-        probe.settimeout(0.2)
+        probe.settimeout(0.3 if fillers else 5.0)  # the first one must get in
         try:
             probe.connect(address)
         except TimeoutError:
@@ -98,6 +98,8 @@ def blackhole_url() -> Iterator[str]:
         fillers.append(probe)
     else:
         pytest.fail("could not fill the accept queue of a loopback socket")
+    if not fillers:
+        pytest.fail("could not connect to a fresh loopback socket")
     yield f"http://127.0.0.1:{address[1]}"
     for sock in fillers:
         sock.close()
