@@ -150,3 +150,25 @@ def test_two_thousand_abandoned_completions_leak_nothing(upstream: Any) -> None:
     assert wait_until(lambda: established(server.port) == 0, timeout=20), established(server.port)
     assert wait_until(lambda: open_fds() <= before, timeout=20), (open_fds(), before)
     assert server.connections == 2001
+
+
+@pytest.mark.parametrize("how", ["aclose", "drop"])
+def test_async_completion_abandoned_closes_the_response(upstream: Any, how: str) -> None:
+    """The async API drives the same completion from a worker thread: abandoning it after
+    the first chunk stops the worker and closes the response at the upstream's next chunk."""
+    import asyncio
+
+    from provider_core.aio import acreate_completion
+
+    server, registry = upstream
+    server.enqueue(LONG)
+
+    async def main() -> None:
+        completion = acreate_completion("rel-model", MESSAGES, registry=registry)
+        assert await completion.__anext__() == "first"
+        if how == "aclose":
+            await completion.aclose()
+        del completion
+
+    asyncio.run(main())
+    assert _closed(server)
