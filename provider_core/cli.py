@@ -158,7 +158,7 @@ def cmd_route(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"  skipped {a.provider}: {a.reason}\n")
     if not plan.candidates:
         hint = _override_hint(plan)
-        sys.stderr.write(f"error: no working provider serves {args.model!r}" + (f"; {hint}" if hint else "") + "\n")
+        sys.stderr.write(f"error: no working provider serves {args.model!r}." + (f" {hint}" if hint else "") + "\n")
         return 1
     return 0
 

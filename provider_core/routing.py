@@ -147,7 +147,10 @@ def plan_route(
 def _override_hint(plan: RoutePlan) -> str:
     names = [a.provider for a in plan.skipped if a.reason != _NO_STREAM]
     if names:
-        return f"to call one anyway, name it: provider={names[0]!r} (CLI: --provider {names[0]})"
+        return (
+            f"To call it anyway, name it (provider={names[0]!r}; CLI: --provider {names[0]}) "
+            "or allow providers marked not working (include_not_working=True; CLI: --include-not-working)"
+        )
     return ""
 
 

@@ -8,7 +8,8 @@ the prompt, NOT the real service) in this process on a free port, then runs the 
 1. ``providers``: Aivvm is listed, marked not working;
 2. ``route gpt-4``: Aivvm is skipped (marked not working), and how to override is shown;
 3. ``chat -m gpt-4 ...``: refused with a one-line explanation (exit 1, as expected);
-4. ``chat --provider aivvm -m gpt-4 ...``: streams a completion from the loopback server.
+4. ``chat --provider aivvm -m gpt-4 ...``: streams a completion from the loopback server;
+5. ``chat -m gpt-4 --include-not-working ...``: routed by model name to Aivvm, streamed.
 
 Nothing leaves the machine: the subprocesses get an environment with no provider
 configuration (no ``OPENAI_*`` variables, an empty config location), so no installed
@@ -156,6 +157,12 @@ def main() -> int:
             len(sent) == 1 and sent[0]["model"] == {"id": "gpt-4", "name": "GPT-4"},
             "the loopback server should have received exactly one valid gpt-4 request",
         )
+
+        r = run(cli, ["chat", "-m", "gpt-4", "--include-not-working", "Routed by model name"], env, shown)
+        note(f"exit {r.code}: routed by model name to Aivvm, allowed although it is marked not working")
+        expect(r.code == 0, f"'chat -m gpt-4 --include-not-working' exited {r.code}")
+        expect(r.stdout == "Routed by model name\n", "the routed chat should print the echoed prompt exactly")
+        expect(len(server.requests) == 2, "the routed chat should have sent exactly one more request")
 
     if problems:
         print(f"\ndemo: {len(problems)} step(s) behaved unexpectedly:", file=sys.stderr)
