@@ -67,8 +67,10 @@ def provider_outcome(provider: type, error: BaseException | None, elapsed: float
 
     Called by the fallback loop for every attempt, the named-provider case included:
     ``error=None`` when the first chunk arrived (``elapsed`` = seconds to it); else the
-    exception that ended the attempt, before or after the first chunk (``elapsed`` = seconds
-    since the request started). Every error is reported: an implementation decides which
+    exception that ended the attempt (``elapsed`` = seconds since the request started):
+    the provider's error before the first chunk, the :class:`StreamInterrupted` the caller
+    gets after it (its ``__cause__`` the provider's error). Every error is reported: an
+    implementation decides which
     count, e.g. with ``provider_core.health.is_upstream_fault`` (upstream faults such as
     timeouts, 5xx, 429, resets, empty replies and broken providers count; a caller's bad
     request, ``fallback_ok`` false, does not). Called in the request's thread; a hook that

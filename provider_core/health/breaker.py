@@ -78,7 +78,9 @@ class CircuitState:
     ``failures``: upstream faults in a row; ``opened_until``: end of the open period (kept
     while half-open); ``trial_until``: end of the current half-open trial claim;
     ``retry_until``: the latest ``Retry-After`` deadline seen in the streak; ``last_error``:
-    a one-line description of the last fault; ``changed``: when the state last changed.
+    a one-line description of the last fault; ``changed``: when the state last changed;
+    ``suspended``: the streak the last success (a first chunk) ended, restored if that
+    same stream then breaks, so a provider whose streams always break still opens.
     """
 
     failures: int = 0
@@ -87,11 +89,12 @@ class CircuitState:
     retry_until: float = 0.0
     last_error: str = ""
     changed: float = 0.0
+    suspended: int = 0
 
     @property
     def clean(self) -> bool:
         """True for a closed circuit with no fault counted (the backends may drop it)."""
-        return self.failures == 0 and not self.opened_until
+        return self.failures == 0 and not self.opened_until and not self.suspended
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +104,7 @@ class CircuitState:
             "retry_until": self.retry_until,
             "last_error": self.last_error,
             "changed": self.changed,
+            "suspended": self.suspended,
         }
 
     @classmethod
@@ -112,6 +116,7 @@ class CircuitState:
             retry_until=float(data.get("retry_until", 0.0)),
             last_error=str(data.get("last_error", "")),
             changed=float(data.get("changed", 0.0)),
+            suspended=int(data.get("suspended", 0)),
         )
 
 
@@ -126,15 +131,25 @@ def phase(state: CircuitState, now: float) -> Phase:
 
 
 def record_success(state: CircuitState, now: float) -> CircuitState:
-    """A request got its first chunk: the circuit closes and the streak is forgotten."""
-    return CLOSED_STATE if state.clean else replace(CLOSED_STATE, changed=now)
+    """A request got its first chunk: the circuit closes and the streak ends (kept aside
+    as ``suspended`` in case this very stream breaks)."""
+    if not state.failures and not state.opened_until:
+        return CLOSED_STATE
+    return CircuitState(changed=now, suspended=state.failures)
 
 
 def record_failure(
-    state: CircuitState, now: float, config: BreakerConfig, error: str = "", retry_after: float | None = None
+    state: CircuitState,
+    now: float,
+    config: BreakerConfig,
+    error: str = "",
+    retry_after: float | None = None,
+    midstream: bool = False,
 ) -> CircuitState:
-    """An upstream fault: count it, and open (or re-open, from half-open) the circuit."""
-    failures = state.failures + 1
+    """An upstream fault: count it, and open (or re-open, from half-open) the circuit.
+    ``midstream``: the stream broke after its first chunk, whose success had ended the
+    streak; the streak resumes where it was."""
+    failures = state.failures + (state.suspended if midstream else 0) + 1
     retry_until = state.retry_until
     if retry_after is not None and retry_after > 0:
         retry_until = max(retry_until, now + min(float(retry_after), config.max_cooldown))
@@ -169,6 +184,11 @@ def is_upstream_fault(error: BaseException) -> bool:
     if isinstance(error, (InvalidMessages, ModelNotSupported, ProviderNotFound)):
         return False
     return bool(getattr(error, "fallback_ok", True))
+
+
+def _after_first_chunk(error: BaseException) -> bool:
+    """A :class:`StreamInterrupted` from routing: text had reached the caller."""
+    return type(error).__name__ == "StreamInterrupted" and getattr(error, "received_chars", 0) > 0
 
 
 def describe_error(error: BaseException) -> str:
@@ -291,10 +311,15 @@ class CircuitBreaker:
         now = self.clock()
         self._changed(*self.backend.update(name.lower(), lambda s: record_success(s, now)))
 
-    def failure(self, name: str, error: str = "", retry_after: float | None = None) -> CircuitState:
-        """Count one upstream fault against ``name``; returns the new state."""
+    def failure(
+        self, name: str, error: str = "", retry_after: float | None = None, *, midstream: bool = False
+    ) -> CircuitState:
+        """Count one upstream fault against ``name`` (``midstream``: after its first chunk);
+        returns the new state."""
         now = self.clock()
-        old, new = self.backend.update(name.lower(), lambda s: record_failure(s, now, self.config, error, retry_after))
+        old, new = self.backend.update(
+            name.lower(), lambda s: record_failure(s, now, self.config, error, retry_after, midstream)
+        )
         return self._changed(old, new)
 
     def record(self, name: str, error: BaseException | None) -> None:
@@ -303,7 +328,9 @@ class CircuitBreaker:
         if error is None:
             self.success(name)
         elif is_upstream_fault(error):
-            self.failure(name, describe_error(error), getattr(error, "retry_after", None))
+            midstream = _after_first_chunk(error)
+            cause = error.__cause__ if midstream and error.__cause__ is not None else error
+            self.failure(name, describe_error(cause), getattr(cause, "retry_after", None), midstream=midstream)
 
     def reason(self, name: str) -> str | None:
         """Why ``name`` is skipped, e.g. ``circuit open until 12:03:04 (3 failures in a
@@ -328,8 +355,7 @@ class CircuitBreaker:
             if self.on_change is not None:
                 self.on_change(None)
         else:
-            now = self.clock()
-            self._changed(*self.backend.update(name.lower(), lambda s: record_success(s, now)))
+            self._changed(*self.backend.update(name.lower(), lambda s: CLOSED_STATE))
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every recorded circuit: ``{name: {"phase": ..., **state}}`` (for ``probe --json``)."""

@@ -21,7 +21,14 @@ from provider_core.errors import (
     StreamInterrupted,
 )
 from provider_core.health import BreakerConfig, CircuitBreaker, Phase, is_upstream_fault
-from provider_core.health.breaker import CLOSED_STATE, claim_trial, format_clock, phase, record_failure
+from provider_core.health.breaker import (
+    CLOSED_STATE,
+    claim_trial,
+    format_clock,
+    phase,
+    record_failure,
+    record_success,
+)
 from provider_core.health.plugin import config_from_environ
 
 
@@ -45,6 +52,15 @@ def test_three_failures_open_for_the_cooldown_then_half_open(clock):
     assert not b.blocked("P")
 
 
+def test_a_break_after_the_first_chunk_resumes_the_streak(clock):
+    b = make(clock)
+    b.failure("P")
+    b.failure("P")
+    b.success("P")  # the first chunk arrived...
+    b.failure("P", "reset", midstream=True)  # ...then the stream broke
+    assert b.phase("P") is Phase.OPEN and b.state("P").failures == 3
+
+
 def test_a_success_resets_the_streak(clock):
     b = make(clock)
     b.failure("P")
@@ -64,8 +80,11 @@ def test_half_open_admits_one_trial_then_closes_on_success(clock):
     assert b.blocked("P")
     assert "trial request is in flight" in b.reason("P")
     b.success("P")
-    assert b.phase("P") is Phase.CLOSED and b.state("P") == CLOSED_STATE
+    assert b.phase("P") is Phase.CLOSED and b.state("P").failures == 0
+    assert b.state("P").suspended == 1, "kept aside in case this stream breaks"
     assert b.allow("P") and b.allow("P")
+    b.success("P")
+    assert b.state("P") == CLOSED_STATE, "the next success forgets it"
 
 
 def test_a_failed_trial_reopens_at_once(clock):
@@ -262,7 +281,7 @@ def test_a_cooldown_longer_than_the_max_raises_the_max():
 
 EVENTS = st.lists(
     st.tuples(
-        st.sampled_from(["fail", "ok", "claim"]),
+        st.sampled_from(["fail", "midstream", "ok", "claim"]),
         st.floats(min_value=0, max_value=200, allow_nan=False),
         st.one_of(st.none(), st.floats(min_value=0, max_value=10_000, allow_nan=False)),
     ),
@@ -278,8 +297,8 @@ def test_invariants_hold_for_any_event_sequence(events, threshold):
     for kind, wait, retry_after in events:
         now += wait
         before = phase(state, now)
-        if kind == "fail":
-            state = record_failure(state, now, config, "e", retry_after)
+        if kind in ("fail", "midstream"):
+            state = record_failure(state, now, config, "e", retry_after, midstream=kind == "midstream")
             after = phase(state, now)
             # opens exactly at the threshold, or at once from half-open; never for less
             assert (after is Phase.OPEN) == (before is not Phase.CLOSED or state.failures >= threshold)
@@ -288,7 +307,9 @@ def test_invariants_hold_for_any_event_sequence(events, threshold):
                     before is Phase.OPEN
                 )
         elif kind == "ok":
-            state = CLOSED_STATE
+            streak = state.failures
+            state = record_success(state, now)
+            assert phase(state, now) is Phase.CLOSED and state.failures == 0 and state.suspended == streak
         else:
             allowed, new = claim_trial(state, now, config)
             assert allowed == (before is Phase.CLOSED or (before is Phase.HALF_OPEN and state.trial_until <= now))

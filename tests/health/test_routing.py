@@ -248,7 +248,7 @@ def test_provider_outcome_reports_every_attempt(provider):
         ("Flaky", "ProviderConnectionError"),
         ("Good", None),
         ("Broken", None),
-        ("Broken", "ProviderConnectionError"),
+        ("Broken", "StreamInterrupted"),
     ]
     assert all(elapsed >= 0 for _, _, elapsed in recorder.seen)
 
@@ -305,3 +305,31 @@ def test_outcomes_reach_every_plugin_next_to_the_breaker(provider, make_registry
     assert ask(registry) == "good answer"
     assert [(n, e) for n, e, _ in recorder.seen] == [("Flaky", "ProviderConnectionError"), ("Good", None)]
     assert breaker.phase("Flaky") is Phase.OPEN
+
+
+def test_a_provider_whose_streams_always_break_still_opens(provider, make_registry, clock):
+    cut = ProviderConnectionError("reset by peer", provider="Breaks", kind="reset")
+    breaks, script = provider("Breaks", ("some text", cut), priority=1)
+    good, _ = provider("Good", "good answer")
+    registry, breaker = make_registry(breaks, good)
+    for n in (1, 2, 3):
+        with pytest.raises(StreamInterrupted):
+            "".join(create_completion("m", USER, registry=registry))
+        assert breaker.state("Breaks").failures == n, "each first chunk's success is undone by the break"
+    assert breaker.phase("Breaks") is Phase.OPEN
+    assert "last: ProviderConnectionError: reset by peer" in breaker.reason("Breaks")
+    assert ask(registry) == "good answer" and script.calls == 3
+
+
+def test_a_completed_stream_ends_the_streak(provider, make_registry):
+    cut = ProviderConnectionError("reset by peer", provider="Sometimes", kind="reset")
+    sometimes, _ = provider("Sometimes", ("some", cut), ("some", cut), "a whole reply", "another one", ("x", cut))
+    registry, breaker = make_registry(sometimes)
+    for _ in range(2):
+        with pytest.raises(StreamInterrupted):
+            ask(registry)
+    assert ask(registry) == "a whole reply"
+    assert ask(registry) == "another one"
+    with pytest.raises(StreamInterrupted):
+        ask(registry)
+    assert breaker.state("Sometimes").failures == 1 and breaker.phase("Sometimes") is Phase.CLOSED
