@@ -26,6 +26,7 @@ from .errors import (
     FallbackWarning,
     ModelNotSupported,
     NoProviderAvailable,
+    ProviderConnectionError,
     ProviderContractError,
     ProviderError,
     ProviderNotFound,
@@ -160,6 +161,15 @@ def _why(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}: {exc}"
 
 
+def _interruption_cause(exc: BaseException, name: str) -> str:
+    """Why a stream stopped, without repeating the provider's name or the exception class
+    when the error already is the provider's own account of a network fault."""
+    if isinstance(exc, (StreamInterrupted, ProviderConnectionError)):
+        text, prefix = str(exc), f"{name}: "
+        return text[len(prefix) :] if text.startswith(prefix) else text
+    return _why(exc)
+
+
 def _close(it: Any) -> None:
     close = getattr(it, "close", None)
     if close is not None:
@@ -287,7 +297,8 @@ class _FallbackLoop:
         except Exception as exc:
             scrub(exc, self._secrets)
             interrupted = StreamInterrupted(
-                f"{provider.name} stopped after {chars:,} characters in {chunks} chunks: {_why(exc)}",
+                f"{provider.name} stopped after {chars:,} characters ({chunks} chunk{'s' if chunks != 1 else ''}): "
+                f"{_interruption_cause(exc, provider.name)}",
                 provider=provider.name,
                 received_chars=chars,
                 received_chunks=chunks,

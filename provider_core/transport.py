@@ -281,7 +281,7 @@ def stream_post(
             if received == 0:
                 raise error from None
             raise StreamInterrupted(
-                f"{error} after {received:,} bytes", provider=provider, received_bytes=received
+                f"{error}, {received:,} bytes into the reply", provider=provider, received_bytes=received
             ) from None
     finally:
         response.close()

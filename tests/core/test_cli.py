@@ -261,7 +261,7 @@ def test_main_chat_interrupted_keeps_the_text_and_exits_1(default_registry, make
     out = capsys.readouterr()
     assert out.out == "partial answer\n"
     line = _one_error_line(out.err)
-    assert "Local stopped after 14 characters in 2 chunks" in line and "ConnectionResetError" in line
+    assert "Local stopped after 14 characters (2 chunks)" in line and "ConnectionResetError" in line
 
 
 def test_main_chat_fallback_is_one_warning_line(default_registry, make_provider, capsys):

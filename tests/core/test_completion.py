@@ -257,7 +257,7 @@ def test_no_fallback_after_the_first_chunk(registry, make_provider, calls):
     assert calls.names == ["A"]
     assert (err.provider, err.received_chars, err.received_chunks) == ("A", 5, 2)
     assert err.partial_text is None  # streaming: the caller holds the text, the library keeps no copy
-    assert "A stopped after 5 characters in 2 chunks" in str(err) and "ConnectionError: reset" in str(err)
+    assert "A stopped after 5 characters (2 chunks)" in str(err) and "ConnectionError: reset" in str(err)
     assert isinstance(err.__cause__, ConnectionError)
 
 

@@ -150,8 +150,8 @@ ROWS: tuple[Row, ...] = (
         timeout=SHORT,
         error=StreamInterrupted,
         kept="first ",
-        cli="error: Aivvm stopped after 6 characters in 1 chunks: StreamInterrupted: "
-        "Aivvm: timed out waiting for data ({url}) after 0.5s after 6 bytes",
+        cli="error: Aivvm stopped after 6 characters (1 chunk): "
+        "timed out waiting for data ({url}) after 0.5s, 6 bytes into the reply",
         fallback=False,
     ),
     Row(
@@ -160,8 +160,8 @@ ROWS: tuple[Row, ...] = (
         script={"chunks": ["Hello, ", "world"], "reset_after": 7, "delay_between": 0.2},
         error=StreamInterrupted,
         kept="Hello, ",
-        cli="error: Aivvm stopped after 7 characters in 1 chunks: StreamInterrupted: "
-        "Aivvm: connection reset by peer ({url}) after 7 bytes",
+        cli="error: Aivvm stopped after 7 characters (1 chunk): "
+        "connection reset by peer ({url}), 7 bytes into the reply",
         fallback=False,
     ),
     Row(

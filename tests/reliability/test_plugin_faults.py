@@ -134,7 +134,7 @@ def test_non_string_after_first_chunk_interrupts_and_keeps_the_text(plugin_env: 
     assert result.code == 1
     assert result.stdout == "good start \n"
     assert result.error_lines == [
-        "error: RelLateBytes stopped after 11 characters in 1 chunks: "
+        "error: RelLateBytes stopped after 11 characters (1 chunk): "
         "ProviderContractError: RelLateBytes yielded dict, not str"
     ]
 
