@@ -83,11 +83,16 @@ class AbstractProvider(ABC):
     def create_completion(cls, model: str, messages: Messages, stream: bool, **kwargs: Any) -> CreateResult:
         """Send one completion request and return its text as an iterator of chunks.
 
-        ``model`` is one of ``models`` (or empty for ``default_model``); ``messages`` has
-        been validated by the core. With ``stream=True`` chunks are yielded as they
-        arrive; with ``stream=False`` the iterator may yield the whole text at once.
-        Unknown keywords that the provider does not use are ignored. Errors are
-        :class:`~provider_core.errors.ProviderError` subclasses.
+        ``model`` is one of ``models`` (or empty for ``default_model``). Through
+        :func:`provider_core.create_completion` the messages and options arrive validated,
+        and options named like secrets (``api_key``, ``token``, ...) arrive as pydantic
+        ``SecretStr`` (read them with :func:`provider_core.secrets.reveal`). Called
+        directly, a provider must refuse bad messages itself with
+        :class:`~provider_core.errors.InvalidMessages` before sending anything
+        (:func:`provider_core.messages.validate_messages` does it). With ``stream=True``
+        chunks are yielded as they arrive; with ``stream=False`` the iterator may yield the
+        whole text at once. Unknown keywords the provider does not use are ignored. Errors
+        are :class:`~provider_core.errors.ProviderError` subclasses.
         """
         raise NotImplementedError
 
