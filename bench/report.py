@@ -56,9 +56,9 @@ def render(rows: Sequence[Row], info: Mapping[str, str], *, mode: str, elapsed: 
     missed = [row.figure for row in judged if not row.met]
     unjudged = [row.figure for row in rows if row.met is None]
     summary = f"**{len(judged) - len(missed)} of {len(judged)} targets met**"
-    summary += f"; missed: {', '.join(missed)} (see the notes)." if missed else "."
+    summary += f"; missed: {'; '.join(missed)} (see the notes)." if missed else "."
     if unjudged:
-        summary += f" Not judged: {', '.join(unjudged)}."
+        summary += f" Reported without a target or skipped: {'; '.join(unjudged)}."
     lines += ["", summary]
     notes = [(row.figure, n) for row in rows for n in row.notes]
     if notes:
