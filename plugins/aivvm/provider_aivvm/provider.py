@@ -23,7 +23,6 @@ Importing this module is cheap: requests is imported when the first request is s
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -136,6 +135,8 @@ def resolve_model(model: str) -> str:
     if not model:
         return DEFAULT_MODEL
     if model not in MODELS:
+        import difflib  # only for this error: every CLI start imports this module
+
         close = difflib.get_close_matches(str(model), list(MODELS), n=3, cutoff=0.6)
         raise ModelNotSupported(str(model), provider=Aivvm.name, suggestions=close)
     return model
