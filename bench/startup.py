@@ -54,6 +54,41 @@ def _importtime(cwd: str) -> float:
     raise BenchError("-X importtime printed no line for provider_core")
 
 
+def _top_level_imports(argv: list[str], cwd: str) -> dict[str, float]:
+    """Seconds of each top-level import of ``python -X importtime ARGV``, summed by root
+    package (``provider_core.cli`` and ``provider_core.registry`` count as ``provider_core``)."""
+    proc = subprocess.run(
+        [_python(), "-X", "importtime", *argv], env=child_env(), cwd=cwd, capture_output=True, timeout=60, check=False
+    )
+    out: dict[str, float] = {}
+    for line in proc.stderr.decode().splitlines():
+        parts = line.split("|")
+        if len(parts) != 3 or not line.startswith("import time:") or not parts[1].strip().isdigit():
+            continue
+        name = parts[2][1:]
+        if name != name.lstrip():
+            continue  # nested: counted in its top-level importer
+        root = name.split(".")[0]
+        out[root] = out.get(root, 0.0) + int(parts[1]) / 1e6
+    return out
+
+
+def _import_breakdown(cwd: str, runs: int) -> str:
+    """Where the CLI's imports go: the largest root packages it imports that bare Python does not."""
+    cli = _cli()
+    argv = [*(cli[1:] if cli[0] == sys.executable else cli), "providers", "--json"]
+    bare = _top_level_imports(["-c", "pass"], cwd)
+    samples = [_top_level_imports(argv, cwd) for _ in range(runs)]
+    roots = {root for sample in samples for root in sample if root not in bare}
+    ms = {root: median([sample.get(root, 0.0) for sample in samples]) * 1e3 for root in roots}
+    top = sorted(ms.items(), key=lambda kv: -kv[1])[:8]
+    return (
+        f"`-X importtime` of the CLI: imports beyond bare Python total {sum(ms.values()):.0f} ms, largest "
+        + ", ".join(f"{root} {value:.1f}" for root, value in top)
+        + " ms (a package counts the modules it imports first, stdlib included)."
+    )
+
+
 def bench_import(cfg: Config) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-import-") as cwd:
         py = _python()
@@ -133,6 +168,7 @@ def bench_cli(cfg: Config) -> list[Row]:
             "cli": lambda: run_process(cli, cwd=cwd, check_output=_providers_json(expect)),
         }
         ours = alternate(sides, cfg.process_rounds)
+        notes.append(_import_breakdown(cwd, max(3, cfg.process_rounds // 3)))
         venv = peers_venv() if cfg.peer_rounds else None
         peers = None
         if venv is not None:
