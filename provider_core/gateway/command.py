@@ -11,9 +11,7 @@ the command line, where other users could read them in the process list.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
-import signal
 import sys
 from typing import Any, TextIO
 
@@ -135,6 +133,8 @@ def _settings_env(args: argparse.Namespace) -> dict[str, str]:
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # here, not at the top: every CLI start imports this module
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -173,6 +173,8 @@ def _exit_cleanly_on_stop_signals() -> None:
     -15, or a KeyboardInterrupt traceback) after a clean shutdown. Before uvicorn takes the
     signals over (while starting), they end the command at once, also with 0.
     """
+    import signal
+
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stopped)
 
