@@ -24,7 +24,7 @@ _EXPORTS = {
     "hookspec": "hookspecs",
     "Registry": "registry",
     "get_registry": "registry",
-    "Completion": "routing",
+    "Completion": "fallback",
     "RoutePlan": "routing",
     "create_completion": "routing",
     "acreate_completion": "aio",
@@ -84,7 +84,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ProviderTimeout,
         StreamInterrupted,
     )
+    from .fallback import Completion
     from .hookspecs import hookimpl, hookspec
     from .provider import AbstractProvider, CreateResult, Message, Messages
     from .registry import Registry, get_registry
-    from .routing import Completion, RoutePlan, create_completion
+    from .routing import RoutePlan, create_completion

@@ -30,7 +30,8 @@ from collections.abc import AsyncIterator, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import StreamInterrupted
-from .routing import Completion, open_completion
+from .fallback import Completion
+from .routing import open_completion
 
 if TYPE_CHECKING:
     from .registry import Registry

@@ -1,0 +1,263 @@
+"""The fallback loop: call candidates in order until one yields its first chunk, then relay.
+
+A candidate that fails *before its first chunk* with an error whose ``fallback_ok`` is true
+(network, 5xx, 429, an empty reply, a broken plugin) hands over to the next one, and a
+:class:`~provider_core.errors.FallbackWarning` says so. After the first chunk nothing is
+switched: any fault becomes :class:`~provider_core.errors.StreamInterrupted`, saying how
+much arrived. Every chunk is checked to be a ``str``; the provider's iterator is closed
+whenever the relay ends, fails or is abandoned. :mod:`provider_core.routing` decides the
+candidates; this module only runs them.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    Attempt,
+    EmptyResponse,
+    FallbackWarning,
+    NoProviderAvailable,
+    ProviderConnectionError,
+    ProviderContractError,
+    ProviderError,
+    StreamInterrupted,
+)
+from .secrets import scrub, secret_values
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+__all__ = ["Completion"]
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ProviderError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"raised {type(exc).__name__}: {exc}"
+
+
+def _interruption_cause(exc: BaseException, name: str) -> str:
+    """Why a stream stopped, without repeating the provider's name or the exception class
+    when the error already is the provider's own account of a network fault."""
+    if isinstance(exc, (StreamInterrupted, ProviderConnectionError)):
+        text, prefix = str(exc), f"{name}: "
+        return text[len(prefix) :] if text.startswith(prefix) else text
+    return _why(exc)
+
+
+def _close(it: Any) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            pass
+
+
+class _FallbackLoop:
+    """The state of one completion's fallback loop, and the loop itself.
+
+    Kept apart from :class:`Completion` so that the running generator references this
+    object, never the :class:`Completion` that owns the generator: dropping the last
+    reference to a completion then finalizes its generator at once (closing the response
+    and its connection) instead of waiting for the cycle collector.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        kwargs: dict[str, Any],
+        registry: Registry | None,
+        routed: bool,
+        call: Callable[..., Any] | None,
+        skipped: Sequence[Attempt],
+    ) -> None:
+        self.model = model
+        self.provider: str | None = None
+        self.attempts: list[Attempt] = []
+        self.skipped = tuple(skipped)
+        self.received_chars = 0
+        self._registry = registry
+        self._routed = routed
+        self._call = call
+        #: the secret option values, redacted from every error and message this writes
+        self._secrets = secret_values(kwargs)
+
+    def _start(
+        self, provider: type, model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
+    ) -> tuple[Any, str]:
+        """Call ``provider`` and wait for its first non-empty chunk; return (iterator, chunk)."""
+        if self._call is not None:
+            result = self._call(provider, model, messages, stream, kwargs)
+        else:
+            result = provider.create_completion(model, messages, stream, **kwargs)
+        if isinstance(result, (str, bytes)) or not hasattr(result, "__iter__"):
+            raise ProviderContractError(
+                f"{provider.name}.create_completion returned {type(result).__name__}, not an iterator of str",
+                provider=provider.name,
+                rule="result-iterator",
+            )
+        it = iter(result)
+        try:
+            for chunk in it:
+                if not isinstance(chunk, str):
+                    raise ProviderContractError(
+                        f"{provider.name} yielded {type(chunk).__name__}, not str",
+                        provider=provider.name,
+                        rule="chunk-str",
+                    )
+                if chunk:
+                    return it, chunk
+        except BaseException:
+            _close(it)
+            raise
+        _close(it)
+        raise EmptyResponse(f"{provider.name} answered with no text", provider=provider.name)
+
+    def _run(
+        self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
+    ) -> Iterator[str]:
+        registry = self._registry
+        report = registry.report_outcome if registry and registry.hook_caller("provider_outcome") else None
+        gate = registry if registry and self._routed and registry.hook_caller("provider_attempt") else None
+        started = 0.0
+        for provider in candidates:
+            if gate is not None and not gate.allow_attempt(provider):
+                reason = gate.status_reason(provider) or "skipped by a provider_attempt hook"
+                self.attempts.append(Attempt(provider.name, reason))
+                continue
+            if report is not None:
+                started = time.perf_counter()
+            try:
+                it, first = self._start(provider, model, messages, stream, kwargs)
+            except Exception as exc:
+                scrub(exc, self._secrets)
+                if report is not None:
+                    report(provider, exc, time.perf_counter() - started)
+                if isinstance(exc, ProviderError) and not exc.fallback_ok:
+                    raise
+                if len(candidates) == 1 and isinstance(exc, ProviderError):
+                    raise  # one candidate: its own typed error says more than a summary
+                self.attempts.append(Attempt(provider.name, _why(exc), exc))
+                continue
+            if report is not None:
+                report(provider, None, time.perf_counter() - started)
+            self.provider = provider.name
+            if self.attempts:
+                failed = "; ".join(str(a) for a in self.attempts)
+                warnings.warn(f"fell back to {provider.name} after: {failed}", FallbackWarning, stacklevel=3)
+            yield from self._relay(provider, it, first, report, started)
+            return
+        last = self.attempts[-1].error if self.attempts else None
+        raise NoProviderAvailable(model, [*self.skipped, *self.attempts]) from last
+
+    def _relay(self, provider: type, it: Any, first: str, report: Any = None, started: float = 0.0) -> Iterator[str]:
+        chars = len(first)
+        chunks = 1
+        self.received_chars = chars
+        try:
+            yield first
+            for chunk in it:
+                if not isinstance(chunk, str):
+                    raise ProviderContractError(
+                        f"{provider.name} yielded {type(chunk).__name__}, not str",
+                        provider=provider.name,
+                        rule="chunk-str",
+                    )
+                if chunk:
+                    chars += len(chunk)
+                    chunks += 1
+                    self.received_chars = chars
+                    yield chunk
+        except Exception as exc:
+            scrub(exc, self._secrets)
+            interrupted = StreamInterrupted(
+                f"{provider.name} stopped after {chars:,} characters ({chunks} chunk{'s' if chunks != 1 else ''}): "
+                f"{_interruption_cause(exc, provider.name)}",
+                provider=provider.name,
+                received_chars=chars,
+                received_chunks=chunks,
+            )
+            interrupted.__cause__ = exc
+            if report is not None:
+                report(provider, interrupted, time.perf_counter() - started)
+            raise interrupted from exc
+        finally:
+            self.received_chars = chars
+            _close(it)
+
+
+class Completion(Iterator[str]):
+    """The streamed reply of :func:`create_completion`: iterate it for text chunks.
+
+    ``provider`` names the provider that answered (set when its first chunk arrives);
+    ``attempts`` lists the candidates that failed before it, each with why; ``skipped``
+    the providers routing passed over (not working, not streaming), which the
+    :class:`NoProviderAvailable` raised when every candidate fails lists first. ``close()``
+    (or leaving a ``with`` block) stops the request and frees its connection.
+
+    With a ``registry``, each attempt is reported to its ``provider_outcome`` hooks and,
+    when ``routed``, first cleared with its ``provider_attempt`` hooks. ``call(provider,
+    model, messages, stream, kwargs)`` replaces ``provider.create_completion(...)`` (the
+    async API uses it for providers with a native async method).
+    """
+
+    def __init__(
+        self,
+        candidates: Sequence[type],
+        model: str,
+        messages: Any,
+        stream: bool,
+        kwargs: dict[str, Any],
+        *,
+        registry: Registry | None = None,
+        routed: bool = True,
+        call: Callable[..., Any] | None = None,
+        skipped: Sequence[Attempt] = (),
+    ):
+        self._loop = _FallbackLoop(model, kwargs, registry, routed, call, skipped)
+        # the generator references the loop, not this object: see _FallbackLoop
+        self._gen = self._loop._run(candidates, model, messages, stream, kwargs)
+
+    @property
+    def model(self) -> str:
+        return self._loop.model
+
+    @property
+    def provider(self) -> str | None:
+        """The provider that answered, once its first chunk has arrived."""
+        return self._loop.provider
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """The candidates that failed (or were skipped by a hook) before one answered."""
+        return self._loop.attempts
+
+    @property
+    def skipped(self) -> tuple[Attempt, ...]:
+        """The providers routing passed over, each with why."""
+        return self._loop.skipped
+
+    @property
+    def received_chars(self) -> int:
+        """Characters delivered so far."""
+        return self._loop.received_chars
+
+    def __iter__(self) -> Completion:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._gen)
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def __enter__(self) -> Completion:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
