@@ -35,7 +35,7 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "error: pytest ran no tests" >&2; exit 1; fi; exit $$rc
 
 lint: venv
-	$(BIN)/python -m pip install --quiet "ruff>=0.5"
+	$(BIN)/python -m pip install --quiet "ruff==0.17.6"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
