@@ -154,6 +154,17 @@ def _aivvm_installed() -> bool:
     return True
 
 
+def _installed_plugins(cwd: str) -> str:
+    proc = subprocess.run(
+        [*_cli(), "plugins", "--json"], env=child_env(), cwd=cwd, capture_output=True, timeout=60, check=False
+    )
+    try:
+        plugins = json.loads(proc.stdout)["plugins"]
+    except (ValueError, KeyError):
+        return "?"
+    return ", ".join(f"{p['name']} ({p['status']})" for p in plugins) or "none"
+
+
 def bench_cli(cfg: Config) -> list[Row]:
     aivvm = _aivvm_installed()
     expect = {"Aivvm"} if aivvm else set()
@@ -168,6 +179,7 @@ def bench_cli(cfg: Config) -> list[Row]:
             "cli": lambda: run_process(cli, cwd=cwd, check_output=_providers_json(expect)),
         }
         ours = alternate(sides, cfg.process_rounds)
+        notes.append(f"plugins installed: {_installed_plugins(cwd)}, plus the built-in ones.")
         notes.append(_import_breakdown(cwd, max(3, cfg.process_rounds // 3)))
         venv = peers_venv() if cfg.peer_rounds else None
         peers = None
