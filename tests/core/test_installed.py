@@ -21,8 +21,12 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_provider_core_is_imported_from_outside_the_source_tree():
+    # The venv may live inside the checkout (.venv, .ci-venv): what must not be imported is
+    # the source package itself, ./provider_core.
     location = Path(provider_core.__file__).resolve()
-    assert not location.is_relative_to(SOURCE_TREE), f"provider_core imported from the source tree: {location}"
+    source_package = SOURCE_TREE / "provider_core"
+    assert not location.is_relative_to(source_package), f"provider_core imported from the source tree: {location}"
+    assert "site-packages" in location.parts, f"provider_core is not an installed copy: {location}"
 
 
 def test_the_installed_distribution_is_not_editable():
