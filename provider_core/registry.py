@@ -5,6 +5,11 @@ at the first query; a plugin that fails to import, or whose hook raises, is reco
 never stops the others. Providers are keyed by name, case-insensitively; when two share
 a name the first registered wins (plugins load in entry-point name order) and a
 :class:`~provider_core.errors.DuplicateProviderWarning` is recorded and issued.
+
+:class:`Registry` is the public face: registration, queries, the model index and the route
+cache. It inherits the loading of plugins from :class:`~provider_core.loader.PluginLoader`
+and the request-time hook queries (``is_working``, ``allow_attempt``, ...) from
+:class:`~provider_core.hookcalls.HookCalls`; all state lives on the registry itself.
 """
 
 from __future__ import annotations
@@ -16,21 +21,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .contract import validate_provider
-from .errors import DuplicateProviderWarning, ProviderContractError, ProviderNotFound
-from .plugins import PluginInfo, discover, unknown_allowed
+from .errors import DuplicateProviderWarning, ProviderNotFound
+from .hookcalls import HookCalls
+from .loader import PluginLoader
+from .plugins import PluginInfo
 
 __all__ = ["Registry", "get_registry", "reset_registry"]
 
 EXPLICIT = "<explicit>"
 
 
-def _describe_exception(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-class Registry:
+class Registry(PluginLoader, HookCalls):
     """Installed providers, their plugins, and the model index routing reads.
 
     ``Registry()`` discovers plugins through entry points at its first query;
@@ -47,6 +48,7 @@ class Registry:
         environ: Mapping[str, str] | None = None,
         builtins: bool | None = None,
     ) -> None:
+        # loading (PluginLoader)
         self._load_entry_points = load_entry_points
         self._builtins = load_entry_points if builtins is None else builtins
         self._environ = environ
@@ -54,139 +56,18 @@ class Registry:
         self._loaded = False
         self._loading = False
         self._pm: Any = None
+        self._plugins: dict[str, PluginInfo] = {}
+        # providers, the model index and the route cache (here)
         self._providers: dict[str, type] = {}
         self._origin: dict[str, str] = {}
-        self._plugins: dict[str, PluginInfo] = {}
         self._warnings: list[str] = []
         self._index: dict[str, tuple[type, ...]] | None = None
         self._route_cache: dict[tuple[Any, ...], Any] = {}
+        self._route_expiry: dict[Callable[[], float], float] = {}
+        # which hooks are implemented (HookCalls)
         self._working_hooked: bool | None = None
         self._dynamic: bool | None = None
         self._callers: dict[str, Any] = {}
-        self._route_expiry: dict[Callable[[], float], float] = {}
-
-    # -- plugin manager and loading -------------------------------------------------
-
-    @property
-    def plugin_manager(self) -> Any:
-        """The :class:`pluggy.PluginManager` of this registry (created on first use)."""
-        if self._pm is None:
-            with self._lock:
-                if self._pm is None:
-                    import pluggy
-
-                    from . import hookspecs
-
-                    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-                    pm.add_hookspecs(hookspecs)
-                    self._pm = pm
-        return self._pm
-
-    def _ensure_loaded(self) -> None:
-        if self._loaded:
-            return
-        with self._lock:  # other threads wait here until loading is complete
-            if self._loaded or self._loading:
-                return  # loaded, or a plugin of this very thread querying the registry while it loads
-            self._loading = True
-            try:
-                if self._builtins:
-                    self._add_builtins()
-                if self._load_entry_points:
-                    self._load_all_entry_points()
-            finally:
-                self._loaded = True
-                self._loading = False
-
-    def load(self) -> Registry:
-        """Load the entry points now (otherwise done at the first query)."""
-        self._ensure_loaded()
-        return self
-
-    def _load_all_entry_points(self) -> None:
-        try:
-            sources = discover(self._environ)
-        except Exception as exc:  # a corrupt installed distribution must not break the CLI
-            self._warn(f"entry-point discovery failed: {_describe_exception(exc)}")
-            return
-        typo = unknown_allowed(sources, self._environ)
-        if typo:
-            self._warn(typo)
-        for source in sources:
-            key = source.name if source.name not in self._plugins else f"{source.name}@{source.distribution}"
-            info = PluginInfo(key, source.distribution, source.version, source.value)
-            self._plugins[key] = info
-            if source.skip_reason:
-                info.status = "disabled"
-                info.warnings.append(source.skip_reason)
-                continue
-            try:
-                obj = source.load()
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                info.status = "failed"
-                info.errors.append(f"import failed: {_describe_exception(exc)}")
-                continue
-            self._add_plugin(obj, info)
-
-    def _add_builtins(self) -> None:
-        """Register the core's own plugins (not listed by :meth:`plugins`: they are part of
-        the core; ``PROVIDER_CORE_BREAKER=off`` removes the breaker)."""
-        try:
-            from .health.plugin import builtin_plugins
-
-            for name, plugin in builtin_plugins(self, self._environ):
-                self.plugin_manager.register(plugin, name=name)
-        except Exception as exc:  # a bad setting must not break the CLI
-            self._warn(f"built-in plugins failed: {_describe_exception(exc)}")
-        self._working_hooked = self._dynamic = None
-        self._callers = {}
-
-    def add_plugin(self, plugin: object, name: str | None = None, *, builtin: bool = False) -> PluginInfo:
-        """Register an in-process plugin (a module or object with hook implementations)
-        and run its ``register_providers`` hook now. Returns its record."""
-        with self._lock:
-            key = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
-            info = PluginInfo(key, status="builtin" if builtin else "explicit")
-            self._plugins[key] = info
-            self._add_plugin(plugin, info)
-            return info
-
-    def _add_plugin(self, obj: object, info: PluginInfo) -> None:
-        pm = self.plugin_manager
-        try:
-            pm.register(obj, name=info.name)
-        except Exception as exc:
-            info.status = "failed"
-            info.errors.append(f"hook validation failed: {_describe_exception(exc)}")
-            return
-        impls = [impl for impl in pm.hook.register_providers.get_hookimpls() if impl.plugin is obj]
-        if not pm.get_hookcallers(obj):  # this plugin implements no hook at all
-            info.warnings.append("no provider_core hook implementations found")
-        self._working_hooked = self._dynamic = None
-        self._callers = {}
-        self._invalidate()
-        for impl in impls:
-
-            def register(cls: type, *, _info: PluginInfo = info) -> type:
-                try:
-                    self._register(cls, _info.name, replace=False)
-                except ProviderContractError as exc:
-                    _info.errors.append(str(exc))
-                else:
-                    if cls.name not in _info.providers and self._providers.get(cls.name.lower()) is cls:
-                        _info.providers.append(cls.name)
-                return cls
-
-            try:
-                kwargs = {arg: register for arg in impl.argnames if arg == "register"}
-                impl.function(**kwargs)
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                info.status = "failed"
-                info.errors.append(f"register_providers raised {_describe_exception(exc)}")
 
     # -- registration -----------------------------------------------------------------
 
@@ -287,87 +168,6 @@ class Registry:
         """The plugin (entry-point name, or ``"<explicit>"``) that registered ``provider``."""
         name = provider if isinstance(provider, str) else provider.name
         return self._origin[self.get(name).name.lower()]
-
-    def is_working(self, provider: type) -> bool:
-        """Whether ``provider`` counts as working now: the first non-``None`` answer of the
-        ``provider_working`` hook, else its static ``working`` flag. A hook that raises is
-        recorded and treated as no opinion."""
-        if self._has_working_hooks():
-            try:
-                answer = self.plugin_manager.hook.provider_working(provider=provider)
-            except Exception as exc:
-                text = f"provider_working hook raised {_describe_exception(exc)}"
-                if text not in self._warnings:
-                    self._warn(text)
-                answer = None
-            if answer is not None:
-                return bool(answer)
-        return bool(provider.working)
-
-    def _hook_failed(self, hook: str, exc: BaseException) -> None:
-        text = f"{hook} hook raised {_describe_exception(exc)}"
-        if text not in self._warnings:
-            self._warn(text)
-
-    def hook_caller(self, hook: str) -> Any:
-        """The pluggy caller of ``hook`` when some plugin implements it, else ``None`` (cached)."""
-        caller = self._callers.get(hook, False)
-        if caller is False:
-            caller = getattr(self._pm.hook, hook, None) if self._pm is not None else None
-            caller = caller if caller is not None and caller.get_hookimpls() else None
-            self._callers[hook] = caller
-        return caller
-
-    def _call_hook(self, hook: str, default: Any, **kwargs: Any) -> Any:
-        caller = self.hook_caller(hook)
-        if caller is None:
-            return default
-        direct = self._callers.get("direct:" + hook, False)
-        if direct is False:  # one plain implementation: call it without pluggy's machinery (per request)
-            impls = caller.get_hookimpls()
-            plain = len(impls) == 1 and not (impls[0].hookwrapper or getattr(impls[0], "wrapper", False))
-            first = bool(caller.spec and caller.spec.opts.get("firstresult"))
-            direct = self._callers["direct:" + hook] = (impls[0].function, impls[0].argnames, first) if plain else None
-        try:
-            if direct is None:
-                return caller(**kwargs)
-            function, names, first = direct
-            result = function(**{name: kwargs[name] for name in names})
-            return result if first else ([] if result is None else [result])
-        except Exception as exc:  # a broken plugin never breaks a request
-            self._hook_failed(hook, exc)
-            return default
-
-    def allow_attempt(self, provider: type) -> bool:
-        """False when a ``provider_attempt`` hook says not to call ``provider`` now."""
-        return False not in self._call_hook("provider_attempt", (), provider=provider)
-
-    def report_outcome(self, provider: type, error: BaseException | None, elapsed: float) -> None:
-        """Tell the ``provider_outcome`` hooks how an attempt went (never raises)."""
-        self._call_hook("provider_outcome", None, provider=provider, error=error, elapsed=elapsed)
-
-    def status_reason(self, provider: type) -> str | None:
-        """The ``provider_status`` hooks' explanation of why ``provider`` is not working."""
-        answer = self._call_hook("provider_status", None, provider=provider)
-        return str(answer) if answer else None
-
-    def _has_working_hooks(self) -> bool:
-        hooked = self._working_hooked
-        if hooked is None:
-            hooked = bool(self._pm is not None and self._pm.hook.provider_working.get_hookimpls())
-            self._working_hooked = hooked
-        return hooked
-
-    @property
-    def dynamic_working(self) -> bool:
-        """True when a ``provider_working`` hook is installed whose plugin does not promise to
-        call :meth:`routes_changed` (``notifies_changes``); route plans are then not cached."""
-        self._ensure_loaded()
-        dynamic = self._dynamic
-        if dynamic is None:
-            impls = self._pm.hook.provider_working.get_hookimpls() if self._has_working_hooks() else []
-            dynamic = self._dynamic = any(not getattr(i.plugin, "notifies_changes", False) for i in impls)
-        return dynamic
 
     def providers(
         self, working: bool | None = None, model: str | None = None, stream: bool | None = None
