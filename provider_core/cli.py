@@ -124,7 +124,7 @@ def cmd_plugins(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         _print_json({"plugins": [i.to_dict() for i in infos], "warnings": registry.warnings()}, out)
         return 0
-    if not infos:
+    if all(i.status == "builtin" for i in infos):  # the core's own (the breaker) are listed, but not installed
         out.write("no plugins installed\n")
     rows = [(i.name, i.distribution or "-", i.version or "-", i.status, ", ".join(i.providers) or "-") for i in infos]
     if rows:

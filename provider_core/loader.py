@@ -7,7 +7,7 @@ attributes annotated on the class, set by ``Registry.__init__``) and calls back 
 registry for ``_register``, ``_warn``, ``_invalidate`` and ``_forget_hook_callers``.
 
 Loading happens once, lazily, at the first query, under the registry's lock: the built-in
-plugins first (not listed), then the entry points in :func:`~provider_core.plugins.discover` order. A
+plugins first, then the entry points in :func:`~provider_core.plugins.discover` order. A
 plugin that cannot be imported, fails pluggy's hook validation or whose
 ``register_providers`` hook raises is recorded on its :class:`PluginInfo` and never stops
 the others; only ``KeyboardInterrupt`` gets through.
@@ -19,6 +19,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .errors import ProviderContractError
 from .plugins import PluginInfo, discover, unknown_allowed
 
@@ -113,13 +114,19 @@ class PluginLoader:
             self._add_plugin(obj, info)
 
     def _add_builtins(self) -> None:
-        """Register the core's own plugins (not listed by :meth:`plugins`: they are part of
-        the core; ``PROVIDER_CORE_BREAKER=off`` removes the breaker)."""
+        """Register the core's own plugins, listed by ``plugins()`` with status ``"builtin"``
+        (``PROVIDER_CORE_BREAKER=off`` removes the breaker). One that cannot be set up is a
+        registry warning, not a failed plugin: the core stays usable without it."""
         try:
             from .health.plugin import builtin_plugins
 
             for name, plugin in builtin_plugins(self, self._environ):
                 self.plugin_manager.register(plugin, name=name)
+                kind = type(plugin)
+                self._plugins.setdefault(
+                    name,
+                    PluginInfo(name, "provider-core", __version__, f"{kind.__module__}:{kind.__qualname__}", "builtin"),
+                )
         except Exception as exc:  # a bad setting must not break the CLI
             self._warn(f"built-in plugins failed: {describe_exception(exc)}")
         self._forget_hook_callers()

@@ -229,7 +229,8 @@ class Registry(PluginLoader, HookCalls):
         return [info for info in self._plugins.values() if info.failed]
 
     def plugins(self) -> list[PluginInfo]:
-        """Every plugin seen, loaded or not, in load order."""
+        """Every plugin seen, loaded or not, in load order: the core's own first (status
+        ``"builtin"``, such as the circuit breaker), then the entry points."""
         self._ensure_loaded()
         return list(self._plugins.values())
 

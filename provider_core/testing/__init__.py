@@ -102,10 +102,11 @@ def load_only(*names: str) -> Registry:
     with warnings.catch_warnings():  # an unknown name is raised below, as an error
         warnings.filterwarnings("ignore", message=f"{ENV_ENABLE} names", category=RuntimeWarning)
         registry = Registry(environ={ENV_ENABLE: ",".join(names)}).load()
-    loaded = {info.name.split("@", 1)[0].lower() for info in registry.plugins() if info.status != "disabled"}
+    entry_points = [info for info in registry.plugins() if info.status != "builtin"]  # not the breaker
+    loaded = {info.name.split("@", 1)[0].lower() for info in entry_points if info.status != "disabled"}
     missing = [n for n in names if n.lower() not in loaded]
     if missing:
-        installed = sorted({info.name.split("@", 1)[0] for info in registry.plugins()}, key=str.lower)
+        installed = sorted({info.name.split("@", 1)[0] for info in entry_points}, key=str.lower)
         raise LookupError(
             f"no provider_core entry point named {', '.join(map(repr, missing))} is installed"
             f" (installed: {', '.join(installed) or 'none'})"

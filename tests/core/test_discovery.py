@@ -65,7 +65,8 @@ def test_broken_plugins_show_with_their_errors(run_cli, plugin_site):
     data = _json(run_cli("plugins", "--json", site=plugin_site))
     plugins = _by_name(data["plugins"])
     assert {n for n in plugins if n.startswith("pcfix_")} == set(ALL_FIXTURES.split(","))
-    others = [p for n, p in plugins.items() if not n.startswith("pcfix_")]  # e.g. aivvm, when installed
+    assert plugins["breaker"]["status"] == "builtin"  # the core's own, listed too
+    others = [p for n, p in plugins.items() if not n.startswith("pcfix_") and p["status"] != "builtin"]  # e.g. aivvm
     assert all(p["status"] == "disabled" for p in others), others
     good = plugins["pcfix_good"]
     assert good == {
@@ -134,8 +135,9 @@ def test_disable_plugins(run_cli, plugin_site):
 def test_allow_list_loads_only_the_named_plugins(run_cli, plugin_site):
     proc = run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good")
     plugins = _by_name(_json(proc)["plugins"])
-    loaded = {name for name, p in plugins.items() if p["status"] != "disabled"}
+    loaded = {name for name, p in plugins.items() if p["status"] not in ("disabled", "builtin")}
     assert loaded == {"pcfix_good"}
+    assert plugins["breaker"]["status"] == "builtin"  # the allow-list is for entry points only
     assert plugins["pcfix_dup_a"]["warnings"] == ["not listed in PROVIDER_CORE_PLUGINS"]
     providers = _json(run_cli("providers", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good"))
     assert {p["plugin"] for p in providers["providers"]} == {"pcfix_good"}
@@ -160,7 +162,8 @@ def test_deny_list_wins_over_allow_list(run_cli, plugin_site):
 
 @pytest.mark.parametrize("value", ["", " , "])
 def test_blank_allow_list_loads_no_plugin(run_cli, plugin_site, value):
-    plugins = _json(run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value))["plugins"]
+    listed = _json(run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value))["plugins"]
+    plugins = [p for p in listed if p["status"] != "builtin"]  # the breaker: part of the core, always loaded
     assert plugins and all(p["status"] == "disabled" for p in plugins)
     assert _json(run_cli("providers", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value)) == {"providers": []}
 

@@ -274,4 +274,5 @@ def test_entry_points_are_not_loaded_until_the_first_query():
     with pytest.warns(RuntimeWarning, match="PROVIDER_CORE_PLUGINS names 'no-such-plugin': no such plugin"):
         reg.providers()
     assert reg._loaded is True
-    assert all(info.status == "disabled" for info in reg.plugins())
+    assert [info.name for info in reg.plugins() if info.status == "builtin"] == ["breaker"]
+    assert all(info.status == "disabled" for info in reg.plugins() if info.status != "builtin")

@@ -12,6 +12,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
+import provider_core
 from provider_core import create_completion, hookimpl
 from provider_core.cli import main
 from provider_core.errors import (
@@ -282,8 +283,64 @@ def test_every_entry_point_registry_has_the_breaker_unless_turned_off():
     isolated = Registry(load_entry_points=False)
     assert get_breaker(isolated) is None
     assert get_breaker(Registry(load_entry_points=False, builtins=True, environ={})) is not None
+
+
+def test_the_breaker_is_listed_as_a_builtin_plugin_never_as_failed():
     registry = Registry(environ={"PROVIDER_CORE_PLUGINS": "aivvm"})
-    assert all(info.name != "breaker" for info in registry.plugins()), "part of the core, not an installed plugin"
+    (breaker,) = [info for info in registry.plugins() if info.status == "builtin"]
+    assert breaker.to_dict() == {
+        "name": "breaker",
+        "distribution": "provider-core",
+        "version": provider_core.__version__,
+        "entry_point": "provider_core.health.plugin:BreakerPlugin",
+        "status": "builtin",
+        "providers": [],
+        "errors": [],
+        "warnings": [],
+    }
+    assert registry.plugins()[0] is breaker, "the core's own plugins load first"
+    assert breaker not in registry.failed_plugins() and not breaker.failed
+    off = Registry(environ={"PROVIDER_CORE_PLUGINS": "aivvm", "PROVIDER_CORE_BREAKER": "off"})
+    assert [info.name for info in off.plugins() if info.status == "builtin"] == []
+    assert [info.name for info in Registry(load_entry_points=False).plugins()] == []
+
+
+def test_a_builtin_that_cannot_be_set_up_is_a_warning_not_a_failed_plugin():
+    registry = Registry(load_entry_points=False, builtins=True, environ={})
+    registry.add_plugin(object(), "breaker")  # takes the name before the registry loads
+    with pytest.warns(RuntimeWarning, match="built-in plugins failed: ValueError: "):
+        registry.load()
+    assert get_breaker(registry) is None
+    assert [info.status for info in registry.plugins()] == ["explicit"]
+    assert registry.failed_plugins() == []
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_cli_plugins_lists_the_breaker(installed, capsys):
+    registry = Registry(load_entry_points=False, builtins=True, environ={})
+    if installed:
+        registry.add_plugin(hookimpl_plugin(), "mine")
+    undo = reset_registry(registry)
+    try:
+        assert main(["plugins"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert main(["plugins", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+    finally:
+        undo()
+    assert ("no plugins installed" in lines) is not installed
+    (row,) = [line.split() for line in lines if line.startswith("breaker ")]
+    assert row == ["breaker", "provider-core", provider_core.__version__, "builtin", "-"]
+    assert [(p["name"], p["status"]) for p in data["plugins"]][-1] == ("breaker", "builtin")
+
+
+def hookimpl_plugin() -> object:
+    class Mine:
+        @hookimpl
+        def provider_status(self, provider):
+            return None
+
+    return Mine()
 
 
 def test_breaker_settings_come_from_the_registry_environment():

@@ -25,7 +25,7 @@ def test_registry_with_plugins_loads_only_the_named_entry_points(
 ) -> None:
     pytest.importorskip("provider_aivvm", reason="the Aivvm plugin is not installed")
     registry = registry_with_plugins("AIVVM")
-    statuses = {info.name: info.status for info in registry.plugins()}
+    statuses = {info.name: info.status for info in registry.plugins() if info.status != "builtin"}
     assert statuses["aivvm"] == "loaded"
     assert all(status == "disabled" for name, status in statuses.items() if name != "aivvm")
     assert [p.name for p in registry.providers()] == ["Aivvm"]
@@ -36,6 +36,9 @@ def test_registry_with_plugins_refuses_unknown_names() -> None:
         LookupError, match=r"no provider_core entry point named 'no-such-plugin' is installed \(installed: "
     ):
         load_only("no-such-plugin")
+    with pytest.raises(LookupError, match=r"named 'breaker' is installed") as refused:
+        load_only("breaker")  # the built-in breaker is in every such registry, but it is no entry point
+    assert "breaker" not in str(refused.value).split("(installed: ")[1]
     with pytest.raises(ValueError, match="name at least one entry point"):
         load_only()
 
