@@ -38,336 +38,41 @@ The server is meant to stop by itself: handler threads are daemons, idle keep-al
 connections time out (``idle_timeout``), delays are cut short when the server stops, and
 :meth:`LoopbackServer.stop` closes every open connection. Only the standard library is
 imported.
+
+This module is the server and its life cycle; the reply script is
+:mod:`provider_core.testing.reply`, the request record :mod:`provider_core.testing.recorded`,
+and the reading and writing on the wire :mod:`provider_core.testing.handler`. Every public
+name is importable from here.
 """
 
 from __future__ import annotations
 
-import json
 import socket
-import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from typing import Any
 
-__all__ = ["LoopbackServer", "RecordedRequest", "Reply", "free_port", "refused_url"]
+from .handler import RequestHandler, Stopped
+from .recorded import OUTCOMES, RecordedRequest
+from .reply import Framing, Reply, split_bytes
 
-Framing = Literal["chunked", "length", "close"]
-
-#: How a reply ended, as recorded in :attr:`RecordedRequest.outcome`.
-OUTCOMES = ("pending", "complete", "reset", "closed", "client-gone", "stopped")
-
-
-@dataclass
-class Reply:
-    """What the server sends back for one request.
-
-    ``status``
-        The HTTP status code; ``reason`` overrides the standard phrase.
-    ``body``
-        The body as one ``bytes``/``str``, or a sequence of them: each element is one
-        *chunk*. With ``framing="chunked"`` each non-empty chunk is one HTTP chunk on the wire,
-        so a client that reads chunk by chunk (urllib3 does) sees exactly these boundaries,
-        down to 1-byte chunks. ``str`` is encoded as UTF-8.
-    ``headers``
-        Extra response headers; ``content-type`` defaults to ``text/plain; charset=utf-8``.
-        The framing headers (``Transfer-Encoding``, ``Content-Length``, ``Connection``) are
-        set by the server from ``framing``.
-    ``framing``
-        ``"chunked"`` (default): ``Transfer-Encoding: chunked``, connection kept alive.
-        ``"length"``: ``Content-Length`` of the whole body, connection kept alive.
-        ``"close"``: neither; the body ends when the server closes the connection.
-    ``delay_before``
-        Seconds to wait before sending anything (the status line included): exercises
-        a client's read timeout before the first byte.
-    ``delay_between``
-        Seconds to wait before each chunk after the first, and before a fault. When it is
-        0, consecutive chunks are gathered into large socket writes (the HTTP chunk
-        boundaries stay the same); when it is positive, each chunk is its own write.
-    ``reset_after``
-        After this many *body* bytes (payload, not framing), abort the connection with a
-        TCP reset (``SO_LINGER`` 0): the client sees ``ECONNRESET``.
-    ``close_after``
-        After this many body bytes, close the connection normally (FIN): with chunked or
-        length framing the client sees a truncated body.
-    """
-
-    status: int = 200
-    body: bytes | str | Sequence[bytes | str] = b""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    framing: Framing = "chunked"
-    delay_before: float = 0.0
-    delay_between: float = 0.0
-    reset_after: int | None = None
-    close_after: int | None = None
-    reason: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.framing not in ("chunked", "length", "close"):
-            raise ValueError(f"framing must be 'chunked', 'length' or 'close', got {self.framing!r}")
-        if self.reset_after is not None and self.close_after is not None:
-            raise ValueError("give reset_after or close_after, not both")
-        for name in ("delay_before", "delay_between"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        for name in ("reset_after", "close_after"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must not be negative")
-
-    def chunks(self) -> list[bytes]:
-        """The body as a list of byte chunks (empty chunks dropped)."""
-        parts: Iterable[bytes | str] = [self.body] if isinstance(self.body, (bytes, str)) else self.body
-        out = [p.encode("utf-8") if isinstance(p, str) else bytes(p) for p in parts]
-        return [p for p in out if p]
-
-    @classmethod
-    def text(cls, text: str, *, chunk_size: int | None = None, **options: Any) -> Reply:
-        """A reply carrying ``text`` as UTF-8, cut every ``chunk_size`` *bytes* (so a
-        multi-byte character may well be split across chunks); one chunk when ``None``."""
-        data = text.encode("utf-8")
-        return cls(body=split_bytes(data, chunk_size), **options)
-
-
-def split_bytes(data: bytes, size: int | None) -> list[bytes]:
-    """``data`` cut into pieces of ``size`` bytes (the last one shorter); whole when ``None``."""
-    if size is None:
-        return [data] if data else []
-    if size < 1:
-        raise ValueError(f"chunk size must be at least 1, got {size}")
-    return [data[i : i + size] for i in range(0, len(data), size)]
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the server received it.
-
-    ``headers`` maps lower-cased names to values (repeated headers joined with ``", "``);
-    ``raw_headers`` keeps the names as sent, in order. ``body`` is the raw body (a chunked
-    request body is de-chunked); ``json`` is the body parsed as JSON, or ``None`` when it is
-    not JSON. ``connection`` numbers the TCP connections in the order the server accepted
-    them (1, 2, ...): requests that share a number came over one kept-alive connection.
-    ``outcome`` says how the reply ended (see :data:`OUTCOMES`); ``done`` is set then.
-    """
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    raw_headers: list[tuple[str, str]]
-    body: bytes
-    connection: int
-    client: tuple[str, int]
-    outcome: str = "pending"
-    body_bytes_sent: int = 0
-    done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
-
-    @property
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return None
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
+# Reply, RecordedRequest and their helpers live in .reply and .recorded; they are imported from here.
+__all__ = [
+    "OUTCOMES",
+    "Framing",
+    "LoopbackServer",
+    "RecordedRequest",
+    "Reply",
+    "free_port",
+    "refused_url",
+    "split_bytes",
+]
 
 Handler = Callable[[RecordedRequest], Reply]
 Validator = Callable[[RecordedRequest], "str | Reply | None"]
-
-
-class _Stopped(Exception):
-    """The server is stopping: abandon the reply."""
-
-
-class _Aborted(Exception):
-    """The reply was cut on purpose (reset or close after N bytes)."""
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection_number = self.server.owner._connected(self.connection)
-        self.connection.settimeout(self.server.owner.idle_timeout)
-        # The status line and the body go out in separate writes: without TCP_NODELAY,
-        # Nagle holds the second until the client's delayed ACK (~40 ms per request).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.owner._disconnected(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: tests read server.requests instead
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            parts = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _handle(self) -> None:
-        owner = self.server.owner
-        raw_headers = list(self.headers.items())
-        headers: dict[str, str] = {}
-        for name, value in raw_headers:
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        request = RecordedRequest(
-            method=self.command,
-            path=self.path,
-            headers=headers,
-            raw_headers=raw_headers,
-            body=self._read_body(),
-            connection=self.connection_number,
-            client=self.client_address[:2],
-        )
-        owner._record(request)
-        try:
-            try:
-                reply = owner._reply_for(request)
-            except Exception as exc:  # a bug in a test's handler or validator: say so, as a 500
-                owner.errors.append(exc)
-                reply = Reply(500, body=f"the test server's handler raised {type(exc).__name__}: {exc}\n")
-            request.outcome = self._send(reply, request)
-        except _Stopped:
-            request.outcome = "stopped"
-            self.close_connection = True
-        except (ConnectionError, OSError):
-            request.outcome = "client-gone"
-            self.close_connection = True
-        finally:
-            request.done.set()
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
-
-    def _send(self, reply: Reply, request: RecordedRequest) -> str:
-        owner = self.server.owner
-        owner._sleep(reply.delay_before)
-        chunks = reply.chunks()
-        total = sum(map(len, chunks))
-        limit = reply.reset_after if reply.reset_after is not None else reply.close_after
-        self.send_response(reply.status, reply.reason)
-        sent_type = False
-        for name, value in reply.headers.items():
-            if name.lower() in ("transfer-encoding", "content-length", "connection"):
-                continue
-            sent_type = sent_type or name.lower() == "content-type"
-            self.send_header(name, value)
-        if not sent_type:
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-        if reply.framing == "chunked":
-            self.send_header("Transfer-Encoding", "chunked")
-        elif reply.framing == "length":
-            self.send_header("Content-Length", str(total))
-        if reply.framing == "close" or limit is not None:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if self.command == "HEAD":
-            return "complete"
-        try:
-            self._send_body(reply, chunks, limit, request)
-        except _Aborted:
-            if reply.reset_after is not None:
-                self._reset()
-                return "reset"
-            self.close_connection = True
-            return "closed"
-        return "complete"
-
-    def _send_body(self, reply: Reply, chunks: list[bytes], limit: int | None, request: RecordedRequest) -> None:
-        owner = self.server.owner
-        chunked = reply.framing == "chunked"
-        pending = bytearray()
-        for index, chunk in enumerate(chunks):
-            if limit is not None and request.body_bytes_sent + len(chunk) >= limit:
-                chunk = chunk[: limit - request.body_bytes_sent]
-                self._frame(pending, chunk, chunked)
-                request.body_bytes_sent += len(chunk)
-                self._write(pending)
-                owner._sleep(reply.delay_between)
-                raise _Aborted
-            if index and reply.delay_between:
-                self._write(pending)
-                owner._sleep(reply.delay_between)
-            self._frame(pending, chunk, chunked)
-            request.body_bytes_sent += len(chunk)
-            if len(pending) >= 65536 or reply.delay_between:
-                self._write(pending)
-        if limit is not None:  # the body was shorter than the limit: cut it at its end
-            self._write(pending)
-            owner._sleep(reply.delay_between)
-            raise _Aborted
-        if chunked:
-            pending += b"0\r\n\r\n"
-        self._write(pending)
-
-    @staticmethod
-    def _frame(pending: bytearray, chunk: bytes, chunked: bool) -> None:
-        if not chunk:
-            return
-        if chunked:
-            pending += b"%x\r\n" % len(chunk)
-            pending += chunk
-            pending += b"\r\n"
-        else:
-            pending += chunk
-
-    def _write(self, pending: bytearray) -> None:
-        if pending:
-            self.wfile.write(bytes(pending))
-            pending.clear()
-        if self.server.owner._stopping.is_set():
-            raise _Stopped
-
-    def _reset(self) -> None:
-        """Abort the connection: SO_LINGER 0 makes close() send RST instead of FIN."""
-        self.close_connection = True
-        sock = self.connection
-        try:
-            self.wfile.flush()
-        except OSError:
-            pass
-        for stream in (self.wfile, self.rfile):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-        sock.close()
-
-    def handle_one_request(self) -> None:
-        try:
-            super().handle_one_request()
-        except (TimeoutError, ConnectionError):
-            self.close_connection = True  # an idle keep-alive connection, or the client left
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (OSError, ValueError):
-            pass  # the socket was closed under us (reset on purpose, or the server stopping)
 
 
 class _Server(ThreadingHTTPServer):
@@ -427,7 +132,7 @@ class LoopbackServer:
         if self._httpd is not None:
             raise RuntimeError("server already started")
         self._stopping.clear()
-        httpd = _Server((self.host, self.port), _RequestHandler)
+        httpd = _Server((self.host, self.port), RequestHandler)
         httpd.owner = self
         self._httpd = httpd
         self.port = httpd.server_address[1]
@@ -542,7 +247,7 @@ class LoopbackServer:
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0 and self._stopping.wait(seconds):
-            raise _Stopped
+            raise Stopped
 
 
 def free_port(host: str = "127.0.0.1") -> int:
