@@ -130,6 +130,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send_body(reply, chunks, limit, request)
         except _Aborted:
             if reply.reset_after is not None:
+                request.outcome = "reset"  # before the RST: a client that sees it may look at once
                 self._reset()
                 return "reset"
             self.close_connection = True
