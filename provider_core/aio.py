@@ -5,18 +5,25 @@ Same validation, routing, fallback and errors, because it drives the very same
 call, before any request; provider errors while iterating; fallback happens only before
 the first chunk; a fault after it raises :class:`~provider_core.errors.StreamInterrupted`.
 
-How it runs: the sync completion runs in a worker thread of its own (one per
-completion, started at the first ``__anext__``), which hands chunks to the event loop
-through a small bounded buffer, so the loop never blocks and memory stays flat. A
-provider with a native ``acreate_completion(model, messages, stream, **kwargs)``
-classmethod (returning an async iterator of ``str``) is awaited on the caller's event
-loop instead; the worker thread then only runs the shared fallback loop.
+How it runs: the sync completion is pulled, chunk by chunk, by a job in a bounded pool of
+worker threads (:class:`~provider_core.workers.WorkerPool`; :func:`~provider_core.workers.default_pool`
+unless ``executor=`` names another), so the event loop never blocks and however many
+completions are open, at most that many threads exist; the others wait their turn. The job
+reads up to :data:`PREFETCH` chunks ahead into a buffer the consumer drains without a thread
+hop per chunk: the loop is woken only when it is waiting (once per batch, however many
+chunks arrived). When the buffer is full the job ends and gives its thread back (a slow
+consumer holds no thread); it is submitted again once the consumer has taken half.
+A thread is thus held while a provider is working or waiting on its upstream, never while
+a reply waits for its reader. A provider with a native ``acreate_completion(model,
+messages, stream, **kwargs)`` classmethod (returning an async iterator of ``str``) is
+awaited on the caller's event loop instead; the worker job then only runs the shared
+fallback loop.
 
 Cancellation (``aclose()``, leaving ``async with``, a cancelled task, or dropping the
-iterator) stops the worker: a native provider's pending step is cancelled at once; a sync
+iterator) stops the job: a native provider's pending step is cancelled at once; a sync
 provider is closed at its next chunk (or its read timeout), which closes the upstream
-response and frees the connection. A closed completion reports no failure to the
-circuit breaker.
+response and frees the connection; a job parked on a full buffer is closed at once, in a
+worker thread. A closed completion reports no failure to the circuit breaker.
 """
 
 from __future__ import annotations
@@ -26,24 +33,33 @@ import concurrent.futures
 import inspect
 import threading
 import weakref
-from collections.abc import AsyncIterator, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import StreamInterrupted
 from .fallback import Completion
 from .routing import open_completion
+from .workers import WorkerPool, default_pool
 
 if TYPE_CHECKING:
     from .registry import Registry
 
-__all__ = ["AsyncCompletion", "acreate_completion"]
+__all__ = ["AsyncCompletion", "Executor", "WorkerPool", "acreate_completion", "default_pool"]
 
-#: Chunks the worker may read ahead of the consumer.
-PREFETCH = 8
+#: Chunks a worker job may read ahead of the consumer.
+PREFETCH = 16
 #: Seconds a native provider's ``aclose()`` may take when the completion is closed.
 NATIVE_CLOSE_TIMEOUT = 5.0
 
-_CHUNK, _END, _ERROR = 0, 1, 2
+_END, _ERROR = 1, 2
+
+
+class Executor(Protocol):
+    """Where worker jobs run: a :class:`~provider_core.workers.WorkerPool` or a thread-based
+    :class:`concurrent.futures.Executor` (``ThreadPoolExecutor``); only ``submit(fn)`` is used."""
+
+    def submit(self, fn: Callable[[], Any], /) -> Any: ...
 
 
 class _Cancelled(BaseException):
@@ -52,50 +68,134 @@ class _Cancelled(BaseException):
 
 
 class _Channel:
-    """What the worker thread and the consumer share (never the AsyncCompletion itself,
-    so that dropping it un-iterated can stop the worker)."""
+    """What the worker jobs and the consumer share (never the AsyncCompletion itself, so
+    that dropping it un-iterated can stop the worker). Every field below ``lock`` is read
+    and written under it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, completion: Completion, loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
+        self.completion = completion
         self.loop = loop
-        self.queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
-        self.space = threading.Semaphore(PREFETCH)
-        self.stop = threading.Event()
-        self.inflight: concurrent.futures.Future[Any] | None = None
-        self.thread: threading.Thread | None = None
+        self.executor = executor
+        self.inflight: concurrent.futures.Future[Any] | None = None  # a native step awaited on the loop
+        self.lock = threading.RLock()  # a finalizer may cancel from a thread holding it
+        self.chunks: deque[str] = deque()
+        self.end: tuple[int, Any] | None = None  # (_END, None) or (_ERROR, exc), after the chunks
+        self.running = False  # a job is submitted or running
+        self.closed = False  # the completion is closed
+        self.stop = False  # the consumer is gone
+        self.waiter: asyncio.Future[None] | None = None  # the consumer waits on it
+        self.wake_pending = False  # a wake-up is on its way to the loop
 
-    def send(self, kind: int, value: Any) -> bool:
-        if kind == _CHUNK:
-            self.space.acquire()
-        if self.stop.is_set():
-            return False
+    # -- the worker side ------------------------------------------------------------------
+
+    def submit(self) -> None:
+        """Run :meth:`pump` in the executor (the caller set ``running``)."""
         try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
-        except RuntimeError:  # the loop is closed: nobody is listening
-            self.stop.set()
+            self.executor.submit(self.pump)
+        except RuntimeError:  # the executor is shut down: nothing will read further
+            self.pump_stopped()
+
+    def pump(self) -> None:
+        """One job: pull chunks until the buffer is full (then give the thread back), the
+        reply ends, or the consumer is gone (then close the completion)."""
+        completion = self.completion
+        while True:
+            with self.lock:
+                if self.stop:
+                    break
+                if len(self.chunks) >= PREFETCH:
+                    self.running = False
+                    return
+            try:
+                chunk = next(completion)
+            except StopIteration:
+                self._put_end((_END, None))
+                break
+            except _Cancelled:
+                break
+            except BaseException as exc:
+                self._put_end((_ERROR, exc))
+                break
+            with self.lock:
+                if self.stop:
+                    break
+                self.chunks.append(chunk)
+                wake = self._wake_needed()
+            if wake:
+                self._wake()
+        self.pump_stopped()
+
+    def pump_stopped(self) -> None:
+        """Close the completion (in this thread: it closes the provider's response)."""
+        try:
+            self.completion.close()
+        except Exception:
+            pass
+        with self.lock:
+            self.closed = True
+            self.running = False
+
+    def _put_end(self, end: tuple[int, Any]) -> None:
+        with self.lock:
+            self.end = end
+            wake = self._wake_needed()
+        if wake:
+            self._wake()
+
+    def _wake_needed(self) -> bool:
+        if self.waiter is None or self.wake_pending:
             return False
+        self.wake_pending = True
         return True
 
+    def _wake(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self._woken)
+        except RuntimeError:  # the loop is closed: nobody is listening
+            with self.lock:
+                self.stop = True
+
+    # -- the loop side --------------------------------------------------------------------
+
+    def taken(self) -> bool:
+        """Under ``lock``, after the consumer took chunks: whether to restart a parked job
+        (half the buffer is free again); it is then marked running."""
+        if self.running or self.end is not None or self.stop or len(self.chunks) > PREFETCH // 2:
+            return False
+        self.running = True
+        return True
+
+    def _woken(self) -> None:
+        with self.lock:
+            self.wake_pending = False
+            waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     def cancel(self) -> None:
-        self.stop.set()
-        self.space.release()  # wake a worker waiting for buffer space
+        """Stop reading: the job closes the completion, now if it is parked (any thread)."""
+        with self.lock:
+            self.stop = True
+            self.chunks.clear()
+            restart = not self.running and not self.closed
+            if restart:
+                self.running = True
+            waiter, self.waiter = self.waiter, None
         inflight = self.inflight
         if inflight is not None:
             inflight.cancel()
+        if restart:
+            self.submit()
+        if waiter is not None:
+            try:
+                self.loop.call_soon_threadsafe(_release, waiter)
+            except RuntimeError:
+                pass
 
 
-def _pump(completion: Completion, channel: _Channel) -> None:
-    """The worker: run the sync completion, chunk by chunk, into the channel."""
-    try:
-        for chunk in completion:
-            if not channel.send(_CHUNK, chunk):
-                return
-        channel.send(_END, None)
-    except _Cancelled:
-        pass
-    except BaseException as exc:
-        channel.send(_ERROR, exc)
-    finally:
-        completion.close()  # in this thread: closes the provider's response
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _step(agen: Any) -> Any:
@@ -119,7 +219,7 @@ class _NativeStream:
 
     def _await(self, coro: Any) -> Any:
         channel = self._channel
-        if channel.stop.is_set() or channel.loop.is_closed():
+        if channel.stop or channel.loop.is_closed():
             coro.close()
             raise _Cancelled
         try:
@@ -128,6 +228,8 @@ class _NativeStream:
             coro.close()
             raise _Cancelled from None
         channel.inflight = future
+        if channel.stop:  # cancelled between the check above and now
+            future.cancel()
         try:
             return future.result()
         except concurrent.futures.CancelledError:
@@ -164,9 +266,10 @@ class AsyncCompletion(AsyncIterator[str]):
     ``received_chars`` mirror :class:`~provider_core.routing.Completion`. ``aclose()`` (or
     leaving ``async with``) stops the request."""
 
-    def __init__(self, completion: Completion, channel_box: list[_Channel]) -> None:
+    def __init__(self, completion: Completion, channel_box: list[_Channel], executor: Executor | None = None) -> None:
         self._completion = completion
         self._box = channel_box
+        self._executor = executor
         self._channel: _Channel | None = None
         self._done = False
 
@@ -190,42 +293,72 @@ class AsyncCompletion(AsyncIterator[str]):
         return self
 
     def _open(self) -> _Channel:
-        channel = _Channel(asyncio.get_running_loop())
+        executor = self._executor if self._executor is not None else default_pool()
+        channel = _Channel(self._completion, asyncio.get_running_loop(), executor)
         self._box.append(channel)
-        thread = threading.Thread(target=_pump, args=(self._completion, channel), name="provider-core-aio", daemon=True)
-        channel.thread = thread
         self._channel = channel
         weakref.finalize(self, channel.cancel)
-        thread.start()
+        channel.running = True
+        channel.submit()
         return channel
 
     async def __anext__(self) -> str:
         if self._done:
             raise StopAsyncIteration
         channel = self._channel or self._open()
-        try:
-            kind, value = await channel.queue.get()
-        except BaseException:  # cancelled while waiting: stop the worker
-            self._finish()
-            raise
-        if kind == _CHUNK:
-            channel.space.release()
-            return value
-        self._done = True
-        if kind == _END:
-            raise StopAsyncIteration
-        raise value
+        while True:
+            with channel.lock:
+                if channel.chunks:
+                    chunk = channel.chunks.popleft()
+                    resume = channel.taken()
+                    break
+                if channel.stop:
+                    self._done = True
+                    raise StopAsyncIteration
+                end = channel.end
+                if end is None:
+                    waiter = channel.waiter = channel.loop.create_future()
+            if end is not None:
+                self._done = True
+                if end[0] == _END:
+                    raise StopAsyncIteration
+                raise end[1]
+            try:
+                await waiter
+            except BaseException:  # cancelled while waiting: stop the worker
+                self._finish()
+                raise
+        if resume:
+            channel.submit()
+        return chunk
+
+    def ready(self) -> list[str]:
+        """The chunks that have already arrived, taken without waiting (maybe none).
+
+        After a step of ``async for``, a consumer that handles several chunks at once takes
+        the rest of a burst with it (the gateway sends them in one network write). An end
+        or error that follows them is raised by the next step, as usual."""
+        channel = self._channel
+        if channel is None or self._done:
+            return []
+        with channel.lock:
+            chunks = list(channel.chunks)
+            channel.chunks.clear()
+            resume = bool(chunks) and channel.taken()
+        if resume:
+            channel.submit()
+        return chunks
 
     def _finish(self) -> None:
         self._done = True
         if self._channel is not None:
             self._channel.cancel()
-            self._channel.queue.put_nowait((_END, None))  # wake a pending __anext__
         else:
             self._completion.close()  # never started: nothing was sent
 
     async def aclose(self) -> None:
-        """Stop the request; the worker closes the upstream response and exits."""
+        """Stop the request: the worker closes the upstream response at once if it is
+        parked, else as soon as the provider's current read returns."""
         self._finish()
 
     async def __aenter__(self) -> AsyncCompletion:
@@ -261,6 +394,7 @@ def acreate_completion(
     registry: Registry | None = None,
     prefer: Sequence[str] | None = None,
     include_not_working: bool = False,
+    executor: Executor | None = None,
     **kwargs: Any,
 ) -> AsyncCompletion:
     """Validate, route and return an :class:`AsyncCompletion` (the arguments and errors of
@@ -269,6 +403,10 @@ def acreate_completion(
     ``async for chunk in acreate_completion(...)`` streams; ``await
     acreate_completion(..., stream=False)`` returns the whole text. Input and routing
     errors are raised here, synchronously; provider errors while iterating.
+
+    ``executor`` is where the sync provider's steps run: a :class:`~provider_core.workers.WorkerPool`
+    (or a thread-based ``concurrent.futures.Executor``) shared by the completions that should
+    share its threads; by default :func:`provider_core.workers.default_pool`.
     """
     box: list[_Channel] = []
 
@@ -289,4 +427,4 @@ def acreate_completion(
         call=call,
         **kwargs,
     )
-    return AsyncCompletion(completion, box)
+    return AsyncCompletion(completion, box, executor)

@@ -6,8 +6,10 @@ uvicorn). Importing this package imports neither; :func:`create_app` does, on fi
 Modules, one idea each: :mod:`.config` (settings from the environment), :mod:`.request`
 (reading an OpenAI request), :mod:`.sse` (OpenAI response shapes and SSE), :mod:`.errors`
 (status codes and the OpenAI error shape), :mod:`.auth` and :mod:`.bodylimit` (ASGI
-middlewares), :mod:`.bridge` (sync providers in worker threads), :mod:`.stream` (the SSE
-response), :mod:`.app` (routes, :func:`create_app`), :mod:`.command` (the CLI command).
+middlewares), :mod:`.stream` (the SSE response), :mod:`.app` (routes, :func:`create_app`;
+replies come from :func:`provider_core.acreate_completion`, sync providers running in the
+app's own :class:`~provider_core.workers.WorkerPool` of ``--threads`` threads),
+:mod:`.command` (the CLI command).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio
 from starlette.applications import Starlette
@@ -20,10 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..aio import AsyncCompletion, acreate_completion
 from ..registry import Registry
+from ..workers import WorkerPool
 from .auth import BearerAuth
 from .bodylimit import BodyLimit
-from .bridge import open_stream, run_sync
 from .config import GatewayConfig
 from .errors import ApiError, RequestError, api_error_from
 from .request import parse_chat_request
@@ -33,6 +35,13 @@ from .stream import CompletionStream
 __all__ = ["create_app"]
 
 log = logging.getLogger("provider_core.gateway")
+T = TypeVar("T")
+
+
+async def run_sync(func: Callable[[], T]) -> T:
+    """``func()`` (a listing, loading the registry) in one of anyio's worker threads: never
+    in the provider pool, so that listings answer while every provider thread is busy."""
+    return await anyio.to_thread.run_sync(func)
 
 
 def error_response(error: ApiError) -> Response:
@@ -54,7 +63,7 @@ class Gateway:
     def __init__(self, registry: Registry | None, config: GatewayConfig) -> None:
         self._registry = registry
         self.config = config
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._workers: WorkerPool | None = None
 
     @property
     def registry(self) -> Registry:
@@ -65,11 +74,12 @@ class Gateway:
         return self._registry
 
     @property
-    def limiter(self) -> anyio.CapacityLimiter:
-        """The worker-thread budget shared by every provider call of this app."""
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.config.threads)
-        return self._limiter
+    def workers(self) -> WorkerPool:
+        """The worker threads (``config.threads`` at most) shared by every provider call of
+        this app: the async API runs sync providers in them."""
+        if self._workers is None:
+            self._workers = WorkerPool(self.config.threads, name="provider-core-gateway")
+        return self._workers
 
     def served_models(self) -> dict[str, list[str]]:
         """Model id -> provider names (routing order), counting working providers only
@@ -119,39 +129,43 @@ class Gateway:
         except Exception as exc:
             return _answer_exception(exc)
 
-    def _open(self, chat: Any, stream: bool) -> Any:
-        """Validate and route (raising input and routing errors), returning the not yet
-        started Completion; ``stream`` is what the provider is asked for."""
-        from ..routing import open_completion
-
-        return open_completion(
+    async def _open(self, chat: Any, stream: bool) -> AsyncCompletion:
+        """Validate and route (raising input and routing errors at once, before any
+        request), returning the not yet started completion; ``stream`` is what the
+        provider is asked for. The first call loads the registry in a thread."""
+        registry = self._registry if self._registry is not None else await run_sync(lambda: self.registry)
+        return acreate_completion(
             chat.model,
             chat.messages,
             stream,
             chat.provider,
-            registry=self.registry,
+            registry=registry,
             include_not_working=self.config.include_not_working,
+            executor=self.workers,
             **chat.options,
         )
 
     async def _complete(self, chat: Any) -> Response:
         # A client that leaves before the reply is complete does not stop a non-streamed
         # call: it ends by itself within the provider's timeouts.
-        stream, first = await open_stream(lambda: self._open(chat, stream=False), self.limiter)
-        try:
-            rest = await run_sync(stream.rest_sync, self.limiter)
-        finally:
-            await stream.aclose()
-        reply = ChatReply(chat.model, provider=stream.provider)
+        completion = await self._open(chat, stream=False)
+        text = await completion  # the whole text; closes the completion however it ends
+        reply = ChatReply(chat.model, provider=completion.provider)
         headers = {"x-provider-core-provider": reply.provider} if reply.provider else None
-        return JSONResponse(reply.completion((first or "") + rest), headers=headers)
+        return JSONResponse(reply.completion(text), headers=headers)
 
     async def _stream(self, chat: Any) -> Any:
-        stream, first = await open_stream(lambda: self._open(chat, stream=True), self.limiter)
-        if first is None:  # not with the core's Completion, which raises EmptyResponse instead
-            await stream.aclose()
-            raise RuntimeError("the completion ended before its first chunk")
-        return CompletionStream(stream, first, ChatReply(chat.model, provider=stream.provider))
+        """Wait for the first chunk before answering, so that every failure before it
+        (no provider, an upstream 429...) is still an HTTP status of its own."""
+        completion = await self._open(chat, stream=True)
+        try:
+            first = await completion.__anext__()
+        except StopAsyncIteration:  # not with the core's Completion, which raises EmptyResponse
+            raise RuntimeError("the completion ended before its first chunk") from None
+        except BaseException:  # its error, or this request cancelled: stop the provider
+            await completion.aclose()
+            raise
+        return CompletionStream(completion, first, ChatReply(chat.model, provider=completion.provider))
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

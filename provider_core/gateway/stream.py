@@ -1,10 +1,11 @@
 """The streamed chat reply as an ASGI response: SSE events relayed from a Completion.
 
-The response starts only after the first chunk arrived (see :mod:`.bridge`), so its status
-is 200 and its events are those described in :mod:`.sse`. A failure afterwards becomes an
-error event and the response ends cleanly. When the client disconnects, Starlette cancels
-the sending; the ``finally`` here then closes the Completion, which stops the upstream
-request and frees its worker thread.
+The response starts only after the first chunk arrived (see :meth:`.app.Gateway._stream`),
+so its status is 200 and its events are those described in :mod:`.sse`. A failure
+afterwards becomes an error event and the response ends cleanly. When the client
+disconnects (or a bounded graceful shutdown ends), Starlette cancels the sending; the
+``finally`` here then closes the :class:`~provider_core.aio.AsyncCompletion`, which stops the
+upstream request and gives its worker thread back (see :mod:`provider_core.aio`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import AsyncIterator
 import anyio
 from starlette.responses import StreamingResponse
 
+from ..aio import AsyncCompletion
 from .asgi import Receive, Scope, Send
-from .bridge import ThreadedStream
 from .errors import api_error_from
 from .sse import DONE, ChatReply, encode_event
 
@@ -28,16 +29,20 @@ log = logging.getLogger("provider_core.gateway")
 class CompletionStream:
     """ASGI app sending one stream as ``text/event-stream``, then closing it."""
 
-    def __init__(self, stream: ThreadedStream, first: str, reply: ChatReply) -> None:
-        self.stream = stream
+    def __init__(self, completion: AsyncCompletion, first: str, reply: ChatReply) -> None:
+        self.completion = completion
         self.first = first
         self.reply = reply
 
     async def _events(self) -> AsyncIterator[bytes]:
         yield self.reply.first_chunk(self.first)
         try:
-            async for chunk in self.stream.chunks():
-                yield self.reply.chunk(chunk)
+            async for chunk in self.completion:
+                more = self.completion.ready()  # a burst already here goes out in one write
+                if more:
+                    yield b"".join([self.reply.chunk(chunk), *(self.reply.chunk(c) for c in more)])
+                else:
+                    yield self.reply.chunk(chunk)
         except Exception as exc:
             error = api_error_from(exc)
             if error.status >= 500 and error.code == "internal_error":
@@ -60,4 +65,4 @@ class CompletionStream:
         finally:
             with anyio.CancelScope(shield=True):
                 await events.aclose()
-            await self.stream.aclose()
+                await self.completion.aclose()

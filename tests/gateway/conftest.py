@@ -256,8 +256,9 @@ class ThreadedServer:
         assert not self.thread.is_alive(), "the gateway test server did not stop"
 
     @property
-    def limiter(self) -> Any:
-        return self.app.state.gateway.limiter
+    def workers(self) -> Any:
+        """The app's provider threads (a :class:`provider_core.workers.WorkerPool`)."""
+        return self.app.state.gateway.workers
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ def test_200_concurrent_streaming_clients_lose_nothing(gateway, helpers):
     assert not errors, f"{len(errors)} of {n_clients} streams failed, first: {errors[0]!r}"
     for i, chunks in enumerate(results):
         assert chunks == helpers.counted(f"c{i}", n_chunks), f"client {i}"
-    assert wait_for(lambda: gateway.limiter.borrowed_tokens == 0)
+    assert wait_for(lambda: gateway.workers.busy == 0)
 
 
 def test_disconnecting_client_stops_the_upstream_and_frees_its_thread(gateway, helpers):
@@ -58,7 +58,7 @@ def test_disconnecting_client_stops_the_upstream_and_frees_its_thread(gateway, h
     # leaving the block closed the connection mid-stream
     assert Endless.closed["disconnect-1"].wait(15), "the upstream generator was not closed"
     assert wait_for(lambda: Endless.running == 0)
-    assert wait_for(lambda: gateway.limiter.borrowed_tokens == 0)
+    assert wait_for(lambda: gateway.workers.busy == 0)
 
 
 def test_a_blocked_provider_does_not_block_the_event_loop(gateway, helpers):
@@ -150,12 +150,12 @@ def test_streams_beyond_the_thread_budget_wait_while_listings_do_not(helpers):
             assert Gate.entered.wait(15)  # the only thread is taken, blocked in the provider
             queued = threading.Thread(target=call, args=("count-1", "q 3"))
             queued.start()
-            assert wait_for(lambda: server.limiter.statistics().tasks_waiting == 1)  # it waits its turn
+            assert wait_for(lambda: server.workers.waiting == 1)  # it waits its turn
             with httpx.Client(timeout=10) as http:  # listings use their own threads
                 assert http.get(server.url + "/v1/models").status_code == 200
                 assert http.get(server.url + "/v1/providers").status_code == 200
             assert results == []  # the second stream waits for the thread
-            assert server.limiter.borrowed_tokens == 1
+            assert server.workers.busy == 1
         finally:
             Gate.release.set()
             gated.join(30)
