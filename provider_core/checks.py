@@ -70,6 +70,8 @@ def collect(registry: Any) -> tuple[list[tuple[str, Any]], dict[str, list[str]]]
 
     The ``register_providers`` hooks are called once more with a collecting ``register``
     (hooks must be free of side effects: the spec forbids I/O there)."""
+    from .loader import describe_exception
+
     registry.load()
     # plugins that could not load or whose hook raised (a refused class is reported as a provider)
     failed = {info.name: list(info.errors) for info in registry.failed_plugins() if info.status == "failed"}
@@ -87,7 +89,7 @@ def collect(registry: Any) -> tuple[list[tuple[str, Any]], dict[str, list[str]]]
         try:
             impl.function(**{arg: register for arg in impl.argnames if arg == "register"})
         except Exception as exc:
-            text = f"register_providers raised {type(exc).__name__}: {exc}"
+            text = f"register_providers raised {describe_exception(exc)}"  # as the registry words it
             errors = failed.setdefault(plugin, [])
             if not any(e.startswith("register_providers raised") for e in errors):
                 errors.append(text)
