@@ -1,7 +1,8 @@
 """The built-in plugin that puts the circuit breaker behind routing, and its settings.
 
 Every :class:`~provider_core.Registry` that loads entry points (``get_registry()``, the
-CLI, the gateway) gets one :class:`BreakerPlugin`, registered under the name ``breaker``.
+CLI, the gateway) gets one :class:`BreakerPlugin`, registered under the name ``breaker``
+and listed by ``registry.plugins()`` / ``provider-core plugins`` with status ``builtin``.
 It implements four hooks: ``provider_working`` (``False`` while a circuit is open, else
 no opinion), ``provider_status`` (why), ``provider_attempt`` (one trial through a
 half-open circuit) and ``provider_outcome`` (count the upstream faults).
