@@ -255,7 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON: {model, stream, candidates, skipped}")
     p.set_defaults(func=cmd_route)
 
-    p = sub.add_parser("chat", help="send PROMPT (or stdin) to MODEL and stream the reply to stdout")
+    p = sub.add_parser(
+        "chat",
+        help="send PROMPT (or stdin) to MODEL and stream the reply to stdout",
+        description="Send one prompt, routed by model name (or to --provider), and stream the reply to stdout "
+        "as it arrives. A provider that fails before its first chunk hands over to the next one "
+        "(a 'warning:' line says so); after it, the text received stays on stdout and the error follows.",
+        epilog="examples:\n"
+        "  provider-core chat -m gpt-4 'Hello'\n"
+        "  echo 'Summarize this' | provider-core chat -m gpt-4 --system 'Be brief'\n"
+        "  AIVVM_BASE_URL=http://127.0.0.1:8765 provider-core chat --provider aivvm -m gpt-4 'Hi'\n"
+        "exit codes: 0 ok, 1 provider or routing failure, 2 bad input or usage, 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("prompt", nargs="*", metavar="PROMPT", help="the prompt; read from stdin when absent")
     p.add_argument("-m", "--model", required=True, help="model id, e.g. gpt-4 (see 'providers')")
     p.add_argument("--provider", "-p", metavar="NAME", help="call this provider, bypassing routing")
