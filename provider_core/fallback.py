@@ -49,6 +49,12 @@ def _interruption_cause(exc: BaseException, name: str) -> str:
     return _why(exc)
 
 
+def _not_str(provider: type, chunk: object) -> ProviderContractError:
+    return ProviderContractError(
+        f"{provider.name} yielded {type(chunk).__name__}, not str", provider=provider.name, rule="chunk-str"
+    )
+
+
 def _close(it: Any) -> None:
     close = getattr(it, "close", None)
     if close is not None:
@@ -105,11 +111,7 @@ class _FallbackLoop:
         try:
             for chunk in it:
                 if not isinstance(chunk, str):
-                    raise ProviderContractError(
-                        f"{provider.name} yielded {type(chunk).__name__}, not str",
-                        provider=provider.name,
-                        rule="chunk-str",
-                    )
+                    raise _not_str(provider, chunk)
                 if chunk:
                     return it, chunk
         except BaseException:
@@ -163,11 +165,7 @@ class _FallbackLoop:
             yield first
             for chunk in it:
                 if not isinstance(chunk, str):
-                    raise ProviderContractError(
-                        f"{provider.name} yielded {type(chunk).__name__}, not str",
-                        provider=provider.name,
-                        rule="chunk-str",
-                    )
+                    raise _not_str(provider, chunk)
                 if chunk:
                     chars += len(chunk)
                     chunks += 1
