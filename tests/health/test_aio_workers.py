@@ -105,6 +105,14 @@ def test_the_default_pool_size_comes_from_the_environment(monkeypatch, caplog):
 # -- completions sharing a pool -----------------------------------------------------------------
 
 
+async def read_one_and_let_it_park(provider_cls: type, pool: WorkerPool):
+    """A completion of ``provider_cls`` on ``pool``, read once, its job parked (thread free)."""
+    completion = acreate_completion("m", USER, registry=registry_of(provider_cls), executor=pool)
+    first = await completion.__anext__()
+    assert await asyncio.to_thread(until, lambda: pool.busy == 0), "the reader-less job kept its thread"
+    return completion, first
+
+
 def test_completions_sharing_an_executor_never_run_more_than_its_threads(provider):
     lock = threading.Lock()
     running, most = [0], [0]
@@ -149,9 +157,8 @@ def test_a_slow_consumer_holds_no_thread(provider):
     pool = WorkerPool(1)
 
     async def main():
-        unread = acreate_completion("m", USER, registry=registry, executor=pool)
-        assert await unread.__anext__() == "xx"
-        assert await asyncio.to_thread(until, lambda: pool.busy == 0), "the reader-less job kept its thread"
+        unread, first = await read_one_and_let_it_park(cls, pool)
+        assert first == "xx"
         other = await asyncio.wait_for(acreate_completion("m", USER, registry=registry, executor=pool), WAIT)
         release.set()
         rest = [chunk async for chunk in unread]  # the parked one resumes when read again
@@ -165,13 +172,9 @@ def test_a_slow_consumer_holds_no_thread(provider):
 
 def test_closing_a_parked_completion_closes_the_provider_at_once(provider):
     cls, script = provider("Long", "y" * 400)
-    registry = registry_of(cls)
-    pool = WorkerPool(1)
 
     async def main():
-        completion = acreate_completion("m", USER, registry=registry, executor=pool)
-        await completion.__anext__()
-        assert await asyncio.to_thread(until, lambda: pool.busy == 0)
+        completion, _ = await read_one_and_let_it_park(cls, WorkerPool(1))
         assert script.closed == 0
         await completion.aclose()
         assert await asyncio.to_thread(until, lambda: script.closed == 1), "the parked generator was not closed"
@@ -229,13 +232,9 @@ def test_the_read_ahead_is_bounded(provider):
             yield f"{i},"
 
     cls, _ = provider("Fast", fast)
-    registry = registry_of(cls)
-    pool = WorkerPool(1)
 
     async def main():
-        completion = acreate_completion("m", USER, registry=registry, executor=pool)
-        await completion.__anext__()
-        assert await asyncio.to_thread(until, lambda: pool.busy == 0)
+        completion, _ = await read_one_and_let_it_park(cls, WorkerPool(1))
         ahead = pulled[0]
         await completion.aclose()
         return ahead
