@@ -2,7 +2,9 @@
 ``provider-core serve`` versus calling the provider in-process, at 1, 16 and 64 concurrent
 streams, with the same upstream (the Aivvm loopback server, in its own process).
 
-In-process: ``provider_core.create_completion`` in N threads of this process. Through the
+Each row gives the median time to first token and, since at 16 and 64 streams the CPU is
+saturated and a scheduler can favour first chunks or whole replies, the median time to the
+whole reply too. In-process: ``provider_core.create_completion`` in N threads of this process. Through the
 gateway: N threads of this process, each with a kept-alive ``http.client`` connection (a
 lean client, so that its own cost does not pass for the gateway's), streaming SSE from a
 ``provider-core serve`` process. Every reply is checked to the character. The two sides
@@ -103,10 +105,10 @@ def _gateway(upstream: str) -> Iterator[int]:
         yield port
 
 
-def _in_process(upstream: str) -> Callable[[], tuple[float, str]]:
+def _in_process(upstream: str) -> Callable[[], tuple[float, float, str]]:
     import provider_core
 
-    def one() -> tuple[float, str]:
+    def one() -> tuple[float, float, str]:
         start = time.perf_counter()
         first = 0.0
         parts = []
@@ -117,16 +119,16 @@ def _in_process(upstream: str) -> Callable[[], tuple[float, str]]:
             if not first:
                 first = time.perf_counter() - start
             parts.append(chunk)
-        return first, "".join(parts)
+        return first, time.perf_counter() - start, "".join(parts)
 
     return one
 
 
-def _through_gateway(port: int) -> Callable[[], tuple[float, str]]:
+def _through_gateway(port: int) -> Callable[[], tuple[float, float, str]]:
     local = threading.local()
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": True})
 
-    def one() -> tuple[float, str]:
+    def one() -> tuple[float, float, str]:
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -148,29 +150,31 @@ def _through_gateway(port: int) -> Callable[[], tuple[float, str]]:
                     first = time.perf_counter() - start
                 parts.append(delta["content"])
         response.read()  # the end of the chunked body: the connection stays reusable
-        return first, "".join(parts)
+        return first, time.perf_counter() - start, "".join(parts)
 
     return one
 
 
-def _run(one: Callable[[], tuple[float, str]], n: int, total: int) -> tuple[float, float]:
-    """``total`` requests by ``n`` threads; returns (requests per second, median TTFT)."""
+def _run(one: Callable[[], tuple[float, float, str]], n: int, total: int) -> tuple[float, float, float]:
+    """``total`` requests by ``n`` threads; returns (requests per second, median TTFT,
+    median time to the whole reply)."""
 
-    def worker(count: int) -> list[float]:
-        firsts = []
+    def worker(count: int) -> list[tuple[float, float]]:
+        times = []
         for _ in range(count):
-            first, text = one()
+            first, whole, text = one()
             if text != PROMPT:
                 raise BenchError(f"wrong reply: {text[:60]!r}... ({len(text)} characters)")
-            firsts.append(first)
-        return firsts
+            times.append((first, whole))
+        return times
 
     shares = [total // n + (1 if i < total % n else 0) for i in range(n)]
     start = time.perf_counter()
     with ThreadPoolExecutor(n) as pool:
         results = list(pool.map(worker, shares))
     elapsed = time.perf_counter() - start
-    return total / elapsed, statistics.median([f for r in results for f in r])
+    times = [t for r in results for t in r]
+    return total / elapsed, statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
 def _skipped(why: str) -> list[Row]:
@@ -192,19 +196,22 @@ def bench_gateway(cfg: Config) -> list[Row]:
             _run(side, 4, 8)
         for n in LEVELS:
             total = _requests_per_level(cfg, n)
-            got: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+            got: dict[str, list[tuple[float, float, float]]] = {name: [] for name in sides}
             for r in range(_rounds(cfg)):
                 for name in sides if r % 2 == 0 else reversed(list(sides)):
                     got[name].append(_run(sides[name], n, total))
             rps = {name: statistics.median(v[0] for v in got[name]) for name in sides}
             ttft = {name: statistics.median(v[1] for v in got[name]) for name in sides}
+            whole = {name: statistics.median(v[2] for v in got[name]) for name in sides}
             rows.append(
                 Row(
                     f"gateway, {n} concurrent stream{'s' if n > 1 else ''}",
                     f"**{rps['gateway']:,.0f} req/s** ({rps['gateway'] / rps['in-process']:.2f}x); time to first "
-                    f"token {ttft['gateway'] * 1e3:.2f} ms (+{(ttft['gateway'] - ttft['in-process']) * 1e3:.2f} ms)",
+                    f"token {ttft['gateway'] * 1e3:.2f} ms (+{(ttft['gateway'] - ttft['in-process']) * 1e3:.2f} ms), "
+                    f"whole reply {whole['gateway'] * 1e3:.2f} ms",
                     f"`provider_core.create_completion` in {n} thread{'s' if n > 1 else ''}: "
-                    f"{rps['in-process']:,.0f} req/s, {ttft['in-process'] * 1e3:.2f} ms",
+                    f"{rps['in-process']:,.0f} req/s, {ttft['in-process'] * 1e3:.2f} ms, "
+                    f"whole reply {whole['in-process'] * 1e3:.2f} ms",
                     "reported",
                     None,
                     [

@@ -94,7 +94,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--threads",
         type=_positive(int),
         metavar="N",
-        help=f"provider calls running at once per worker; more wait (default {cfg.DEFAULT_THREADS})",
+        help=f"worker threads for providers per worker process; more streams wait (default {cfg.DEFAULT_THREADS})",
     )
     p.add_argument(
         "--include-not-working", action="store_true", help="also list and route to providers marked not working"

@@ -74,7 +74,8 @@ class GatewayConfig:
     can finish sending and read the 413; beyond it the connection is closed instead.
     ``cors_origins``: origins allowed by CORS; empty means CORS is off.
     ``include_not_working``: list and route to providers marked not working too.
-    ``threads``: most provider calls running at once in worker threads (more wait).
+    ``threads``: worker threads for sync providers (a :class:`~provider_core.workers.WorkerPool`);
+    streams beyond them wait their turn.
     """
 
     api_keys: tuple[str, ...] = field(default=(), repr=False)
