@@ -92,8 +92,11 @@ class _Channel:
         """Run :meth:`pump` in the executor (the caller set ``running``)."""
         try:
             self.executor.submit(self.pump)
-        except RuntimeError:  # the executor is shut down: nothing will read further
-            self.pump_stopped()
+        except RuntimeError as exc:  # a concurrent.futures executor that is shut down
+            with self.lock:
+                self.closed = True  # nothing will read further; dropping it closes the generator
+                self.running = False
+            self._put_end((_ERROR, exc))
 
     def pump(self) -> None:
         """One job: pull chunks until the buffer is full (then give the thread back), the

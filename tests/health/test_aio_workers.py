@@ -241,3 +241,17 @@ def test_the_read_ahead_is_bounded(provider):
 
     ahead = asyncio.run(main())
     assert ahead <= PREFETCH + 1, f"{ahead} chunks pulled for one read"
+
+
+def test_an_executor_that_is_shut_down_is_an_error_not_a_hang(provider):
+    cls, _ = provider("Echo", "hello")
+    registry = registry_of(cls)
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+    executor.shutdown()
+
+    async def main():
+        completion = acreate_completion("m", USER, registry=registry, executor=executor)
+        with pytest.raises(RuntimeError, match="shutdown"):
+            await asyncio.wait_for(completion.__anext__(), WAIT)
+
+    asyncio.run(main())
