@@ -34,15 +34,17 @@ class CompletionStream:
         self.first = first
         self.reply = reply
 
+    def _with_ready(self, event: bytes) -> bytes:
+        """``event`` and one event for each chunk that has already arrived: a burst goes
+        out in one write."""
+        more = self.completion.ready()
+        return b"".join([event, *(self.reply.chunk(c) for c in more)]) if more else event
+
     async def _events(self) -> AsyncIterator[bytes]:
-        yield self.reply.first_chunk(self.first)
+        yield self._with_ready(self.reply.first_chunk(self.first))
         try:
             async for chunk in self.completion:
-                more = self.completion.ready()  # a burst already here goes out in one write
-                if more:
-                    yield b"".join([self.reply.chunk(chunk), *(self.reply.chunk(c) for c in more)])
-                else:
-                    yield self.reply.chunk(chunk)
+                yield self._with_ready(self.reply.chunk(chunk))
         except Exception as exc:
             error = api_error_from(exc)
             if error.status >= 500 and error.code == "internal_error":
