@@ -179,7 +179,7 @@ def bench_cli(cfg: Config) -> list[Row]:
             "cli": lambda: run_process(cli, cwd=cwd, check_output=_providers_json(expect)),
         }
         ours = alternate(sides, cfg.process_rounds)
-        notes.append(f"plugins installed: {_installed_plugins(cwd)}, plus the built-in ones.")
+        notes.append(f"plugins: {_installed_plugins(cwd)}.")
         notes.append(_import_breakdown(cwd, max(3, cfg.process_rounds // 3)))
         venv = peers_venv() if cfg.peer_rounds else None
         peers = None
