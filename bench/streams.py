@@ -236,7 +236,7 @@ def bench_memory(cfg: Config) -> list[Row]:
     return [
         Row(
             f"memory, peak RSS streaming {big_mb:,.0f} MB vs {small_mb:,.0f} MB",
-            f"**{growth_kb / 1024:+.2f} MB** ({samples.median('big') / 1024:.1f} vs "
+            f"**{round(growth_kb / 1024, 2) + 0.0:+.2f} MB** ({samples.median('big') / 1024:.1f} vs "
             f"{samples.median('small') / 1024:.1f} MB peak)",
             f"the same process streaming {small_mb:,.0f} MB",
             "< 5 MB growth",
