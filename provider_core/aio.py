@@ -225,8 +225,7 @@ class AsyncCompletion(AsyncIterator[str]):
             async for chunk in self:
                 parts.append(chunk)
         except StreamInterrupted as exc:
-            if parts or exc.partial_text is None:
-                exc.partial_text = "".join(parts)
+            exc.keep_text(parts)
             raise
         finally:
             await self.aclose()

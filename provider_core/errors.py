@@ -182,6 +182,12 @@ class StreamInterrupted(ProviderError):
         self.partial_text = partial_text
         super().__init__(message, provider=provider)
 
+    def keep_text(self, parts: list[str]) -> None:
+        """Record ``parts``, the chunks received before the fault, as ``partial_text``
+        (unless none arrived and the provider already attached its own)."""
+        if parts or self.partial_text is None:
+            self.partial_text = "".join(parts)
+
 
 @dataclass(frozen=True)
 class Attempt:

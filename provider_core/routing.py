@@ -236,8 +236,7 @@ def collect_text(completion: Iterator[str]) -> str:
         for chunk in completion:
             parts.append(chunk)
     except StreamInterrupted as exc:
-        if parts or exc.partial_text is None:  # keep the partial text a provider attached itself
-            exc.partial_text = "".join(parts)
+        exc.keep_text(parts)
         raise
     return "".join(parts)
 
