@@ -37,6 +37,11 @@ ERROR_BODY_BYTES = 16384
 MAX_JSON_BYTES = 32 * 1024 * 1024
 
 _session: Any = None
+#: Connections kept per host: as many as the default worker pool runs streams at once
+#: (provider_core.workers.DEFAULT_THREADS), so a busy gateway does not discard and reopen
+#: them. Slots are filled only as connections are made.
+POOL_MAXSIZE = 256
+
 _session_pid = 0
 _session_lock = threading.Lock()
 
@@ -54,7 +59,7 @@ def get_session() -> Any:
 
                 install_log_filters()
                 session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
+                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=POOL_MAXSIZE, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 _session, _session_pid = session, os.getpid()
