@@ -23,6 +23,7 @@ import importlib.util
 import json
 import logging
 import os
+import random
 import threading
 import time
 import warnings
@@ -37,7 +38,16 @@ __all__ = ["RedisBackend", "redis_available"]
 
 log = logging.getLogger("provider_core.health")
 
-MAX_CONFLICT_RETRIES = 50
+#: How long one update may keep retrying when other writers change the hash under it
+#: (optimistic WATCH/MULTI); between tries it waits a random, doubling pause (jitter keeps
+#: two processes from retrying in lockstep).
+CONFLICT_BUDGET = 2.0
+_FIRST_PAUSE = 0.0005
+_MAX_PAUSE = 0.05
+
+
+class _Contended(Exception):
+    """Redis answered, but the update lost every race within :data:`CONFLICT_BUDGET`."""
 
 
 def redis_available() -> bool:
@@ -187,6 +197,9 @@ class RedisBackend:
         if self.degraded is None:
             try:
                 old, new = self._update_shared(key, change)
+            except _Contended as exc:
+                # Redis is up: this one update is applied locally, nothing is degraded.
+                log.warning("circuit breaker: %s; applied in this process only", exc)
             except Exception as exc:
                 self._degrade(exc)
             else:
@@ -199,8 +212,10 @@ class RedisBackend:
     ) -> tuple[CircuitState, CircuitState]:
         from redis.exceptions import WatchError
 
+        deadline = time.monotonic() + CONFLICT_BUDGET
+        pause = _FIRST_PAUSE
         with self._redis().pipeline() as pipe:
-            for _ in range(MAX_CONFLICT_RETRIES):
+            while True:
                 try:
                     pipe.watch(self.key)
                     now = self.clock()
@@ -224,8 +239,12 @@ class RedisBackend:
                     pipe.execute()
                     return old, new
                 except WatchError:
-                    continue
-        raise RuntimeError(f"circuit update for {key!r} kept conflicting with other writers")
+                    if time.monotonic() >= deadline:
+                        raise _Contended(
+                            f"circuit update for {key!r} kept conflicting with other writers for {CONFLICT_BUDGET:g}s"
+                        ) from None
+                    time.sleep(random.uniform(0, pause))
+                    pause = min(pause * 2, _MAX_PAUSE)
 
     def items(self) -> dict[str, CircuitState]:
         self._ensure_started()
