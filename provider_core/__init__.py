@@ -44,6 +44,7 @@ _EXPORTS = {
     "ProviderNotWorkingWarning": "errors",
     "ProviderTimeout": "errors",
     "StreamInterrupted": "errors",
+    "UpstreamError": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ProviderNotWorkingWarning,
         ProviderTimeout,
         StreamInterrupted,
+        UpstreamError,
     )
     from .fallback import Completion
     from .hookspecs import hookimpl, hookspec

@@ -29,6 +29,7 @@ __all__ = [
     "ProviderNotFound",
     "ProviderTimeout",
     "StreamInterrupted",
+    "UpstreamError",
     "ProviderNotWorkingWarning",
     "FallbackWarning",
     "DuplicateProviderWarning",
@@ -151,6 +152,30 @@ class ProviderTimeout(ProviderConnectionError):
 
 class EmptyResponse(ProviderError):
     """The provider answered successfully but with no text at all."""
+
+
+class UpstreamError(ProviderError):
+    """The provider reported an error inside a successful (HTTP 200) reply before any text:
+    an error event in its stream, or an error object as its body. ``error_type`` /
+    ``error_code`` are the provider's own words for it; ``retry_after`` (seconds) where it
+    said when to come back. The router may try the next candidate unless ``fallback_ok``
+    is false (the provider called the request itself invalid)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        error_type: str | None = None,
+        error_code: str | None = None,
+        retry_after: float | None = None,
+        fallback_ok: bool = True,
+    ) -> None:
+        self.error_type = error_type
+        self.error_code = error_code
+        self.retry_after = retry_after
+        self.fallback_ok = fallback_ok
+        super().__init__(message, provider=provider)
 
 
 class StreamInterrupted(ProviderError):

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from provider_core.errors import InvalidMessages, ProviderError
+from provider_core.errors import InvalidMessages, ProviderError, UpstreamError
 
 __all__ = [
     "RateLimited",
@@ -28,19 +28,6 @@ __all__ = [
 LOCAL_KEYWORDS = frozenset(
     {"timeout", "proxy", "base_url", "system_message", "extra_headers", "api_key", "model", "messages", "stream"}
 )
-
-
-class UpstreamError(ProviderError):
-    """The endpoint reported an error inside a successful (HTTP 200) reply, before any
-    text: ``{"error": {...}}`` as the JSON body or as a stream event. The router may try
-    the next candidate. ``error_type`` / ``error_code`` are the endpoint's own."""
-
-    def __init__(
-        self, message: str, *, provider: str | None = None, error_type: str | None = None, error_code: str | None = None
-    ) -> None:
-        self.error_type = error_type
-        self.error_code = error_code
-        super().__init__(message, provider=provider)
 
 
 class RateLimited(ProviderError):

@@ -34,6 +34,7 @@ from provider_core.errors import (
 )
 from provider_core.messages import validate_messages
 from provider_core.provider import AbstractProvider, CreateResult, Messages
+from provider_core.sse import SSEEvent, SSEParser
 
 from .protocol import (
     RateLimited,
@@ -44,7 +45,6 @@ from .protocol import (
     message_text,
     parse_error_body,
 )
-from .sse import SSEEvent, SSEParser
 
 if TYPE_CHECKING:
     from .config import EndpointConfig

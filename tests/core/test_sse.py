@@ -6,8 +6,8 @@ import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from provider_openai.sse import SSEEvent, SSEParser, iter_events
 
+from provider_core.sse import SSEEvent, SSEParser, iter_events
 from provider_core.streaming import Utf8StreamDecoder
 
 

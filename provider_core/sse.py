@@ -1,5 +1,8 @@
 """An incremental parser for ``text/event-stream`` (server-sent events), as servers send it.
 
+The one SSE parser of provider-core: the OpenAI-compatible, Anthropic and Gemini plugins
+all read their streams with it.
+
 Feed it text in chunks cut anywhere (in the middle of a line, between ``\\r`` and ``\\n``);
 it returns each event once its terminating blank line has arrived. It follows the
 event-stream rules of the HTML standard:
