@@ -345,15 +345,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(exc: BaseException, debug: bool, prefix: str = "", suffix: str = "") -> None:
+    from .secrets import redact_secrets
+
     if debug:
         import traceback
 
-        traceback.print_exc()
+        sys.stderr.write(redact_secrets("".join(traceback.format_exception(exc))))
     try:
         sys.stdout.flush()
     except OSError:
         pass
-    sys.stderr.write(f"error: {prefix}{' '.join(str(exc).split())}{suffix}\n")
+    sys.stderr.write(redact_secrets(f"error: {prefix}{' '.join(str(exc).split())}{suffix}\n"))
 
 
 def run() -> None:

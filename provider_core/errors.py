@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .secrets import redact_secrets
+
 __all__ = [
     "Attempt",
     "EmptyResponse",
@@ -46,7 +48,7 @@ class ProviderError(Exception):
     fallback_ok: bool = True
 
     def __init__(self, message: str = "", *, provider: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact_secrets(message))  # upstream text may quote a key back
         self.provider = provider
 
     @property
@@ -186,7 +188,8 @@ class StreamInterrupted(ProviderError):
     much arrived (``received_bytes`` where only the transport layer knew). When
     streaming, the caller holds every chunk it received and the library keeps no copy,
     so ``partial_text`` is ``None``; for ``stream=False`` it holds the text received
-    before the fault.
+    before the fault. ``kind`` names the network fault behind it where there was one
+    (as :attr:`ProviderConnectionError.kind`: ``"reset"``, ``"read-timeout"``, ...).
     """
 
     fallback_ok = False
@@ -200,7 +203,9 @@ class StreamInterrupted(ProviderError):
         received_chunks: int = 0,
         received_bytes: int = 0,
         partial_text: str | None = None,
+        kind: str | None = None,
     ) -> None:
+        self.kind = kind
         self.received_bytes = received_bytes
         self.received_chars = received_chars
         self.received_chunks = received_chunks
@@ -284,7 +289,7 @@ def _build_http_error() -> type:
             self.error_type = error_type
             self.error_code = error_code
             self.url = url.split("?", 1)[0]
-            self.body_excerpt = body_excerpt
+            self.body_excerpt = redact_secrets(body_excerpt)
             self.retry_after = retry_after
             self.fallback_ok = status_code not in (400, 413, 422)
             text = f"HTTP {status_code}"

@@ -26,7 +26,7 @@ from .errors import (
     ProviderError,
     StreamInterrupted,
 )
-from .secrets import scrub, secret_values
+from .secrets import scrub
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -90,8 +90,6 @@ class _FallbackLoop:
         self._registry = registry
         self._routed = routed
         self._call = call
-        #: the secret option values, redacted from every error and message this writes
-        self._secrets = secret_values(kwargs)
 
     def _start(
         self, provider: type, model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
@@ -137,7 +135,7 @@ class _FallbackLoop:
             try:
                 it, first = self._start(provider, model, messages, stream, kwargs)
             except Exception as exc:
-                scrub(exc, self._secrets)
+                scrub(exc)  # the book of secrets: see provider_core.secrets
                 if report is not None:
                     report(provider, exc, time.perf_counter() - started)
                 if isinstance(exc, ProviderError) and not exc.fallback_ok:
@@ -172,13 +170,14 @@ class _FallbackLoop:
                     self.received_chars = chars
                     yield chunk
         except Exception as exc:
-            scrub(exc, self._secrets)
+            scrub(exc)  # the book of secrets: see provider_core.secrets
             interrupted = StreamInterrupted(
                 f"{provider.name} stopped after {chars:,} characters ({chunks} chunk{'s' if chunks != 1 else ''}): "
                 f"{_interruption_cause(exc, provider.name)}",
                 provider=provider.name,
                 received_chars=chars,
                 received_chunks=chunks,
+                kind=getattr(exc, "kind", None),
             )
             interrupted.__cause__ = exc
             if report is not None:

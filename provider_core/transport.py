@@ -23,7 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterrupted
-from .secrets import redact, safe_url, secret_values
+from .secrets import redact, remember_request, safe_url, secret_values
 
 __all__ = ["DEFAULT_TIMEOUT", "ErrorParser", "get_session", "normalize_timeout", "request_json", "stream_post"]
 
@@ -143,7 +143,7 @@ def _http_error(
         provider=provider,
         url=safe_url(url),
         reason=response.reason or "",
-        body_excerpt=redact(excerpt, secrets),
+        body_excerpt=redact(excerpt, secrets),  # and the book's, in ProviderHTTPError
         retry_after=_retry_after(response.headers.get("retry-after")),
         error_type=error_type,
         error_code=error_code,
@@ -232,6 +232,9 @@ def _send(
     import requests
 
     proxies = {"http": proxy, "https": proxy} if proxy else None
+    remember_request(url, headers)  # an upstream that quotes them back is redacted
+    if proxy:
+        remember_request(proxy, None)
     try:
         response = get_session().request(
             method, url, json=json, headers=headers, timeout=limits, proxies=proxies, stream=True
@@ -286,7 +289,10 @@ def stream_post(
             if received == 0:
                 raise error from None
             raise StreamInterrupted(
-                f"{error}, {received:,} bytes into the reply", provider=provider, received_bytes=received
+                f"{error}, {received:,} bytes into the reply",
+                provider=provider,
+                received_bytes=received,
+                kind=getattr(error, "kind", None),
             ) from None
     finally:
         response.close()

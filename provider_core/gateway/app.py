@@ -23,11 +23,12 @@ from starlette.routing import Route
 
 from ..aio import AsyncCompletion, acreate_completion
 from ..registry import Registry
+from ..secrets import install_log_filters
 from ..workers import WorkerPool
 from .auth import BearerAuth
 from .bodylimit import BodyLimit
 from .config import GatewayConfig
-from .errors import ApiError, RequestError, api_error_from
+from .errors import ApiError, RequestError, api_error_from, log_message
 from .request import parse_chat_request
 from .sse import ChatReply, model_list, model_object
 from .stream import CompletionStream
@@ -53,7 +54,7 @@ def _answer_exception(exc: BaseException) -> Response:
     if error.code == "internal_error":
         log.error("request failed", exc_info=exc)
     elif error.status >= 500:
-        log.warning("%s: %s", error.code, error.message)
+        log.warning("%s: %s", error.code, log_message(exc))
     return error_response(error)
 
 
@@ -195,6 +196,7 @@ def create_app(registry: Registry | None = None, config: GatewayConfig | None = 
     """Build the gateway app over ``registry`` (default: the process-wide one, discovering
     installed plugins) with ``config`` (default: :meth:`GatewayConfig.from_env`)."""
     config = GatewayConfig.from_env() if config is None else config
+    install_log_filters()  # the gateway's own records pass the one redaction step
     gateway = Gateway(registry, config)
     routes = [
         Route("/healthz", gateway.healthz, methods=["GET"]),

@@ -151,12 +151,20 @@ def _summary(config: cfg.GatewayConfig, host: str) -> str:
 
 def _log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging setup, with the gateway's own log lines (``provider_core.*``:
-    failed upstream calls, internal errors) formatted and levelled like uvicorn's."""
+    failed upstream calls, internal errors) formatted and levelled like uvicorn's. Every
+    record passes the one redaction step (:class:`~provider_core.secrets.RedactingFilter`),
+    and the access log loses query strings (where some clients put ``?api_key=...``)."""
     import copy
 
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {
+        "redact": {"()": "provider_core.secrets.RedactingFilter"},
+        "no_query": {"()": "provider_core.secrets.QueryRedactingFilter"},
+    }
+    for name, handler in config["handlers"].items():
+        handler["filters"] = ["redact", "no_query"] if name == "access" else ["redact"]
     config["loggers"]["provider_core"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     return config
 

@@ -18,7 +18,7 @@ from starlette.responses import StreamingResponse
 
 from ..aio import AsyncCompletion
 from .asgi import Receive, Scope, Send
-from .errors import api_error_from
+from .errors import api_error_from, log_message
 from .sse import DONE, ChatReply, encode_event
 
 __all__ = ["CompletionStream"]
@@ -50,7 +50,7 @@ class CompletionStream:
             if error.status >= 500 and error.code == "internal_error":
                 log.error("stream %s failed", self.reply.id, exc_info=exc)
             else:
-                log.warning("stream %s failed after the first chunk: %s", self.reply.id, error.message)
+                log.warning("stream %s failed after the first chunk: %s", self.reply.id, log_message(exc))
             yield encode_event(error.body())
             return
         yield self.reply.final_chunk()

@@ -153,7 +153,7 @@ def test_upstream_429_stays_429_with_retry_after(client):
         client.chat.completions.create(model="limited-1", messages=user("x"), stream=True)
     assert info.value.status_code == 429
     assert info.value.response.headers["retry-after"] == "7"
-    assert "HTTP 429 from Limited" in info.value.message
+    assert "Limited: rate limited by the upstream (HTTP 429)" in info.value.message
 
 
 def test_upstream_401_is_a_bad_gateway_not_the_callers_auth_failure(client):

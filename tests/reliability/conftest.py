@@ -228,3 +228,92 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     # only these plugins and Aivvm load: other installed plugins (which may be configured
     # to reach real services) stay out of these runs
     return clean_env(PYTHONPATH=str(target), PROVIDER_CORE_PLUGINS=",".join(FIXTURE_ENTRY_POINTS))
+
+
+# -- the real gateway, `provider-core serve`, in a process of its own ----------------------
+
+
+class GatewayProcess:
+    """``provider-core serve --port 0 ARGS`` in a subprocess; its stderr (the server's
+    log) is read by a thread into :attr:`lines`, so a test can wait for a line."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        import re
+        import threading
+
+        self._re = re
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "provider_core", "serve", "--port", "0", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd="/",
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = ""
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with self._changed:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def log(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
+        """The first log line matching the regex ``pattern``; fails after ``timeout`` s
+        or when the process ended without one."""
+        deadline = time.monotonic() + timeout
+        compiled = self._re.compile(pattern)
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if compiled.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"no log line matches {pattern!r}; the log:\n" + "\n".join(self.lines))
+                self._changed.wait(min(left, 0.5))
+
+    def start(self) -> GatewayProcess:
+        line = self.wait_for(r"running on http://")
+        self.url = self._re.search(r"(http://[0-9.:\[\]a-z]+)", line).group(1)  # type: ignore[union-attr]
+        return self
+
+    def stop(self, timeout: float = 30.0) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+            self._reader.join(10)
+
+
+@pytest.fixture
+def gateway_process() -> Iterator[Callable[..., GatewayProcess]]:
+    """``gateway_process(env, *args)``: a started ``provider-core serve`` (stopped at teardown)."""
+    started: list[GatewayProcess] = []
+
+    def start(env: dict[str, str], *args: str) -> GatewayProcess:
+        process = GatewayProcess(env, *args)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()

@@ -127,7 +127,7 @@ def test_a_fault_mid_stream_arrives_as_an_error_event(gateway):
         for chunk in gateway.create_completion("breaks-1", USER, True):
             received.append(chunk)
     assert received == ["first part, "]
-    assert "connection reset by peer" in str(info.value)
+    assert "connection reset" in str(info.value)
 
 
 def test_a_wrong_key_is_the_gateways_401(gateway_url, tmp_path):
