@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .channel import END, PREFETCH, Cancelled, Channel, Executor
-from .errors import StreamInterrupted
+from .errors import ProviderContractError, StreamInterrupted
 from .fallback import Completion
 from .routing import open_completion
 from .workers import WorkerPool, default_pool
@@ -49,18 +49,24 @@ __all__ = ["PREFETCH", "AsyncCompletion", "Executor", "WorkerPool", "acreate_com
 NATIVE_CLOSE_TIMEOUT = 5.0
 
 
-async def _step(agen: Any) -> Any:
-    return await agen.__anext__()
-
-
-async def _resolve(result: Any) -> Any:
-    return await result
+async def _guarded(awaitable: Any, provider: str) -> Any:
+    """Await a native provider's step on the event loop. ``SystemExit`` and
+    ``KeyboardInterrupt`` raised by provider code there would stop the loop (asyncio
+    re-raises them out of a task), so they become this request's
+    :class:`~provider_core.errors.ProviderContractError` instead."""
+    try:
+        return await awaitable
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise ProviderContractError(
+            f"{provider} raised {type(exc).__name__}, not a ProviderError", provider=provider, rule="provider-error"
+        ) from exc
 
 
 class _NativeStream:
     """A sync iterator over a native async provider stream, run on the consumer's loop."""
 
-    def __init__(self, result: Any, channel: Channel) -> None:
+    def __init__(self, result: Any, channel: Channel, provider: str) -> None:
+        self._provider = provider
         self._result = result
         self._agen: Any = None
         self._channel = channel
@@ -92,10 +98,10 @@ class _NativeStream:
         if self._agen is None:
             result = self._result
             if inspect.isawaitable(result) and not hasattr(result, "__anext__"):
-                result = self._await(_resolve(result))
+                result = self._await(_guarded(result, self._provider))
             self._agen = result.__aiter__() if hasattr(result, "__aiter__") else result
         try:
-            return self._await(_step(self._agen))
+            return self._await(_guarded(self._agen.__anext__(), self._provider))
         except StopAsyncIteration:
             raise StopIteration from None
 
@@ -264,7 +270,7 @@ def acreate_completion(
         native = getattr(cls, "acreate_completion", None)
         if native is None or not box:
             return cls.create_completion(model, messages, stream, **options)
-        return _NativeStream(native(model, messages, stream, **options), box[-1])
+        return _NativeStream(native(model, messages, stream, **options), box[-1], cls.name)
 
     completion = open_completion(
         model,

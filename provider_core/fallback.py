@@ -11,6 +11,7 @@ candidates; this module only runs them.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -53,6 +54,28 @@ def _not_str(provider: type, chunk: object) -> ProviderContractError:
     return ProviderContractError(
         f"{provider.name} yielded {type(chunk).__name__}, not str", provider=provider.name, rule="chunk-str"
     )
+
+
+def _contained(provider: type, exc: BaseException) -> Exception:
+    """A provider's exception as the loop handles it. ``SystemExit`` (a provider calling
+    ``sys.exit()``) and a ``KeyboardInterrupt`` raised outside the main thread (no signal
+    raises it there: the provider did) become a :class:`ProviderContractError`, so that they
+    fail this request only and never end the process (a gateway worker, say). A
+    ``KeyboardInterrupt`` in the main thread is taken for the user's Ctrl-C, and everything
+    else that is not an ``Exception`` (``GeneratorExit``, a cancellation) goes through."""
+    if isinstance(exc, Exception):
+        return exc
+    if isinstance(exc, SystemExit) or (
+        isinstance(exc, KeyboardInterrupt) and threading.current_thread() is not threading.main_thread()
+    ):
+        error = ProviderContractError(
+            f"{provider.name} raised {type(exc).__name__}{f': {exc}' if str(exc) else ''}, not a ProviderError",
+            provider=provider.name,
+            rule="provider-error",
+        )
+        error.__cause__ = exc
+        return error
+    raise exc
 
 
 def _close(it: Any) -> None:
@@ -134,15 +157,19 @@ class _FallbackLoop:
                 started = time.perf_counter()
             try:
                 it, first = self._start(provider, model, messages, stream, kwargs)
-            except Exception as exc:
-                scrub(exc)  # the book of secrets: see provider_core.secrets
+            except BaseException as raised:
+                failed: Exception | None = _contained(provider, raised)
+            else:
+                failed = None
+            if failed is not None:
+                scrub(failed)  # the book of secrets: see provider_core.secrets
                 if report is not None:
-                    report(provider, exc, time.perf_counter() - started)
-                if isinstance(exc, ProviderError) and not exc.fallback_ok:
-                    raise
-                if len(candidates) == 1 and isinstance(exc, ProviderError):
-                    raise  # one candidate: its own typed error says more than a summary
-                self.attempts.append(Attempt(provider.name, _why(exc), exc))
+                    report(provider, failed, time.perf_counter() - started)
+                if isinstance(failed, ProviderError) and not failed.fallback_ok:
+                    raise failed
+                if len(candidates) == 1 and isinstance(failed, ProviderError):
+                    raise failed  # one candidate: its own typed error says more than a summary
+                self.attempts.append(Attempt(provider.name, _why(failed), failed))
                 continue
             if report is not None:
                 report(provider, None, time.perf_counter() - started)
@@ -169,7 +196,10 @@ class _FallbackLoop:
                     chunks += 1
                     self.received_chars = chars
                     yield chunk
-        except Exception as exc:
+        except GeneratorExit:
+            raise
+        except BaseException as raised:
+            exc = _contained(provider, raised)
             scrub(exc)  # the book of secrets: see provider_core.secrets
             interrupted = StreamInterrupted(
                 f"{provider.name} stopped after {chars:,} characters ({chunks} chunk{'s' if chunks != 1 else ''}): "

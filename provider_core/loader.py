@@ -10,17 +10,21 @@ Loading happens once, lazily, at the first query, under the registry's lock: the
 plugins first, then the entry points in :func:`~provider_core.plugins.discover` order. A
 plugin that cannot be imported, fails pluggy's hook validation or whose
 ``register_providers`` hook raises is recorded on its :class:`PluginInfo` and never stops
-the others; only ``KeyboardInterrupt`` gets through.
+the others, a ``KeyboardInterrupt`` it raises itself included; only the user's Ctrl-C gets
+through (:class:`~provider_core.isolation.InterruptWatch`). A plugin that takes long to
+load is named in a warning while it is still loading (:class:`~provider_core.isolation.SlowWatch`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import ProviderContractError
+from .isolation import InterruptWatch, SlowWatch, slow_seconds
 from .plugins import PluginInfo, discover, unknown_allowed
 
 if TYPE_CHECKING:
@@ -95,23 +99,34 @@ class PluginLoader:
         typo = unknown_allowed(sources, self._environ)
         if typo:
             self._warn(typo)
-        for source in sources:
-            key = source.name if source.name not in self._plugins else f"{source.name}@{source.distribution}"
-            info = PluginInfo(key, source.distribution, source.version, source.value)
-            self._plugins[key] = info
-            if source.skip_reason:
-                info.status = "disabled"
-                info.warnings.append(source.skip_reason)
-                continue
-            try:
-                obj = source.load()
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                info.status = "failed"
-                info.errors.append(f"import failed: {describe_exception(exc)}")
-                continue
-            self._add_plugin(obj, info)
+        env = os.environ if self._environ is None else self._environ
+        with InterruptWatch() as interrupts, SlowWatch(slow_seconds(env), self._slow_plugin) as slow:
+            for source in sources:
+                key = source.name if source.name not in self._plugins else f"{source.name}@{source.distribution}"
+                info = PluginInfo(key, source.distribution, source.version, source.value)
+                self._plugins[key] = info
+                if source.skip_reason:
+                    info.status = "disabled"
+                    info.warnings.append(source.skip_reason)
+                    continue
+                slow.loading(key)
+                try:
+                    obj = source.load()
+                except BaseException as exc:
+                    if interrupts.by_user(exc):
+                        raise
+                    info.status = "failed"
+                    info.errors.append(f"import failed: {describe_exception(exc)}")
+                    continue
+                self._add_plugin(obj, info, interrupts)
+            slow.loading(None)
+
+    def _slow_plugin(self, name: str, seconds: float) -> None:
+        """Say which plugin keeps every command waiting (from the :class:`SlowWatch` thread)."""
+        self._warn(
+            f"plugin {name!r} is taking more than {seconds:g} s to load; still waiting "
+            f"(PROVIDER_CORE_DISABLE_PLUGINS={name.split('@', 1)[0]} skips it)"
+        )
 
     def _add_builtins(self) -> None:
         """Register the core's own plugins, listed by ``plugins()`` with status ``"builtin"``
@@ -141,7 +156,7 @@ class PluginLoader:
             self._add_plugin(plugin, info)
             return info
 
-    def _add_plugin(self, obj: object, info: PluginInfo) -> None:
+    def _add_plugin(self, obj: object, info: PluginInfo, interrupts: InterruptWatch | None = None) -> None:
         pm = self.plugin_manager
         try:
             pm.register(obj, name=info.name)
@@ -170,7 +185,7 @@ class PluginLoader:
                 kwargs = {arg: register for arg in impl.argnames if arg == "register"}
                 impl.function(**kwargs)
             except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
+                if (interrupts or InterruptWatch()).by_user(exc):
                     raise
                 info.status = "failed"
                 info.errors.append(f"register_providers raised {describe_exception(exc)}")

@@ -81,6 +81,9 @@ SECRET_HEADERS = frozenset(
 MIN_REDACT_LENGTH = 4
 #: Values the book keeps at most (the oldest go first): far more than one process uses.
 BOOK_SIZE = 1024
+#: Shorter values are not written in the book: it redacts every text of the process, and a
+#: short value would cut ordinary words out of unrelated messages (real keys are longer).
+BOOK_MIN_LENGTH = 8
 
 
 class _Book:
@@ -94,7 +97,7 @@ class _Book:
         self.sorted: tuple[str, ...] = ()
 
     def add(self, value: str) -> None:
-        if len(value) < MIN_REDACT_LENGTH or value in self._values:
+        if len(value) < BOOK_MIN_LENGTH or value in self._values:
             return
         with self._lock:
             self._values[value] = None

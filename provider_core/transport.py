@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from . import abort
 from .errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterrupted
 from .secrets import redact, remember_request, safe_url, secret_values
 
@@ -59,11 +60,43 @@ def get_session() -> Any:
 
                 install_log_filters()
                 session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+                adapter = _abortable_adapter(HTTPAdapter)(pool_connections=16, pool_maxsize=POOL_MAXSIZE, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 _session, _session_pid = session, os.getpid()
     return _session
+
+
+def _abortable_adapter(base: type) -> type:
+    """``requests``' HTTPAdapter whose connections attach themselves to the current
+    :class:`~provider_core.abort.AbortScope` as they send a request, so that a consumer who
+    leaves can cut a blocked read at once (see :mod:`provider_core.abort`)."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Attaching:
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            abort.attach(self)
+            return super().request(*args, **kwargs)  # type: ignore[misc]
+
+    http = type("AbortableHTTPConnection", (Attaching, HTTPConnection), {})
+    https = type("AbortableHTTPSConnection", (Attaching, HTTPSConnection), {})
+    pools = {
+        "http": type("AbortableHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+        "https": type("AbortableHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+    }
+
+    class AbortableAdapter(base):  # type: ignore[misc, valid-type]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+    return AbortableAdapter
+
+
+def _aborted() -> bool:
+    scope = abort.current()
+    return scope is not None and scope.aborted
 
 
 def normalize_timeout(timeout: Any) -> tuple[float, float]:
@@ -240,6 +273,9 @@ def _send(
             method, url, json=json, headers=headers, timeout=limits, proxies=proxies, stream=True
         )
     except requests.exceptions.RequestException as exc:
+        _release()
+        if _aborted():
+            raise abort.Aborted from None
         raise _network_error(exc, provider, url, limits) from None
     if response.status_code >= 400:
         try:
@@ -247,6 +283,7 @@ def _send(
             raise _http_error(provider, url, response, parse_error, secrets)
         finally:
             response.close()
+            _release()
     return response
 
 
@@ -285,6 +322,8 @@ def stream_post(
                     received += len(data)
                     yield data
         except (u3.HTTPError, OSError) as exc:
+            if _aborted():
+                raise abort.Aborted from None
             error = _network_error(exc, provider, url, limits)
             if received == 0:
                 raise error from None
@@ -296,6 +335,14 @@ def stream_post(
             ) from None
     finally:
         response.close()
+        _release()
+
+
+def _release() -> None:
+    """The response is closed: its connection is back in the pool, out of the scope's reach."""
+    scope = abort.current()
+    if scope is not None:
+        scope.release()
 
 
 def request_json(
@@ -339,9 +386,12 @@ def request_json(
                 )
             parts.append(data)
     except (u3.HTTPError, OSError) as exc:
+        if _aborted():
+            raise abort.Aborted from None
         raise _network_error(exc, provider, url, limits) from None
     finally:
         response.close()
+        _release()
     body = b"".join(parts)
     try:
         return jsonlib.loads(body)

@@ -7,9 +7,8 @@ Endpoints: ``GET /healthz`` (always open), ``GET /v1/models``, ``GET /v1/models/
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -28,8 +27,9 @@ from ..workers import WorkerPool
 from .auth import BearerAuth
 from .bodylimit import BodyLimit
 from .config import GatewayConfig
-from .errors import ApiError, RequestError, api_error_from, log_message
-from .request import parse_chat_request
+from .errors import ApiError, api_error_from, log_message
+from .guard import Guard
+from .request import parse_chat_request, read_json
 from .sse import ChatReply, model_list, model_object
 from .stream import CompletionStream
 
@@ -131,15 +131,12 @@ class Gateway:
 
     async def chat_completions(self, request: Request) -> Response:
         try:
-            raw = await request.body()
-            try:
-                body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                raise RequestError("the request body is not valid JSON") from None
-            chat = parse_chat_request(body)
-            return await (self._stream(chat) if chat.stream else self._complete(chat))
+            chat = parse_chat_request(read_json(await request.body()))
+            work = self._stream(chat) if chat.stream else self._complete(chat)
+            reply = await unless_client_leaves(request.receive, work)
         except Exception as exc:
             return _answer_exception(exc)
+        return reply if reply is not None else Response(status_code=499)  # nobody is left to read it
 
     async def _open(self, chat: Any, stream: bool) -> AsyncCompletion:
         """Validate and route (raising input and routing errors at once, before any
@@ -192,6 +189,34 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return error_response(error)
 
 
+async def unless_client_leaves(receive: Any, work: Awaitable[T]) -> T | None:
+    """``await work``, unless the client disconnects first: then ``work`` is cancelled
+    (which closes its completion, cutting the upstream request and freeing its thread, see
+    :mod:`provider_core.abort`) and ``None`` is returned. For the time before a reply
+    starts: the first chunk of a stream, or the whole of a non-streamed reply."""
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    async def run(group: Any) -> None:
+        try:
+            outcome.append(await work)
+        except Exception as exc:
+            failure.append(exc)
+        group.cancel_scope.cancel()
+
+    async def watch(group: Any) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        group.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, group)
+        group.start_soon(watch, group)
+    if failure:
+        raise failure[0]
+    return outcome[0] if outcome else None
+
+
 def create_app(registry: Registry | None = None, config: GatewayConfig | None = None) -> Starlette:
     """Build the gateway app over ``registry`` (default: the process-wide one, discovering
     installed plugins) with ``config`` (default: :meth:`GatewayConfig.from_env`)."""
@@ -216,9 +241,27 @@ def create_app(registry: Registry | None = None, config: GatewayConfig | None = 
                 max_age=600,
             )
         )
-    middleware.append(Middleware(BodyLimit, max_bytes=config.max_body_bytes, drain_bytes=config.drain_bytes))
+    # outermost first: the Host and content-type checks, then auth, before any body is read
+    middleware.append(
+        Middleware(
+            Guard,
+            check_host=not config.auth_enabled,
+            allowed_hosts=config.allowed_hosts,
+            max_body_bytes=config.max_body_bytes,
+            body_timeout=config.body_timeout,
+        )
+    )
     if config.auth_enabled:
-        middleware.append(Middleware(BearerAuth, keys=config.api_keys))
+        middleware.append(
+            Middleware(
+                BearerAuth, keys=config.api_keys, max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout
+            )
+        )
+    middleware.append(
+        Middleware(
+            BodyLimit, max_bytes=config.max_body_bytes, drain_bytes=config.drain_bytes, timeout=config.body_timeout
+        )
+    )
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_exception})
     app.state.gateway = gateway
     return app

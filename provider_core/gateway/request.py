@@ -14,12 +14,16 @@ answer's meaning: tools and functions, ``response_format`` other than text, ``lo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import RequestError
 
-__all__ = ["IGNORED", "ChatRequest", "parse_chat_request"]
+__all__ = ["IGNORED", "MAX_DEPTH", "ChatRequest", "parse_chat_request", "read_json"]
+
+#: Deepest nesting of arrays and objects accepted in a request body (tool schemas included).
+MAX_DEPTH = 64
 
 IGNORED = frozenset(
     {
@@ -51,6 +55,98 @@ UNSUPPORTED = {
     "audio": "only text output is supported by the gateway",
 }
 KNOWN = frozenset({"model", "messages", "stream", "temperature", "provider", "n", "response_format"})
+
+_NUMBER = (int, float)
+#: The JSON type each known argument must have when it is not null, and its name in errors.
+TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "tools": ((list,), "an array"),
+    "tool_choice": ((str, dict), "a string or an object"),
+    "functions": ((list,), "an array"),
+    "function_call": ((str, dict), "a string or an object"),
+    "logprobs": ((bool,), "true or false"),
+    "top_logprobs": ((int,), "an integer"),
+    "stop": ((str, list), "a string or an array of strings"),
+    "logit_bias": ((dict,), "an object"),
+    "modalities": ((list,), "an array"),
+    "audio": ((dict,), "an object"),
+    "frequency_penalty": (_NUMBER, "a number"),
+    "presence_penalty": (_NUMBER, "a number"),
+    "max_tokens": ((int,), "a positive integer"),
+    "max_completion_tokens": ((int,), "a positive integer"),
+    "metadata": ((dict,), "an object"),
+    "parallel_tool_calls": ((bool,), "true or false"),
+    "seed": ((int,), "an integer"),
+    "service_tier": ((str,), "a string"),
+    "store": ((bool,), "true or false"),
+    "stream_options": ((dict,), "an object"),
+    "top_p": (_NUMBER, "a number"),
+    "user": ((str,), "a string"),
+    "temperature": (_NUMBER, "a number"),
+    "response_format": ((dict,), "an object"),
+    "n": ((int,), "an integer"),
+}
+_POSITIVE = frozenset({"max_tokens", "max_completion_tokens"})
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    """Each known argument that is not null has its JSON type (``true`` is no number)."""
+    for name, (kinds, what) in TYPES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise RequestError(f"'{name}' must be {what}, got {_json_name(value)}", param=name)
+        if name in _POSITIVE and value <= 0:
+            raise RequestError(f"'{name}' must be {what}, got {value}", param=name)
+        if name == "stop" and isinstance(value, list) and not all(isinstance(s, str) for s in value):
+            raise RequestError(f"'stop' must be {what}", param=name)
+
+
+def _json_name(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
+    return names.get(type(value), "an object")
+
+
+def read_json(raw: bytes) -> Any:
+    """The request body decoded, or :class:`RequestError` (400) for anything that is not
+    plain JSON: not UTF-8, malformed, nested deeper than :data:`MAX_DEPTH`, or carrying a
+    lone surrogate (``"\\ud800"`` is legal JSON, but no text a provider can be sent)."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise RequestError(f"the request body is nested too deeply (at most {MAX_DEPTH} levels)") from None
+    except (ValueError, UnicodeDecodeError):
+        raise RequestError("the request body is not valid JSON") from None
+    _check_tree(value)
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Walk the decoded body without recursion: depth, and strings that cannot be UTF-8."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise RequestError(f"the request body is nested too deeply (at most {MAX_DEPTH} levels)")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RequestError(
+                f"the request body contains a lone surrogate (U+{ord(text[exc.start]):04X}), which is not text"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -94,7 +190,7 @@ def _message(raw: Any, i: int) -> Any:
 def _refuse_unsupported(body: dict[str, Any]) -> None:
     for name, why in UNSUPPORTED.items():
         value = body.get(name)
-        if value not in (None, False, [], {}):
+        if value is not None and value is not False and value != [] and value != {}:
             raise RequestError(why, param=name, code="unsupported_parameter")
     fmt = body.get("response_format")
     if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
@@ -110,7 +206,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
         raise RequestError(f"the request body must be a JSON object, got {type(body).__name__}")
     unknown = sorted(k for k in body if k not in KNOWN and k not in IGNORED and k not in UNSUPPORTED)
     if unknown:
-        raise RequestError(f"unrecognized request argument: {unknown[0]}", param=unknown[0])
+        raise RequestError(f"unrecognized request argument: {unknown[0]!r}", param=unknown[0])
+    _check_types(body)
     _refuse_unsupported(body)
     model = body.get("model")
     if not isinstance(model, str):

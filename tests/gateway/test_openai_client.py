@@ -201,7 +201,9 @@ def test_http_errors_are_in_the_openai_shape(gateway):
     with httpx.Client(timeout=10) as http:
         missing = http.get(gateway.url + "/v1/nothing")
         wrong_method = http.get(gateway.url + "/v1/chat/completions")
-        not_json = http.post(gateway.url + "/v1/chat/completions", content=b"{not json")
+        not_json = http.post(
+            gateway.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+        )
         not_object = http.post(gateway.url + "/v1/chat/completions", json=["model"])
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
