@@ -177,8 +177,18 @@ def _read_prompt(args: argparse.Namespace, stdin: TextIO) -> str:
     return text
 
 
+def _failed_plugins_hint(exc: Exception) -> str | None:
+    """For an unknown model, when some plugin failed to load: the error saying so (that
+    plugin's provider may be the one serving the model), pointing at ``provider-core plugins``."""
+    failed = [info.name for info in _registry().failed_plugins() if info.status == "failed"]
+    if not failed:
+        return None
+    names = ", ".join(repr(n) for n in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return f"{exc}; plugin {names} failed to load and may serve it: see 'provider-core plugins'"
+
+
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
-    from .errors import StreamInterrupted
+    from .errors import ModelNotSupported, StreamInterrupted
     from .routing import create_completion
 
     prompt = _read_prompt(args, sys.stdin)
@@ -201,6 +211,11 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
             include_not_working=args.include_not_working,
             **options,
         )
+    except ModelNotSupported as exc:
+        hint = _failed_plugins_hint(exc) if exc.provider is None else None
+        if hint is None:
+            raise
+        raise CLIError(hint) from exc
     except StreamInterrupted as exc:  # --no-stream: print what arrived before the fault
         if exc.partial_text:
             out.write(exc.partial_text if exc.partial_text.endswith("\n") else exc.partial_text + "\n")
@@ -318,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    for stream in (sys.stdout, sys.stderr):  # text that cannot be encoded never ends a command
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
     previous_showwarning = warnings.showwarning
     warnings.showwarning = _show_warning(sys.stderr)
     from .errors import ProviderError

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["SSEEvent", "SSEParser", "iter_events"]
 
@@ -43,6 +44,13 @@ class SSEEvent:
     event: str = "message"
     id: str | None = None
     retry: int | None = None
+
+    def json(self) -> Any:
+        """``data`` decoded as JSON (:func:`provider_core.streaming.json_loads`: a lone
+        surrogate escape becomes U+FFFD); ``ValueError`` when it is not JSON."""
+        from .streaming import json_loads
+
+        return json_loads(self.data)
 
 
 class SSEParser:

@@ -364,9 +364,9 @@ def request_json(
     returned); one larger than ``max_bytes`` or that is not JSON raises
     :class:`ProviderError` saying so.
     """
-    import json as jsonlib
-
     import urllib3.exceptions as u3
+
+    from .streaming import json_loads
 
     limits = normalize_timeout(timeout)
     response = _send(
@@ -394,7 +394,7 @@ def request_json(
         _release()
     body = b"".join(parts)
     try:
-        return jsonlib.loads(body)
+        return json_loads(body)
     except ValueError:
         raise ProviderError(
             f"{provider}: reply from {safe_url(url)} is not JSON: {_excerpt(body) or '(empty body)'}", provider=provider

@@ -30,7 +30,7 @@ from .config import GatewayConfig
 from .errors import ApiError, api_error_from, log_message
 from .guard import Guard
 from .request import parse_chat_request, read_json
-from .sse import ChatReply, model_list, model_object
+from .sse import ChatReply, json_bytes, model_list, model_object
 from .stream import CompletionStream
 
 __all__ = ["create_app"]
@@ -164,7 +164,7 @@ class Gateway:
         text = await completion  # the whole text; closes the completion however it ends
         reply = ChatReply(chat.model, provider=completion.provider)
         headers = {"x-provider-core-provider": reply.provider} if reply.provider else None
-        return JSONResponse(reply.completion(text), headers=headers)
+        return Response(json_bytes(reply.completion(text)), headers=headers, media_type="application/json")
 
     async def _stream(self, chat: Any) -> Any:
         """Wait for the first chunk before answering, so that every failure before it

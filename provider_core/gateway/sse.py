@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-__all__ = ["DONE", "ChatReply", "encode_event", "model_list"]
+__all__ = ["DONE", "ChatReply", "encode_event", "json_bytes", "model_list"]
 
 DONE = b"data: [DONE]\n\n"
 
@@ -24,9 +24,16 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def json_bytes(data: Any) -> bytes:
+    """``data`` as UTF-8 JSON. A lone surrogate that a provider yielded (the core's JSON
+    decoding never makes one) is written as its ``\\udXXX`` escape, which is valid JSON,
+    instead of failing the whole reply."""
+    return _dumps(data).encode("utf-8", "backslashreplace")
+
+
 def encode_event(data: Any) -> bytes:
     """One SSE event carrying ``data`` as JSON (JSON never contains a raw newline)."""
-    return f"data: {_dumps(data)}\n\n".encode()
+    return b"data: " + json_bytes(data) + b"\n\n"
 
 
 class ChatReply:

@@ -174,14 +174,19 @@ def claim_trial(state: CircuitState, now: float, config: BreakerConfig) -> tuple
 
 
 def is_upstream_fault(error: BaseException) -> bool:
-    """Whether ``error`` counts against a provider: timeouts, resets, 5xx, 429, empty
-    replies, broken streams and providers that raise do; a caller's bad request
-    (``fallback_ok`` false: invalid messages, HTTP 400/413/422) and an unknown model do not."""
-    from ..errors import InvalidMessages, ModelNotSupported, ProviderNotFound, StreamInterrupted
+    """Whether ``error`` counts against a provider: the faults a caller cannot provoke with a
+    request the core accepts. Timeouts, refused and reset connections, 5xx, 429, 401/403
+    (the provider's own credentials), broken streams and providers that raise count. A
+    caller's bad request (``fallback_ok`` false: invalid messages, HTTP 400/413/422, an
+    upstream error event that calls the request invalid), an unknown model and an empty
+    reply do not: an upstream with nothing to say to one conversation (say, one made only of
+    assistant turns) is no sign that it is down, and counting it would let one caller open
+    the circuit for everyone."""
+    from ..errors import EmptyResponse, InvalidMessages, ModelNotSupported, ProviderNotFound, StreamInterrupted
 
     if isinstance(error, StreamInterrupted):
         return True
-    if isinstance(error, (InvalidMessages, ModelNotSupported, ProviderNotFound)):
+    if isinstance(error, (InvalidMessages, ModelNotSupported, ProviderNotFound, EmptyResponse)):
         return False
     return bool(getattr(error, "fallback_ok", True))
 

@@ -112,7 +112,17 @@ def make_backend(environ: Mapping[str, str] | None = None) -> StateBackend:
     url = env.get("PROVIDER_CORE_REDIS_URL", "").strip()
     if not url:
         return MemoryBackend()
-    from .redis_backend import RedisBackend, redis_available
+    from .redis_backend import RedisBackend, redis_available, url_problem
+
+    problem = url_problem(url)
+    if problem is not None:
+        warnings.warn(
+            f"PROVIDER_CORE_REDIS_URL is not a usable Redis URL ({problem}); "
+            "circuit state stays in this process (see docs/health.md)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return MemoryBackend()
 
     if not redis_available():
         warnings.warn(

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from .backends import MemoryBackend
 from .breaker import CLOSED_STATE, CircuitState
 
-__all__ = ["RedisBackend", "redis_available"]
+__all__ = ["RedisBackend", "redis_available", "url_problem"]
 
 log = logging.getLogger("provider_core.health")
 
@@ -53,6 +53,28 @@ class _Contended(Exception):
 def redis_available() -> bool:
     """Whether redis-py is installed (without importing it)."""
     return importlib.util.find_spec("redis") is not None
+
+
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as a Redis URL, in a few words (never quoting a
+    password), or ``None``: the scheme, a host, a port in range, a numeric database."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError as exc:
+        return f"malformed: {exc}"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        given = f"{parts.scheme}://" if parts.scheme else "none"
+        return f"the scheme must be redis://, rediss:// or unix://, not {given}"
+    if parts.scheme != "unix" and not host:
+        return "no host"
+    if port is not None and not 0 < port < 65536:
+        return f"port {port} is out of range"
+    database = parts.path.strip("/")
+    if parts.scheme != "unix" and database and not database.isdigit():
+        return f"the database must be a number, got {database[:20]!r}"
+    return None
 
 
 def _safe_url(url: str) -> str:

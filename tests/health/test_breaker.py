@@ -193,7 +193,6 @@ def http(status: int, retry_after: float | None = None) -> Exception:
         http(503),
         http(429, 30),
         http(401),
-        EmptyResponse("nothing"),
         StreamInterrupted("cut", received_chars=3),
         ProviderContractError("yielded bytes", rule="chunk-str"),
         RuntimeError("a broken provider raising"),
@@ -214,6 +213,7 @@ def test_upstream_faults_count(error):
         http(422),
         ModelNotSupported("gpt-9"),
         ProviderNotFound("x"),
+        EmptyResponse("nothing: a caller can provoke it (docs/health.md)"),
     ],
     ids=repr,
 )

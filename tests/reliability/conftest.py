@@ -190,6 +190,7 @@ FIXTURE_DISTRIBUTIONS = (
     HERE.parent / "fixtures" / "plugins" / "dup_a",
     HERE.parent / "fixtures" / "plugins" / "dup_b",
     HERE / "fixtures" / "misbehave",
+    HERE / "fixtures" / "hostile",  # installed, but loaded only where a test names its entry points
 )
 FIXTURE_ENTRY_POINTS = (
     "aivvm",
@@ -237,9 +238,14 @@ class GatewayProcess:
     """``provider-core serve --port 0 ARGS`` in a subprocess; its stderr (the server's
     log) is read by a thread into :attr:`lines`, so a test can wait for a line."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, open_files: int | None = None) -> None:
         import re
         import threading
+
+        def limit() -> None:  # in the child, before exec: a hard and soft limit on open files
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
         self._re = re
         self.proc = subprocess.Popen(
@@ -249,6 +255,7 @@ class GatewayProcess:
             stderr=subprocess.STDOUT,
             env=env,
             cwd="/",
+            preexec_fn=limit if open_files else None,
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -264,6 +271,15 @@ class GatewayProcess:
                 self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()
+
+    @property
+    def rss(self) -> int:
+        """The server process's resident memory, in bytes (from /proc)."""
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
 
     @property
     def log(self) -> str:
@@ -309,8 +325,8 @@ def gateway_process() -> Iterator[Callable[..., GatewayProcess]]:
     """``gateway_process(env, *args)``: a started ``provider-core serve`` (stopped at teardown)."""
     started: list[GatewayProcess] = []
 
-    def start(env: dict[str, str], *args: str) -> GatewayProcess:
-        process = GatewayProcess(env, *args)
+    def start(env: dict[str, str], *args: str, open_files: int | None = None) -> GatewayProcess:
+        process = GatewayProcess(env, *args, open_files=open_files)
         started.append(process)
         return process.start()
 

@@ -203,12 +203,12 @@ def _fail(cls: type[OpenAIEndpoint], payload: Any, chars: int, chunks: int) -> N
 def _event_payload(cls: type[OpenAIEndpoint], event: SSEEvent, chars: int, chunks: int) -> Any:
     if event.event == "error":
         try:
-            payload: Any = json.loads(event.data)
+            payload: Any = event.json()
         except ValueError:
             payload = event.data
         _fail(cls, payload, chars, chunks)
     try:
-        payload = json.loads(event.data)
+        payload = event.json()
     except ValueError:
         _fail(cls, f"the stream carried an event that is not JSON: {event.data[:200]!r}", chars, chunks)
     if isinstance(payload, Mapping) and payload.get("error"):
