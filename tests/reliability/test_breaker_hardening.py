@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from provider_core import EmptyResponse, NoProviderAvailable, Registry, create_completion
+from provider_core import EmptyResponse, NoProviderAvailable, ProviderHTTPError, Registry, create_completion
 from provider_core.testing.server import RecordedRequest, Reply
 
 from .conftest import provider_for, run_cli
@@ -50,7 +50,7 @@ def test_upstream_faults_still_open_it(servers: Any) -> None:
     registry = breaker_registry(server.url)
     user = [{"role": "user", "content": "hello"}]
     for _ in range(3):
-        with pytest.raises(Exception):  # noqa: B017, PT011 - the 503 itself, as its typed error
+        with pytest.raises(ProviderHTTPError):  # the 503 itself, as its typed error
             list(create_completion("rel-model", user, registry=registry))
     with pytest.raises(NoProviderAvailable, match="circuit open until"):
         create_completion("rel-model", user, registry=registry)
@@ -64,7 +64,7 @@ def test_a_malformed_redis_url_is_one_warning_and_circuits_stay_local(servers: A
         registry = breaker_registry(server.url, {"PROVIDER_CORE_REDIS_URL": url})
         user = [{"role": "user", "content": "hello"}]
         for _ in range(3):
-            with pytest.raises(Exception):  # noqa: B017, PT011
+            with pytest.raises(ProviderHTTPError):
                 list(create_completion("rel-model", user, registry=registry))
         with pytest.raises(NoProviderAvailable, match="circuit open until"):
             create_completion("rel-model", user, registry=registry)
