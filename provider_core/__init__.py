@@ -23,10 +23,10 @@ _EXPORTS = {
     "hookimpl": "hookspecs",
     "hookspec": "hookspecs",
     "Registry": "registry",
-    "get_registry": "registry",
+    "get_registry": "defaults",
     "Completion": "fallback",
     "RoutePlan": "routing",
-    "create_completion": "routing",
+    "create_completion": "completion",
     "acreate_completion": "aio",
     "Attempt": "errors",
     "DuplicateProviderWarning": "errors",
@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from typing import Any
 
     from .aio import acreate_completion
+    from .completion import create_completion
+    from .defaults import get_registry
     from .errors import (
         Attempt,
         DuplicateProviderWarning,
@@ -89,5 +91,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .fallback import Completion
     from .hookspecs import hookimpl, hookspec
     from .provider import AbstractProvider, CreateResult, Message, Messages
-    from .registry import Registry, get_registry
-    from .routing import RoutePlan, create_completion
+    from .registry import Registry
+    from .routing import RoutePlan

@@ -6,7 +6,7 @@ call, before any request; provider errors while iterating; fallback happens only
 the first chunk; a fault after it raises :class:`~provider_core.errors.StreamInterrupted`.
 
 How it runs: the sync completion is pulled, chunk by chunk, by jobs in a bounded pool of
-worker threads (:func:`~provider_core.workers.default_pool` unless ``executor=`` names
+worker threads (:func:`~provider_core.defaults.default_pool` unless ``executor=`` names
 another :class:`~provider_core.workers.WorkerPool`), so the event loop never blocks and,
 however many completions are open, at most that many threads exist; the others wait their
 turn. A job reads up to :data:`PREFETCH` chunks ahead into a buffer the consumer drains
@@ -35,15 +35,16 @@ from collections.abc import AsyncIterator, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .channel import END, PREFETCH, Cancelled, Channel, Executor
+from .completion import open_completion
+from .defaults import default_pool
 from .errors import ProviderContractError, StreamInterrupted
 from .fallback import Completion
-from .routing import open_completion
-from .workers import WorkerPool, default_pool
+from .workers import WorkerPool
 
 if TYPE_CHECKING:
     from .registry import Registry
 
-__all__ = ["PREFETCH", "AsyncCompletion", "Executor", "WorkerPool", "acreate_completion", "default_pool"]
+__all__ = ["PREFETCH", "AsyncCompletion", "Executor", "WorkerPool", "acreate_completion"]
 
 #: Seconds a native provider's ``aclose()`` may take when the completion is closed.
 NATIVE_CLOSE_TIMEOUT = 5.0
@@ -262,7 +263,7 @@ def acreate_completion(
 
     ``executor`` is where the sync provider's steps run: a :class:`~provider_core.workers.WorkerPool`
     (or a thread-based ``concurrent.futures.Executor``) shared by the completions that should
-    share its threads; by default :func:`provider_core.workers.default_pool`.
+    share its threads; by default :func:`provider_core.defaults.default_pool`.
     """
     box: list[Channel] = []
 

@@ -35,7 +35,25 @@ __all__ = [
     "ProviderNotWorkingWarning",
     "FallbackWarning",
     "DuplicateProviderWarning",
+    "one_line",
+    "summary",
 ]
+
+
+def one_line(exc: BaseException) -> str:
+    """The text of ``exc`` on one line, through the one redaction step: how every front end
+    (the CLI's error line, the gateway's log, ``probe``) shows an error."""
+    return redact_secrets(" ".join(str(exc).split()))
+
+
+def summary(exc: BaseException, limit: int | None = None) -> str:
+    """``"Type: first line of the message"`` (``"Type"`` for an empty message), redacted and
+    at most ``limit`` characters: how a broken plugin, hook or upstream fault is named in a
+    record (``plugins``, a circuit's last error)."""
+    lines = str(exc).strip().splitlines()
+    first = redact_secrets(" ".join(lines[0].split())) if lines else ""
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text[:limit] if limit is not None else text
 
 
 class ProviderError(Exception):
@@ -46,6 +64,8 @@ class ProviderError(Exception):
 
     #: Whether the router may try the next candidate after this error.
     fallback_ok: bool = True
+    #: The CLI's exit code for it: 1 a provider or routing failure, 2 the caller's own input.
+    exit_code: int = 1
 
     def __init__(self, message: str = "", *, provider: str | None = None) -> None:
         super().__init__(redact_secrets(message))  # upstream text may quote a key back
@@ -64,6 +84,7 @@ class InvalidMessages(ProviderError, ValueError):
     """
 
     fallback_ok = False
+    exit_code = 2
 
     def __init__(self, errors: list[tuple[str, str]], *, provider: str | None = None) -> None:
         self.errors = list(errors)
@@ -81,6 +102,7 @@ class ModelNotSupported(ProviderError, ValueError):
     """
 
     fallback_ok = True
+    exit_code = 2
 
     def __init__(
         self,
@@ -103,6 +125,7 @@ class ProviderNotFound(ProviderError, LookupError):
     """No provider is registered under this name."""
 
     fallback_ok = False
+    exit_code = 2
 
     def __init__(self, name: str, *, known: list[str] | None = None) -> None:
         self.name = name

@@ -6,7 +6,8 @@ A candidate that fails *before its first chunk* with an error whose ``fallback_o
 switched: any fault becomes :class:`~provider_core.errors.StreamInterrupted`, saying how
 much arrived. Every chunk is checked to be a ``str``; the provider's iterator is closed
 whenever the relay ends, fails or is abandoned. :mod:`provider_core.routing` decides the
-candidates; this module only runs them.
+candidates and :mod:`provider_core.completion` opens the completion; this module only runs
+the candidates it is given.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .errors import (
 from .secrets import scrub
 
 if TYPE_CHECKING:
-    from .registry import Registry
+    from .hookcalls import HookCalls
 
 __all__ = ["Completion"]
 
@@ -99,8 +100,7 @@ class _FallbackLoop:
     def __init__(
         self,
         model: str,
-        kwargs: dict[str, Any],
-        registry: Registry | None,
+        hooks: HookCalls | None,
         routed: bool,
         call: Callable[..., Any] | None,
         skipped: Sequence[Attempt],
@@ -110,7 +110,7 @@ class _FallbackLoop:
         self.attempts: list[Attempt] = []
         self.skipped = tuple(skipped)
         self.received_chars = 0
-        self._registry = registry
+        self._hooks = hooks
         self._routed = routed
         self._call = call
 
@@ -144,9 +144,9 @@ class _FallbackLoop:
     def _run(
         self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
     ) -> Iterator[str]:
-        registry = self._registry
-        report = registry.report_outcome if registry and registry.hook_caller("provider_outcome") else None
-        gate = registry if registry and self._routed and registry.hook_caller("provider_attempt") else None
+        hooks = self._hooks
+        report = hooks.report_outcome if hooks and hooks.implemented("provider_outcome") else None
+        gate = hooks if hooks and self._routed and hooks.implemented("provider_attempt") else None
         started = 0.0
         for provider in candidates:
             if gate is not None and not gate.allow_attempt(provider):
@@ -207,6 +207,7 @@ class _FallbackLoop:
                 provider=provider.name,
                 received_chars=chars,
                 received_chunks=chunks,
+                received_bytes=getattr(exc, "received_bytes", 0),
                 kind=getattr(exc, "kind", None),
             )
             interrupted.__cause__ = exc
@@ -227,8 +228,9 @@ class Completion(Iterator[str]):
     :class:`NoProviderAvailable` raised when every candidate fails lists first. ``close()``
     (or leaving a ``with`` block) stops the request and frees its connection.
 
-    With a ``registry``, each attempt is reported to its ``provider_outcome`` hooks and,
-    when ``routed``, first cleared with its ``provider_attempt`` hooks. ``call(provider,
+    With ``hooks`` (a registry's :class:`~provider_core.hookcalls.HookCalls`), each attempt is
+    reported to the ``provider_outcome`` hooks and, when ``routed``, first cleared with the
+    ``provider_attempt`` hooks. ``call(provider,
     model, messages, stream, kwargs)`` replaces ``provider.create_completion(...)`` (the
     async API uses it for providers with a native async method).
     """
@@ -241,12 +243,12 @@ class Completion(Iterator[str]):
         stream: bool,
         kwargs: dict[str, Any],
         *,
-        registry: Registry | None = None,
+        hooks: HookCalls | None = None,
         routed: bool = True,
         call: Callable[..., Any] | None = None,
         skipped: Sequence[Attempt] = (),
     ):
-        self._loop = _FallbackLoop(model, kwargs, registry, routed, call, skipped)
+        self._loop = _FallbackLoop(model, hooks, routed, call, skipped)
         # the generator references the loop, not this object: see _FallbackLoop
         self._gen = self._loop._run(candidates, model, messages, stream, kwargs)
 

@@ -15,7 +15,28 @@ from typing import Any
 
 from .errors import InvalidMessages, ModelNotSupported
 
-__all__ = ["MAX_MODEL_LENGTH", "MAX_PROMPT_CHARS", "validate_messages", "validate_model", "validate_options"]
+__all__ = [
+    "MAX_MODEL_LENGTH",
+    "MAX_PROMPT_CHARS",
+    "ValidatedMessages",
+    "check_call",
+    "resolve_model",
+    "validate_messages",
+    "validate_model",
+    "validate_options",
+]
+
+
+class ValidatedMessages(list):  # type: ignore[type-arg]
+    """Messages the core has checked, together with the options and model of their call.
+
+    :func:`provider_core.create_completion` hands them to a provider as they are; a
+    provider's ``create_completion`` called with anything else checks its input first
+    (:class:`~provider_core.provider.AbstractProvider` does it for every subclass, with
+    :func:`check_call`), so the input is validated exactly once either way."""
+
+    __slots__ = ()
+
 
 #: Total characters of content accepted in one request (about 8 MB of UTF-8 at most).
 MAX_PROMPT_CHARS = 2_000_000
@@ -50,7 +71,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def validate_messages(messages: Any) -> list[dict[str, str]]:
+def validate_messages(messages: Any) -> ValidatedMessages:
     """Check ``messages`` and return them as a list of plain dicts.
 
     A message is ``{"role": "system" | "user" | "assistant" | "tool", "content": str}``,
@@ -79,7 +100,7 @@ def validate_messages(messages: Any) -> list[dict[str, str]]:
         raise InvalidMessages(
             [("messages", f"content totals {total:,} characters, over the {MAX_PROMPT_CHARS:,} limit")]
         )
-    return checked
+    return ValidatedMessages(checked)
 
 
 def validate_model(model: Any) -> str:
@@ -100,3 +121,33 @@ def validate_options(options: Mapping[str, Any]) -> None:
         t = options["temperature"]
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 <= t <= 2:
             raise InvalidMessages([("temperature", f"must be a number in [0, 2], got {t!r}")])
+
+
+def resolve_model(provider: type, model: Any) -> str:
+    """The model ``provider`` is asked for: ``model`` checked (:func:`validate_model`), an
+    empty one replaced by its ``default_model``; :class:`ModelNotSupported` (with close
+    matches) for one it does not list. A provider listing no model at all (one whose model
+    list could not be fetched) is not second-guessed."""
+    validate_model(model)
+    name = getattr(provider, "name", None)
+    if not model:
+        default = getattr(provider, "default_model", None)
+        if not default:
+            raise ModelNotSupported("", provider=name, reason=f"no model given, and {name} has no default_model")
+        return str(default)
+    models = getattr(provider, "models", None) or {}
+    if models and model not in models:
+        import difflib
+
+        close = difflib.get_close_matches(model, list(models), n=3, cutoff=0.6)
+        raise ModelNotSupported(model, provider=name, suggestions=close)
+    return str(model)
+
+
+def check_call(provider: type, model: Any, messages: Any, options: dict[str, Any]) -> tuple[str, ValidatedMessages]:
+    """Everything :func:`provider_core.create_completion` checks, for a provider called
+    directly: the messages, the options (``stream`` aside) and the model, resolved for
+    ``provider``. Returns ``(model, messages)``; raises before anything is sent."""
+    checked = validate_messages(messages)
+    validate_options({k: v for k, v in options.items() if k != "stream"})
+    return resolve_model(provider, model), checked

@@ -8,9 +8,12 @@ text chunks. The registry checks a class against these rules when it is register
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Literal, TypedDict
+
+from .messages import ValidatedMessages, check_call
 
 __all__ = ["AbstractProvider", "CreateResult", "Message", "Messages", "Role"]
 
@@ -77,22 +80,28 @@ class AbstractProvider(ABC):
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
             cls.name = cls.__name__
+        raw = cls.__dict__.get("create_completion")
+        if isinstance(raw, classmethod) and not getattr(raw.__func__, "__checks_input__", False):
+            cls.create_completion = classmethod(_checking(raw.__func__))  # type: ignore[method-assign]
 
     @classmethod
     @abstractmethod
     def create_completion(cls, model: str, messages: Messages, stream: bool, **kwargs: Any) -> CreateResult:
         """Send one completion request and return its text as an iterator of chunks.
 
-        ``model`` is one of ``models`` (or empty for ``default_model``). Through
-        :func:`provider_core.create_completion` the messages and options arrive validated,
-        and options named like secrets (``api_key``, ``token``, ...) arrive as pydantic
-        ``SecretStr`` (read them with :func:`provider_core.secrets.reveal`). Called
-        directly, a provider must refuse bad messages itself with
-        :class:`~provider_core.errors.InvalidMessages` before sending anything
-        (:func:`provider_core.messages.validate_messages` does it). With ``stream=True``
-        chunks are yielded as they arrive; with ``stream=False`` the iterator may yield the
-        whole text at once. Unknown keywords the provider does not use are ignored. Errors
-        are :class:`~provider_core.errors.ProviderError` subclasses.
+        The input arrives checked, exactly once: ``model`` is one of ``models`` (an empty
+        one already replaced by ``default_model``), the messages and options are valid, and
+        options named like secrets (``api_key``, ``token``, ...) arrive as pydantic
+        ``SecretStr`` when the call came through :func:`provider_core.create_completion`
+        (read them with :func:`provider_core.secrets.reveal`). A provider called directly
+        checks the same first: this base class wraps every subclass's
+        ``create_completion`` so that bad input raises
+        :class:`~provider_core.errors.InvalidMessages` or
+        :class:`~provider_core.errors.ModelNotSupported` before the method runs (see
+        :func:`provider_core.messages.check_call`). With ``stream=True`` chunks are
+        yielded as they arrive; with ``stream=False`` they may be yielded as they arrive too
+        (the core joins them) or all at once. Unknown keywords the provider does not use are
+        ignored. Errors are :class:`~provider_core.errors.ProviderError` subclasses.
         """
         raise NotImplementedError
 
@@ -113,3 +122,17 @@ class AbstractProvider(ABC):
             "models": list(cls.models),
             "status_reason": cls.status_reason,
         }
+
+
+def _checking(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` (a provider's ``create_completion``) checking its input first unless the
+    core already did (the messages are then :class:`~provider_core.messages.ValidatedMessages`)."""
+
+    @functools.wraps(func)
+    def create_completion(cls: type, model: Any, messages: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(messages) is not ValidatedMessages:
+            model, messages = check_call(cls, model, messages, kwargs)
+        return func(cls, model, messages, *args, **kwargs)
+
+    create_completion.__checks_input__ = True  # type: ignore[attr-defined]
+    return create_completion

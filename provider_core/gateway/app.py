@@ -70,7 +70,7 @@ class Gateway:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            from ..registry import get_registry
+            from ..defaults import get_registry
 
             self._registry = get_registry()
         return self._registry
@@ -121,11 +121,9 @@ class Gateway:
         return JSONResponse(model_object(model_id, data[model_id]))
 
     async def providers(self, request: Request) -> Response:
-        from ..cli import provider_record
-
         def records() -> list[dict[str, Any]]:
             registry = self.registry
-            return [provider_record(registry, p) for p in registry.providers()]
+            return [registry.describe(p) for p in registry.providers()]
 
         return JSONResponse({"providers": await run_sync(records)})
 

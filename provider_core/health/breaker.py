@@ -8,6 +8,7 @@ States, for one provider (``now`` comes from an injectable clock, seconds):
 * **open** (``now < opened_until``): routing skips the provider until ``opened_until`` =
   the time of the last fault + ``config.cooldown``, or the longest ``Retry-After`` a
   provider sent during the streak where that is later (capped at ``config.max_cooldown``).
+  A fault carrying a ``Retry-After`` opens a closed circuit at once, until that time.
 * **half-open** (``now >= opened_until > 0``): the provider is routed again, but only one
   trial request at a time (``claim_trial``; the claim lapses after ``config.trial_timeout``
   if its outcome never comes). A success closes the circuit; a fault re-opens it at once.
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Protocol
+
+from ..errors import EmptyResponse, InvalidMessages, ModelNotSupported, ProviderNotFound, StreamInterrupted, summary
 
 __all__ = [
     "BreakerConfig",
@@ -147,15 +150,20 @@ def record_failure(
     midstream: bool = False,
 ) -> CircuitState:
     """An upstream fault: count it, and open (or re-open, from half-open) the circuit.
-    ``midstream``: the stream broke after its first chunk, whose success had ended the
-    streak; the streak resumes where it was."""
+    A fault that says when to come back (``retry_after``: a 429 or 503 with ``Retry-After``)
+    opens a closed circuit at once, until then: the upstream said so. ``midstream``: the
+    stream broke after its first chunk, whose success had ended the streak; the streak
+    resumes where it was."""
     failures = state.failures + (state.suspended if midstream else 0) + 1
     retry_until = state.retry_until
-    if retry_after is not None and retry_after > 0:
-        retry_until = max(retry_until, now + min(float(retry_after), config.max_cooldown))
+    asked = retry_after is not None and retry_after > 0
+    if asked:
+        retry_until = max(retry_until, now + min(float(retry_after), config.max_cooldown))  # type: ignore[arg-type]
     current = phase(state, now)
     if current is Phase.HALF_OPEN or (current is Phase.CLOSED and failures >= config.failures):
         until = max(now + config.cooldown, retry_until)
+    elif current is Phase.CLOSED and asked:
+        until = retry_until
     elif current is Phase.OPEN:
         until = max(state.opened_until, retry_until)  # e.g. a named call while open
     else:
@@ -182,8 +190,6 @@ def is_upstream_fault(error: BaseException) -> bool:
     reply do not: an upstream with nothing to say to one conversation (say, one made only of
     assistant turns) is no sign that it is down, and counting it would let one caller open
     the circuit for everyone."""
-    from ..errors import EmptyResponse, InvalidMessages, ModelNotSupported, ProviderNotFound, StreamInterrupted
-
     if isinstance(error, StreamInterrupted):
         return True
     if isinstance(error, (InvalidMessages, ModelNotSupported, ProviderNotFound, EmptyResponse)):
@@ -193,13 +199,7 @@ def is_upstream_fault(error: BaseException) -> bool:
 
 def _after_first_chunk(error: BaseException) -> bool:
     """A :class:`StreamInterrupted` from routing: text had reached the caller."""
-    return type(error).__name__ == "StreamInterrupted" and getattr(error, "received_chars", 0) > 0
-
-
-def describe_error(error: BaseException) -> str:
-    """A one-line description of a fault, for ``last_error`` (no traceback, bounded)."""
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
+    return isinstance(error, StreamInterrupted) and error.received_chars > 0
 
 
 def format_clock(when: float) -> str:
@@ -335,7 +335,7 @@ class CircuitBreaker:
         elif is_upstream_fault(error):
             midstream = _after_first_chunk(error)
             cause = error.__cause__ if midstream and error.__cause__ is not None else error
-            self.failure(name, describe_error(cause), getattr(cause, "retry_after", None), midstream=midstream)
+            self.failure(name, summary(cause, 200), getattr(cause, "retry_after", None), midstream=midstream)
 
     def reason(self, name: str) -> str | None:
         """Why ``name`` is skipped, e.g. ``circuit open until 12:03:04 (3 failures in a

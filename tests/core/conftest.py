@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from provider_core import AbstractProvider
-from provider_core.registry import Registry, reset_registry
+from provider_core.defaults import reset_registry
+from provider_core.registry import Registry
 
 FIXTURE_PLUGINS = Path(__file__).resolve().parent.parent / "fixtures" / "plugins"
 FIXTURE_DISTS = ("good", "broken", "dup_a", "dup_b")

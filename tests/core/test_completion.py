@@ -330,7 +330,7 @@ def test_pinned_provider_with_empty_model_uses_its_default(registry, make_provid
 
     registry.register(make_provider("Real", body=body, default_model="m"))
     assert create_completion("", HELLO, stream=False, provider="Real", registry=registry) == "ok"
-    assert seen == [""]  # the provider maps "" to its default_model itself
+    assert seen == ["m"]  # the core asks the provider for its default_model (validated once, in the core)
 
 
 def test_pinned_provider_class_is_checked_against_the_contract(registry, make_provider):

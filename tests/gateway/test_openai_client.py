@@ -216,12 +216,10 @@ def test_http_errors_are_in_the_openai_shape(gateway):
 
 
 def test_providers_endpoint_matches_the_cli_records(client, helpers):
-    from provider_core.cli import provider_record
-
     response = client.get("/providers", cast_to=object)
     names = [p["name"] for p in response["providers"]]
     assert names == sorted(names, key=str.lower)
     down = next(p for p in response["providers"] if p["name"] == "Down")
     registry = helpers.make_registry()
-    assert down == provider_record(registry, registry.get("Down"))
+    assert down == registry.describe(registry.get("Down"))
     assert down["working"] is False

@@ -13,8 +13,9 @@ import pytest
 
 from provider_core import acreate_completion
 from provider_core.aio import PREFETCH
+from provider_core.defaults import _threads_from_env
 from provider_core.registry import Registry
-from provider_core.workers import DEFAULT_THREADS, WorkerPool, _threads_from_env
+from provider_core.workers import DEFAULT_THREADS, WorkerPool
 
 USER = [{"role": "user", "content": "hi"}]
 WAIT = 10.0  # generous bound for things that happen at once

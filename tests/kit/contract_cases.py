@@ -106,6 +106,18 @@ class InstanceMethod(Echo):
 # -- runtime rules -----------------------------------------------------------------------
 
 
+def _escapes_the_core_check(cls: type) -> type:
+    """Give ``cls`` its ``create_completion`` unwrapped, after the class was made.
+
+    The core checks a provider's input for it (``AbstractProvider`` wraps every subclass's
+    ``create_completion`` when the class is created), so a provider can only break the
+    input rules by escaping that check: this does it, as a class decorator or a metaclass
+    could, and the suite must still catch the rule it breaks."""
+    method = next(k.__dict__["create_completion"] for k in cls.__mro__ if "create_completion" in k.__dict__)
+    cls.create_completion = classmethod(method.__func__.__wrapped__)  # type: ignore[attr-defined]
+    return cls
+
+
 class ClaimsGpt4(Echo):
     supports_gpt_4 = True
 
@@ -118,6 +130,7 @@ class RefusesListedModel(Echo):
         return super().resolve(model)
 
 
+@_escapes_the_core_check
 class NoDefaultModel(Echo):
     @classmethod
     def resolve(cls, model: str) -> str:
@@ -126,6 +139,7 @@ class NoDefaultModel(Echo):
         return super().resolve(model)
 
 
+@_escapes_the_core_check
 class AcceptsAnyModel(Echo):
     @classmethod
     def resolve(cls, model: str) -> str:
@@ -140,6 +154,7 @@ class NoToolRole(Echo):
         return super().create_completion(model, messages, stream, **kwargs)
 
 
+@_escapes_the_core_check
 class MutatesMessages(Echo):
     @classmethod
     def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
@@ -154,6 +169,7 @@ class ForgetsHistory(Echo):
         return super().send(model, messages[-1:], kwargs)
 
 
+@_escapes_the_core_check
 class NoValidation(Echo):
     @classmethod
     def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:

@@ -11,10 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from provider_core.errors import InvalidMessages, ProviderError, UpstreamError
+from provider_core.errors import InvalidMessages, UpstreamError
 
 __all__ = [
-    "RateLimited",
     "UpstreamError",
     "build_body",
     "chunk_delta",
@@ -28,15 +27,6 @@ __all__ = [
 LOCAL_KEYWORDS = frozenset(
     {"timeout", "proxy", "base_url", "system_message", "extra_headers", "api_key", "model", "messages", "stream"}
 )
-
-
-class RateLimited(ProviderError):
-    """The endpoint answered 429 with ``Retry-After`` a moment ago and that time has not
-    passed: no request was sent. ``retry_after`` is the seconds still to wait."""
-
-    def __init__(self, message: str, *, provider: str | None = None, retry_after: float = 0.0) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, provider=provider)
 
 
 def build_body(model: str, messages: list[Any], stream: bool, options: Mapping[str, Any]) -> dict[str, Any]:

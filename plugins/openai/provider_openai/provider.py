@@ -5,11 +5,10 @@ the server-sent events as they arrive and yields each content delta; with
 ``stream=False`` it yields the text of the JSON reply. Errors, by when they happen:
 
 * an HTTP error status: :class:`~provider_core.errors.ProviderHTTPError` with the
-  endpoint's own message, ``error_type`` and ``error_code`` (429: ``retry_after``, and the
-  endpoint is not called again in this process until that time has passed:
-  :class:`~provider_openai.protocol.RateLimited`, so routing falls back at once);
+  endpoint's own message, ``error_type`` and ``error_code`` (429: ``retry_after``, which the
+  core's circuit breaker honours: routing skips the endpoint until then);
 * an error inside a 200 reply (``{"error": ...}`` as the body or as a stream event, or an
-  ``event: error`` event) before any text: :class:`~provider_openai.protocol.UpstreamError`
+  ``event: error`` event) before any text: :class:`~provider_core.errors.UpstreamError`
   (the router may try the next candidate);
 * the same after some text, or a stream that stops before ``[DONE]`` and without a
   ``finish_reason``: :class:`~provider_core.errors.StreamInterrupted` carrying the
@@ -18,26 +17,16 @@ the server-sent events as they arrive and yields each content delta; with
 
 from __future__ import annotations
 
-import difflib
 import json
-import time
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from provider_core.errors import (
-    InvalidMessages,
-    ModelNotSupported,
-    ProviderConnectionError,
-    ProviderError,
-    StreamInterrupted,
-)
-from provider_core.messages import validate_messages
+from provider_core.errors import InvalidMessages, ProviderConnectionError, ProviderError, StreamInterrupted
 from provider_core.provider import AbstractProvider, CreateResult, Messages
 from provider_core.sse import SSEEvent, SSEParser
 
 from .protocol import (
-    RateLimited,
     UpstreamError,
     build_body,
     chunk_delta,
@@ -50,15 +39,11 @@ if TYPE_CHECKING:
     from .config import EndpointConfig
     from .models import ModelList
 
-__all__ = ["OpenAIEndpoint", "make_provider", "rate_limit_status"]
+__all__ = ["OpenAIEndpoint", "make_provider"]
 
 USER_AGENT = "provider-core-openai/0.1"
 #: After ``[DONE]``, how much more of the body is read (so the connection can be reused).
 DRAIN_CHARS = 65536
-
-_RATE_LIMITED = "rate limited by the endpoint (HTTP 429): retry after {:.0f}s"
-#: Endpoint name (lower case) -> monotonic time before which it is not called (HTTP 429).
-_rate_limited: dict[str, float] = {}
 
 
 class OpenAIEndpoint(AbstractProvider):
@@ -77,30 +62,6 @@ class OpenAIEndpoint(AbstractProvider):
         endpoint's key is then not sent), and any other keyword (``temperature``,
         ``max_tokens``, ``stop``, ...) passed through in the request body."""
         return _complete(cls, model, messages, stream, kwargs)
-
-
-def _rate_limit_left(provider: type) -> float:
-    """Seconds until a 429's ``Retry-After`` has passed (0 when there is none pending)."""
-    until = _rate_limited.get(provider.name.lower())
-    if until is None:
-        return 0.0
-    left = until - time.monotonic()
-    if left <= 0:
-        _rate_limited.pop(provider.name.lower(), None)
-        return 0.0
-    return left
-
-
-def rate_limit_status(provider: type) -> str | None:
-    """``"rate limited ..."`` while a 429's ``Retry-After`` has not passed, else ``None``."""
-    left = _rate_limit_left(provider)
-    return _RATE_LIMITED.format(left) if left else None
-
-
-def _note_rate_limit(provider: type, exc: BaseException) -> None:
-    retry_after = getattr(exc, "retry_after", None)
-    if getattr(exc, "status_code", None) == 429 and retry_after:
-        _rate_limited[provider.name.lower()] = time.monotonic() + min(float(retry_after), 3600.0)
 
 
 def _base_url(endpoint: EndpointConfig, override: Any) -> str:
@@ -125,28 +86,11 @@ def _headers(endpoint: EndpointConfig, stream: bool, extra: Any, send_key: bool)
     return headers
 
 
-def _check_model(cls: type[OpenAIEndpoint], model: str) -> str:
-    model = model or cls.default_model or ""
-    if not model:
-        raise ModelNotSupported("", provider=cls.name, reason=f"no model given, and {cls.name} has no default_model")
-    if cls.models and model not in cls.models:
-        close = difflib.get_close_matches(model, list(cls.models), n=3, cutoff=0.6)
-        raise ModelNotSupported(model, provider=cls.name, suggestions=close)
-    return model
-
-
 def _complete(
     cls: type[OpenAIEndpoint], model: str, messages: Messages, stream: bool, options: dict[str, Any]
 ) -> Iterator[str]:
-    from provider_core.errors import ProviderHTTPError
-
     endpoint = cls.endpoint
-    messages = validate_messages(messages)  # also when called directly, before anything is sent
-    model = _check_model(cls, model)
     base = _base_url(endpoint, options.get("base_url"))
-    left = _rate_limit_left(cls)
-    if left:
-        raise RateLimited(f"{cls.name}: {_RATE_LIMITED.format(left)}", provider=cls.name, retry_after=left)
     body = build_body(model, messages, stream, options)
     request = {
         "json": body,
@@ -157,14 +101,10 @@ def _complete(
         "parse_error": parse_error_body,
     }
     url = f"{base}/chat/completions"
-    try:
-        if stream:
-            yield from _stream(cls, url, request)
-        else:
-            yield from _once(cls, url, request)
-    except ProviderHTTPError as exc:
-        _note_rate_limit(cls, exc)
-        raise
+    if stream:
+        yield from _stream(cls, url, request)
+    else:
+        yield from _once(cls, url, request)
 
 
 def _once(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Iterator[str]:

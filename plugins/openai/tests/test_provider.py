@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import warnings
 
-import provider_openai
 import pytest
 from provider_openai.config import EndpointConfig
 from provider_openai.models import ModelList
-from provider_openai.protocol import RateLimited, UpstreamError
+from provider_openai.protocol import UpstreamError
 from provider_openai.provider import make_provider
 from provider_openai.server import OpenAIServer, chat_chunk, completion_reply, error_reply, sse, stream_reply
 from pydantic import SecretStr
@@ -19,6 +18,7 @@ from provider_core.errors import (
     FallbackWarning,
     InvalidMessages,
     ModelNotSupported,
+    NoProviderAvailable,
     ProviderConnectionError,
     ProviderError,
     ProviderHTTPError,
@@ -37,8 +37,8 @@ def make(url: str, name: str = "ep", models=("demo", "gpt-4o-mini"), **settings)
 
 
 def registry_with(*providers) -> Registry:
-    registry = Registry(load_entry_points=False)
-    registry.add_plugin(provider_openai, "openai")  # its provider_status hook explains skips
+    """An isolated registry with the core's circuit breaker (which honours Retry-After)."""
+    registry = Registry(load_entry_points=False, builtins=True, environ={})
     for cls in providers:
         registry.register(cls)
     return registry
@@ -189,19 +189,19 @@ def test_the_key_never_appears_in_errors():
         assert "sk-WRONG-secret" not in text
 
 
-def test_429_with_retry_after_is_honoured_without_another_request(openai_server):
+def test_429_with_retry_after_is_a_typed_error_the_breaker_honours(openai_server):
     cls = make(openai_server.url)
     openai_server.enqueue(
         error_reply(429, "Rate limit reached.", "requests", "rate_limit_exceeded", headers={"Retry-After": "20"})
     )
+    registry = registry_with(cls)
     with pytest.raises(ProviderHTTPError) as info:
-        list(cls.create_completion("demo", USER, True))
+        list(create_completion("demo", USER, registry=registry))
     assert (info.value.status_code, info.value.retry_after, info.value.fallback_ok) == (429, 20.0, True)
-    with pytest.raises(RateLimited) as limited:
-        list(cls.create_completion("demo", USER, True))
-    assert 18 < limited.value.retry_after <= 20 and limited.value.fallback_ok
+    with pytest.raises(NoProviderAvailable, match="circuit open until") as skipped:
+        create_completion("demo", USER, registry=registry)  # not sent: the upstream said when
+    assert "HTTP 429" in str(skipped.value)
     assert len(openai_server.chats) == 1
-    assert provider_openai.provider_status(cls).startswith("rate limited by the endpoint (HTTP 429): retry after")
 
 
 def test_routing_falls_back_past_a_rate_limited_endpoint_and_then_skips_it(openai_server):
@@ -217,9 +217,10 @@ def test_routing_falls_back_past_a_rate_limited_endpoint_and_then_skips_it(opena
             completion = create_completion("demo", USER, registry=registry)
             assert "".join(completion) == "hi"
         assert completion.provider == "second"
-        assert "rate limited" in completion.attempts[0].reason
+        assert [a.provider for a in completion.skipped] == ["first"]
+        assert "circuit open until" in completion.skipped[0].reason
         assert len(openai_server.chats) == 1 and len(backup.chats) == 2
-        assert any(issubclass(w.category, FallbackWarning) for w in caught)
+        assert not any(issubclass(w.category, FallbackWarning) for w in caught)  # skipped, not tried
 
 
 # -- errors inside a 200 reply ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The ``provider-core serve`` command (registered through ``cli.EXTENSION_COMMANDS``).
+"""``provider-core serve``: run the OpenAI-compatible gateway (:mod:`provider_core.gateway`).
 
 Starlette and uvicorn are imported only when the command runs; without them it fails with
 one line naming ``pip install 'provider-core[server]'``. Settings reach the app through the
@@ -15,9 +15,10 @@ import os
 import sys
 from typing import Any, TextIO
 
-from . import config as cfg
+from ..gateway import config as cfg
+from .output import CLIError
 
-__all__ = ["add_parser", "cmd_serve"]
+__all__ = ["add_parser", "run"]
 
 APP_FACTORY = "provider_core.gateway.app:create_app"
 PROTOCOL = "provider_core.gateway.protocol:GuardedH11Protocol"
@@ -138,7 +139,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="log level"
     )
     p.add_argument("--no-access-log", action="store_true", help="do not log each request")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=run)
     return p
 
 
@@ -217,10 +218,8 @@ def _exit_cleanly_on_stop_signals() -> None:
         signal.signal(signum, _stopped)
 
 
-def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+def run(args: argparse.Namespace, out: TextIO) -> int:
     """Check the web stack and settings, then hand over to uvicorn until shut down."""
-    from ..cli import CLIError
-
     try:
         import starlette  # noqa: F401
         import uvicorn
@@ -229,7 +228,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         raise CLIError(
             f"serve needs the web extra ({missing} is missing): pip install 'provider-core[server]'"
         ) from None
-    from .logs import log_config
+    from ..gateway.logs import log_config
 
     os.environ.update(_settings_env(args))
     try:
