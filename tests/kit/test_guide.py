@@ -145,21 +145,14 @@ def test_the_provider_working_hook_of_the_guide(installed: Path) -> None:
 # -- breaking one rule at a time ----------------------------------------------------------
 
 STRICT_KWARGS = '        if set(kwargs) - {"base_url", "timeout"}:\n            raise TypeError(sorted(kwargs))\n'
+STRICT_KWARGS = '        if set(kwargs) - {"base_url", "timeout"}:\n            raise TypeError(sorted(kwargs))\n'
 MODELS_LINE = '    models = {"parrot-1": "Parrot 1", "parrot-1-mini": "Parrot 1 Mini"}\n'
 BREAKS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "models": ("static", [(MODELS_LINE, "    models = {}\n"), ('default_model = "parrot-1"', "default_model = None")]),
     "name": ("static", [("(AbstractProvider):\n", '(AbstractProvider):\n    name = "Parrot bird"\n')]),
     "create-completion": ("static", [("    @classmethod\n", "")]),
     "history-sent": ("runtime", [('"messages": messages,', '"messages": messages[-1:],')]),
-    "unknown-kwargs": (
-        "runtime",
-        [
-            (
-                "        body = {",
-                '        if set(kwargs) - {"base_url", "timeout"}:\n            raise TypeError(sorted(kwargs))\n        body = {',
-            )
-        ],
-    ),
+    "unknown-kwargs": ("runtime", [("        body = {", STRICT_KWARGS + "        body = {")]),
     "chunk-str": ("runtime", [("return iter_text(stream_post(", "return (stream_post(")]),
 }
 
