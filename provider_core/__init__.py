@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib
 
+from .version import __version__
+
 # typing.TYPE_CHECKING without importing typing (and re, collections, ... behind it): that
 # import alone would be most of the cost of ``import provider_core``.
 TYPE_CHECKING = False
-
-__version__ = "0.1.0"
 
 _EXPORTS = {
     "AbstractProvider": "provider",

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["AbortScope", "Aborted", "attach", "current", "running_in"]
+__all__ = ["AbortScope", "Aborted", "abortable_adapter", "attach", "current", "running_in"]
 
 
 class Aborted(BaseException):
@@ -88,3 +88,30 @@ def running_in(scope: AbortScope) -> Iterator[AbortScope]:
         yield scope
     finally:
         _current.reset(token)
+
+
+def abortable_adapter(base: type) -> type:
+    """``base`` (``requests``' HTTPAdapter) whose connections attach themselves to the
+    current :class:`AbortScope` as they send a request, so that a consumer who leaves can cut
+    a blocked read at once. urllib3 is imported here, when the transport builds its session."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Attaching:
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            attach(self)
+            return super().request(*args, **kwargs)  # type: ignore[misc]
+
+    http = type("AbortableHTTPConnection", (Attaching, HTTPConnection), {})
+    https = type("AbortableHTTPSConnection", (Attaching, HTTPSConnection), {})
+    pools = {
+        "http": type("AbortableHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+        "https": type("AbortableHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+    }
+
+    class AbortableAdapter(base):  # type: ignore[misc, valid-type]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+    return AbortableAdapter

@@ -141,7 +141,7 @@ class _FallbackLoop:
         _close(it)
         raise EmptyResponse(f"{provider.name} answered with no text", provider=provider.name)
 
-    def _run(
+    def run(
         self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
     ) -> Iterator[str]:
         hooks = self._hooks
@@ -250,7 +250,7 @@ class Completion(Iterator[str]):
     ):
         self._loop = _FallbackLoop(model, hooks, routed, call, skipped)
         # the generator references the loop, not this object: see _FallbackLoop
-        self._gen = self._loop._run(candidates, model, messages, stream, kwargs)
+        self._gen = self._loop.run(candidates, model, messages, stream, kwargs)
 
     @property
     def model(self) -> str:

@@ -18,10 +18,10 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import __version__
 from .errors import ProviderContractError, summary
 from .isolation import InterruptWatch, SlowWatch, slow_seconds
 from .plugins import PluginInfo, discover, unknown_allowed
+from .version import __version__
 
 __all__ = ["Accept", "PluginLoader"]
 

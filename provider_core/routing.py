@@ -21,15 +21,30 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import Attempt, ModelNotSupported, NoProviderAvailable
+from .hookcalls import HookCalls
 from .messages import validate_model
 
-if TYPE_CHECKING:
-    from .registry import Registry
+__all__ = ["NO_STREAM", "Catalog", "RoutePlan", "Router", "override_hint"]
 
-__all__ = ["NO_STREAM", "RoutePlan", "Router", "override_hint"]
+
+class Catalog(Protocol):
+    """What routing asks of the catalog it routes over (a :class:`~provider_core.registry.Registry`)."""
+
+    @property
+    def hooks(self) -> HookCalls: ...
+
+    @property
+    def caches_routes(self) -> bool: ...
+
+    def candidates(self, model: str) -> tuple[type, ...]: ...
+
+    def models(self) -> dict[str, list[str]]: ...
+
+    def origin(self, provider: type | str) -> str: ...
+
 
 NO_STREAM = "does not support streaming"
 
@@ -43,7 +58,7 @@ class RoutePlan:
     candidates: tuple[type, ...]
     skipped: tuple[Attempt, ...] = field(default=())
 
-    def to_dict(self, registry: Registry | None = None) -> dict[str, Any]:
+    def to_dict(self, registry: Catalog | None = None) -> dict[str, Any]:
         def origin(p: type) -> str | None:
             return registry.origin(p) if registry is not None else None
 
@@ -69,7 +84,7 @@ def override_hint(plan: RoutePlan) -> str:
 class Router:
     """Route plans for one registry, cached; see the module docstring."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Catalog) -> None:
         self._registry = registry
         self._plans: dict[tuple[Any, ...], RoutePlan] = {}
         self._deadlines: dict[Callable[[], float], float] = {}  # clock -> when the plans expire

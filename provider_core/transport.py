@@ -60,38 +60,12 @@ def get_session() -> Any:
 
                 install_log_filters()
                 session = requests.Session()
-                adapter = _abortable_adapter(HTTPAdapter)(pool_connections=16, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+                adapter_class = abort.abortable_adapter(HTTPAdapter)
+                adapter = adapter_class(pool_connections=16, pool_maxsize=POOL_MAXSIZE, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 _session, _session_pid = session, os.getpid()
     return _session
-
-
-def _abortable_adapter(base: type) -> type:
-    """``requests``' HTTPAdapter whose connections attach themselves to the current
-    :class:`~provider_core.abort.AbortScope` as they send a request, so that a consumer who
-    leaves can cut a blocked read at once (see :mod:`provider_core.abort`)."""
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    class Attaching:
-        def request(self, *args: Any, **kwargs: Any) -> Any:
-            abort.attach(self)
-            return super().request(*args, **kwargs)  # type: ignore[misc]
-
-    http = type("AbortableHTTPConnection", (Attaching, HTTPConnection), {})
-    https = type("AbortableHTTPSConnection", (Attaching, HTTPSConnection), {})
-    pools = {
-        "http": type("AbortableHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
-        "https": type("AbortableHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
-    }
-
-    class AbortableAdapter(base):  # type: ignore[misc, valid-type]
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = pools
-
-    return AbortableAdapter
 
 
 def _aborted() -> bool:

@@ -16,8 +16,8 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from .. import __version__
 from ..errors import ProviderError
+from ..version import __version__
 from . import chat, check, plugins, probe, providers, route, serve
 from .output import CLIError, report_error, show_warning
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .breaker import CLOSED_STATE, CircuitState
+from .state import CLOSED_STATE, CircuitState
 
 __all__ = ["MemoryBackend"]
 

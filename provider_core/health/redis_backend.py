@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .backends import MemoryBackend
-from .breaker import CLOSED_STATE, CircuitState
+from .state import CLOSED_STATE, CircuitState
 
 __all__ = ["RedisBackend", "redis_available", "url_problem"]
 
