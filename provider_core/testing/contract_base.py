@@ -36,8 +36,6 @@ INVALID_INPUTS: list[tuple[str, Any, dict[str, Any]]] = [
 UNKNOWN_MODEL = "provider-core-contract-no-such-model"
 #: Upper bound on the chunks read from one reply (everything here stops by itself).
 MAX_CHUNKS = 100_000
-#: How long the server keeps sending a reply whose reader should stop early (seconds).
-SLOW_REPLY_SECONDS = 2.0
 #: The longest wait for the server to see what the client did (seconds).
 SERVER_WAIT = 10.0
 

@@ -40,6 +40,8 @@ class Owner(Protocol):
 
     def pause(self, seconds: float) -> None: ...
 
+    def hold(self, event: Any, seconds: float) -> None: ...
+
 
 class SocketServer(ThreadingHTTPServer):
     """The socket server: one daemon thread per connection, handled by :class:`RequestHandler`
@@ -185,6 +187,11 @@ class RequestHandler(BaseHTTPRequestHandler):
             if index and reply.delay_between:
                 self._write(pending)
                 owner.pause(reply.delay_between)
+            if index == len(chunks) - 1 and reply.hold is not None:
+                self._write(pending)
+                owner.hold(reply.hold, reply.hold_timeout)
+                if reply.gone_after_hold and self._client_closed(reply.hold_timeout):
+                    raise ConnectionResetError("the client closed the connection")
             self._frame(pending, chunk, chunked)
             request.body_bytes_sent += len(chunk)
             if len(pending) >= 65536 or reply.delay_between:
@@ -196,6 +203,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         if chunked:
             pending += b"0\r\n\r\n"
         self._write(pending)
+
+    def _client_closed(self, timeout: float) -> bool:
+        """Whether the client closes its side within ``timeout`` seconds (the socket turns
+        readable and reading it would give end-of-file; any request bytes are left alone)."""
+        import select
+
+        readable, _, _ = select.select([self.connection], [], [], timeout)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     @staticmethod
     def _frame(pending: bytearray, chunk: bytes, chunked: bool) -> None:

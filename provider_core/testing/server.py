@@ -108,6 +108,7 @@ class LoopbackServer:
         self._connections = 0
         #: Exceptions raised by ``handler`` or ``validator`` (each answered with a 500).
         self.errors: list[BaseException] = []
+        self._holds: set[threading.Event] = set()
         self._httpd: SocketServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -134,6 +135,10 @@ class LoopbackServer:
         if httpd is None:
             return
         self._stopping.set()
+        with self._lock:
+            held = list(self._holds)
+        for event in held:
+            event.set()
         httpd.shutdown()
         httpd.server_close()
         with self._lock:
@@ -240,6 +245,19 @@ class LoopbackServer:
         """The handler is done with ``sock``."""
         with self._lock:
             self._sockets.discard(sock)
+
+    def hold(self, event: threading.Event, seconds: float) -> None:
+        """Wait until ``event`` is set, at most ``seconds`` (a :attr:`Reply.hold`); raises
+        :class:`Stopped` when the server stops meanwhile."""
+        with self._lock:
+            self._holds.add(event)
+        try:
+            event.wait(seconds)
+        finally:
+            with self._lock:
+                self._holds.discard(event)
+        if self._stopping.is_set():
+            raise Stopped
 
     def pause(self, seconds: float) -> None:
         """Wait ``seconds`` (a scripted delay); raises :class:`Stopped` when the server stops meanwhile."""

@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import clean_env, run_cli
 
 from provider_core import AbstractProvider, InvalidMessages, ModelNotSupported, Registry, create_completion
 from provider_core.messages import validate_messages
-
-from .conftest import clean_env, run_cli
 
 OK = [{"role": "user", "content": "hi"}]
 TEN_MB = "x" * (10 * 1024 * 1024)

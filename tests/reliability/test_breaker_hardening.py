@@ -14,11 +14,12 @@ import warnings
 from typing import Any
 
 import pytest
+from support import run_cli
 
 from provider_core import EmptyResponse, NoProviderAvailable, ProviderHTTPError, Registry, create_completion
 from provider_core.testing.server import RecordedRequest, Reply
 
-from .conftest import provider_for, run_cli
+from .conftest import provider_for
 
 
 def empty_for_assistant_turns(request: RecordedRequest) -> Reply:

@@ -17,10 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from support import clean_env, run_cli
 
 from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
 
-from .conftest import clean_env, established, run_cli, wait_until
+from .conftest import established, wait_until
 
 KEY = "sk-gateway-hardening-0123456789"
 SSE = {"content-type": "text/event-stream"}

@@ -22,8 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from .conftest import run_cli
+from support import run_cli
 
 LEAKED = ("10.9.8.7", "hunter2-internal", "postgres://")
 

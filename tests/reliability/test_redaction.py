@@ -22,12 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
+from support import clean_env, run_cli
 
 from provider_core import ProviderError, Registry, create_completion
 from provider_core.secrets import REDACTED
 from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
-
-from .conftest import clean_env, run_cli
 
 SSE = {"content-type": "text/event-stream"}
 
