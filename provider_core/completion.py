@@ -17,7 +17,7 @@ from .contract import validate_provider
 from .defaults import get_registry
 from .errors import Attempt, NoProviderAvailable, ProviderNotFound, ProviderNotWorkingWarning, StreamInterrupted
 from .fallback import Completion
-from .messages import resolve_model, validate_messages, validate_model, validate_options
+from .messages import resolve_model, validate_messages, validate_options
 from .routing import override_hint
 from .secrets import protect_options
 
@@ -63,8 +63,7 @@ def open_completion(
     ``call`` is passed to the :class:`Completion`."""
     if registry is None:
         registry = get_registry()
-    checked = validate_messages(messages)
-    validate_model(model)
+    checked = validate_messages(messages)  # the model is checked by routing, or resolve_model
     validate_options(kwargs)
     kwargs = protect_options(kwargs)  # keys and tokens travel as SecretStr (see provider_core.secrets)
     skipped: tuple[Attempt, ...] = ()

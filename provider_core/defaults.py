@@ -16,17 +16,18 @@ directly, below the registry, so it is not handed down from here.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .registry import Registry
-from .workers import DEFAULT_THREADS, WorkerPool
+
+if TYPE_CHECKING:
+    from .workers import WorkerPool
 
 __all__ = ["ENV_THREADS", "default_pool", "get_registry", "reset_registry"]
-
-log = logging.getLogger("provider_core.workers")
 
 ENV_THREADS = "PROVIDER_CORE_AIO_THREADS"
 
@@ -62,17 +63,17 @@ def reset_registry(registry: Registry | None = None) -> Callable[[], None]:
     return undo
 
 
-def _threads_from_env() -> int:
+def _threads_from_env(default: int) -> int:
     raw = os.environ.get(ENV_THREADS, "").strip()
     if not raw:
-        return DEFAULT_THREADS
+        return default
     try:
         value = int(raw)
     except ValueError:
         value = 0
     if value <= 0:
-        log.warning("%s=%r is not a positive whole number; using %d", ENV_THREADS, raw, DEFAULT_THREADS)
-        return DEFAULT_THREADS
+        warnings.warn(f"{ENV_THREADS}={raw!r} is not a positive whole number; using {default}", stacklevel=3)
+        return default
     return value
 
 
@@ -81,9 +82,11 @@ def default_pool() -> WorkerPool:
     global _pool
     pool = _pool
     if pool is None:
+        from .workers import DEFAULT_THREADS, WorkerPool  # here: only the async API needs threads
+
         with _lock:
             if _pool is None:
-                _pool = WorkerPool(_threads_from_env(), name="provider-core-aio")
+                _pool = WorkerPool(_threads_from_env(DEFAULT_THREADS), name="provider-core-aio")
             pool = _pool
     return pool
 

@@ -5,6 +5,12 @@ and ``provider_status`` hooks of one plugin manager (a registry composes one). A
 raises is a registry warning (recorded once per message) and counts as no opinion: a broken
 plugin never breaks a request. Which hooks are implemented at all is cached (routing asks
 per request), and forgotten whenever a plugin is added (:meth:`HookCalls.forget`).
+
+A speed device, kept because the benchmark shows it matters: a hook with exactly one plain
+implementation (the circuit breaker's, in a default registry) is called as that function,
+without pluggy's dispatch. Two such calls happen per request (``provider_attempt``,
+``provider_outcome``); through pluggy each costs about 2.5 us more, which would add about
+half again to the per-request overhead (bench/RESULTS.md, "per-request overhead").
 """
 
 from __future__ import annotations
@@ -48,12 +54,29 @@ class HookCalls:
         caller = self.caller(hook)
         return [impl.plugin for impl in caller.get_hookimpls()] if caller is not None else []
 
+    def _direct(self, hook: str, caller: Any) -> Any:
+        """``(function, argument names, firstresult)`` when ``hook`` has one plain
+        implementation (no wrapper), else ``None``; cached like the callers."""
+        direct = self._callers.get("direct:" + hook, False)
+        if direct is False:
+            impls = caller.get_hookimpls()
+            plain = len(impls) == 1 and not (impls[0].hookwrapper or getattr(impls[0], "wrapper", False))
+            first = bool(caller.spec and caller.spec.opts.get("firstresult"))
+            direct = (impls[0].function, impls[0].argnames, first) if plain else None
+            self._callers["direct:" + hook] = direct
+        return direct
+
     def _call(self, hook: str, default: Any, **kwargs: Any) -> Any:
         caller = self.caller(hook)
         if caller is None:
             return default
+        direct = self._direct(hook, caller)
         try:
-            return caller(**kwargs)
+            if direct is None:
+                return caller(**kwargs)
+            function, names, first = direct
+            result = function(**{name: kwargs[name] for name in names})
+            return result if first else ([] if result is None else [result])
         except Exception as exc:  # a broken plugin never breaks a request
             text = f"{hook} hook raised {summary(exc)}"
             if text not in self._warned:

@@ -16,7 +16,6 @@ turning half-open at a known time). While a plugin other than the core's own ans
 
 from __future__ import annotations
 
-import difflib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -156,6 +155,8 @@ class Router:
         if not listed:
             if not model:
                 raise ModelNotSupported(model, reason="no model given: name one (see `provider-core providers`)")
+            import difflib  # only for this error: listing providers imports this module
+
             close = difflib.get_close_matches(model, list(registry.models()), n=3, cutoff=0.6)
             raise ModelNotSupported(model, suggestions=close)
         chosen: list[type] = []

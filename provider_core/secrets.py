@@ -15,14 +15,15 @@ The rules, applied by the core so that no provider has to remember them:
    in an error, an SSE error event or a non-JSON body included), the exceptions the router
    quotes, records or re-raises, chained ones included (:func:`scrub`), the CLI's error
    lines and ``--debug`` tracebacks, the gateway's error bodies and events, and the log
-   records of provider-core's loggers and of the gateway's server (:class:`RedactingFilter`).
+   records of provider-core's loggers and of the gateway's server
+   (:class:`provider_core.logfilters.RedactingFilter`).
 3. **Secret options travel wrapped.** A secret-named ``str`` option is wrapped in
    :class:`pydantic.SecretStr` before any provider sees it (:func:`protect_options`), so
    ``repr()``, ``str()``, logging and tracebacks show ``'**********'``. A provider reads
    the value with :func:`reveal` (or ``.get_secret_value()``) exactly where it builds the
    header or body that carries it. URLs named in errors lose their credentials and query
    string (:func:`safe_url`); urllib3's debug log of request targets loses its query
-   strings (:func:`install_log_filters`).
+   strings (:mod:`provider_core.logfilters`).
 4. **What is not covered.** A provider that logs or prints a secret itself, or sends it
    somewhere in clear, is beyond the core's reach; a secret passed under a name that is
    not secret-named (say ``credentials=``), and never sent in a sensitive header, is not
@@ -33,13 +34,9 @@ pydantic is imported only when a secret option is actually given.
 
 from __future__ import annotations
 
-import base64
-import logging
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "REDACTED",
@@ -47,9 +44,6 @@ __all__ = [
     "SECRET_OPTION_NAMES",
     "SECRET_OPTION_SUFFIXES",
     "SecretValues",
-    "QueryRedactingFilter",
-    "RedactingFilter",
-    "install_log_filters",
     "is_secret_name",
     "protect_options",
     "redact",
@@ -61,6 +55,7 @@ __all__ = [
     "safe_url",
     "scrub",
     "secret_values",
+    "secrets_known",
 ]
 
 #: What a secret is replaced with in any text the core writes.
@@ -130,6 +125,9 @@ def remember_url(url: str) -> None:
     secret-named query parameters (``?key=...``)."""
     if "@" not in url and "?" not in url:
         return
+    import base64
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
     try:
         parts = urlsplit(url)
         user, password = parts.username, parts.password
@@ -153,6 +151,11 @@ def remember_request(url: str, headers: Mapping[str, str] | None) -> None:
             if isinstance(value, str) and name.lower() in SECRET_HEADERS:
                 remember(value, *value.split()[1:])
     remember_url(url)
+
+
+def secrets_known() -> bool:
+    """Whether the book holds any secret (when it does not, there is nothing to redact)."""
+    return bool(_book.sorted)
 
 
 def redact_secrets(text: str) -> str:
@@ -247,12 +250,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 def safe_url(url: str) -> str:
     """``url`` without user name, password, query string or fragment: safe to show."""
+    from urllib.parse import urlsplit, urlunsplit
+
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port
     except ValueError:  # a malformed port or host: still drop what may be secret
-        return re.sub(r"//[^/]*@", "//", url.split("?", 1)[0].split("#", 1)[0])
+        head = url.split("?", 1)[0].split("#", 1)[0]
+        scheme, sep, rest = head.partition("//")
+        return scheme + sep + rest.rsplit("@", 1)[-1] if sep else head
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
@@ -282,54 +289,3 @@ def scrub(exc: BaseException, secrets: Iterable[str] = ()) -> BaseException:
             pass
         current = current.__cause__ or current.__context__
     return exc
-
-
-class RedactingFilter(logging.Filter):
-    """A :class:`logging.Filter` that passes every record through :func:`redact_secrets`:
-    its message (arguments merged in) and its traceback. Attach it to a handler to cover
-    every record the handler writes, or to a logger for the records made there."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not _book.sorted:
-            return True
-        message = record.getMessage()
-        clean = redact_secrets(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact_secrets(record.exc_text)
-        return True
-
-
-class QueryRedactingFilter(logging.Filter):
-    """A :class:`logging.Filter` for urllib3's loggers: the request targets they log at
-    DEBUG level lose their query string (where some APIs take ``?key=...``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(_cut_query(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def _cut_query(text: str) -> str:
-    head, sep, _ = text.partition("?")
-    return f"{head}?{REDACTED}" if sep else text
-
-
-#: provider-core's own loggers: the records made there pass through :class:`RedactingFilter`.
-LOGGERS = ("provider_core", "provider_core.gateway", "provider_core.health", "provider_core.workers")
-
-
-def install_log_filters() -> None:
-    """Add :class:`QueryRedactingFilter` to urllib3's loggers and :class:`RedactingFilter`
-    to provider-core's own (once; the transport and the gateway do it)."""
-    for names, kind in (
-        (("urllib3.connectionpool", "urllib3.util.retry"), QueryRedactingFilter),
-        (LOGGERS, RedactingFilter),
-    ):
-        for name in names:
-            logger = logging.getLogger(name)
-            if not any(isinstance(f, kind) for f in logger.filters):
-                logger.addFilter(kind())

@@ -56,7 +56,7 @@ def get_session() -> Any:
                 import requests
                 from requests.adapters import HTTPAdapter
 
-                from .secrets import install_log_filters
+                from .logfilters import install_log_filters
 
                 install_log_filters()
                 session = requests.Session()

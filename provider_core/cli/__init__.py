@@ -23,7 +23,10 @@ from .output import CLIError, report_error, show_warning
 
 __all__ = ["COMMANDS", "CLIError", "build_parser", "main", "run"]
 
-#: The commands, in the order ``--help`` lists them; each module has ``add_parser``.
+#: The commands, in the order ``--help`` lists them; each module has ``add_parser(subparsers)``
+#: and ``run(args, out)``. Every CLI start imports all of them, so a command module imports
+#: the library it drives inside ``run`` (bench/RESULTS.md, "CLI cold start", says what that
+#: saves), and its module level holds only what ``--help`` needs.
 COMMANDS = (providers, plugins, route, chat, check, probe, serve)
 
 

@@ -7,8 +7,6 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from ..completion import create_completion
-from ..errors import ModelNotSupported, StreamInterrupted
 from .output import CLIError, registry
 
 EPILOG = """\
@@ -70,6 +68,9 @@ def _failed_plugins_hint(exc: Exception) -> str | None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..completion import create_completion  # here: every CLI start imports this module
+    from ..errors import ModelNotSupported, StreamInterrupted
+
     prompt = _read_prompt(args, sys.stdin)
     messages = []
     if args.system is not None:

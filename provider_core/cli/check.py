@@ -22,10 +22,12 @@ the pytest plugin: :class:`provider_core.testing.ProviderContract`.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..checks import CheckedProvider, run_checks
 from .output import CLIError, print_json, registry
+
+if TYPE_CHECKING:
+    from ..checks import CheckedProvider
 
 
 def _write_text(checked: list[CheckedProvider], failed: dict[str, list[str]], out: TextIO) -> None:
@@ -51,6 +53,8 @@ def _write_text(checked: list[CheckedProvider], failed: dict[str, list[str]], ou
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run the command; returns the exit code (see the module docstring)."""
+    from ..checks import run_checks  # here: every CLI start imports this module
+
     try:
         checked, failed = run_checks(registry(), list(args.names))
     except LookupError as exc:

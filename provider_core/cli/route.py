@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from ..routing import override_hint
 from .output import print_json, registry
 
 
@@ -22,6 +21,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..routing import override_hint
+
     reg = registry().load()
     plan = reg.router.plan(args.model, stream=args.stream, include_not_working=args.include_not_working)
     if args.json:

@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..aio import AsyncCompletion, acreate_completion
+from ..logfilters import install_log_filters
 from ..registry import Registry
-from ..secrets import install_log_filters
 from ..workers import WorkerPool
 from .auth import BearerAuth
 from .bodylimit import BodyLimit

@@ -1,8 +1,8 @@
 """How ``provider-core serve`` logs: uvicorn's format, the gateway's own records beside its
 own, every record through the one redaction step, and a log that stays bounded.
 
-* :class:`~provider_core.secrets.RedactingFilter` on every handler: no key in any line.
-* :class:`~provider_core.secrets.QueryRedactingFilter` on the access log: no query string
+* :class:`~provider_core.logfilters.RedactingFilter` on every handler: no key in any line.
+* :class:`~provider_core.logfilters.QueryRedactingFilter` on the access log: no query string
   (some clients put ``?api_key=...`` there).
 * :class:`RepeatFilter` on the server's log (not the access log): one line repeated word
   for word more than :data:`BURST` times within :data:`WINDOW` seconds is dropped until
@@ -62,8 +62,8 @@ def log_config(level: str) -> dict[str, Any]:
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {
-        "redact": {"()": "provider_core.secrets.RedactingFilter"},
-        "no_query": {"()": "provider_core.secrets.QueryRedactingFilter"},
+        "redact": {"()": "provider_core.logfilters.RedactingFilter"},
+        "no_query": {"()": "provider_core.logfilters.QueryRedactingFilter"},
         "repeat": {"()": "provider_core.gateway.logs.RepeatFilter"},
     }
     for name, handler in config["handlers"].items():

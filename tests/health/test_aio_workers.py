@@ -94,13 +94,12 @@ def test_the_pool_refuses_a_silly_size():
             WorkerPool(bad)  # type: ignore[arg-type]
 
 
-def test_the_default_pool_size_comes_from_the_environment(monkeypatch, caplog):
+def test_the_default_pool_size_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("PROVIDER_CORE_AIO_THREADS", "12")
-    assert _threads_from_env() == 12
+    assert _threads_from_env(DEFAULT_THREADS) == 12
     monkeypatch.setenv("PROVIDER_CORE_AIO_THREADS", "lots")
-    with caplog.at_level(logging.WARNING, logger="provider_core.workers"):
-        assert _threads_from_env() == DEFAULT_THREADS
-    assert "PROVIDER_CORE_AIO_THREADS='lots' is not a positive whole number" in caplog.text
+    with pytest.warns(UserWarning, match="PROVIDER_CORE_AIO_THREADS='lots' is not a positive whole number"):
+        assert _threads_from_env(DEFAULT_THREADS) == DEFAULT_THREADS
 
 
 # -- completions sharing a pool -----------------------------------------------------------------
