@@ -51,6 +51,11 @@ class AbstractProvider(ABC):
         Whether it serves models of those families (informational, shown by the CLI).
     ``supports_message_history`` / ``needs_auth``
         Whether earlier turns are sent along; whether a key is needed.
+    ``supports_tools`` / ``supports_vision`` / ``supports_json``
+        Whether it carries tool calls (``tools``, assistant ``tool_calls``, ``tool``
+        messages), image content parts, and JSON output (a ``response_format`` other than
+        text). Routing skips a provider that lacks what a request needs, saying which; a
+        provider without ``supports_vision`` gets every message's content as a ``str``.
     ``models``
         Mapping of the model ids it serves to display names; must not be empty.
     ``default_model``
@@ -71,6 +76,9 @@ class AbstractProvider(ABC):
     supports_gpt_4: ClassVar[bool] = False
     supports_message_history: ClassVar[bool] = True
     needs_auth: ClassVar[bool] = False
+    supports_tools: ClassVar[bool] = False
+    supports_vision: ClassVar[bool] = False
+    supports_json: ClassVar[bool] = False
     models: ClassVar[Mapping[str, Any]] = {}
     default_model: ClassVar[str | None] = None
     priority: ClassVar[int] = 0
@@ -117,6 +125,9 @@ class AbstractProvider(ABC):
             "supports_gpt_4": cls.supports_gpt_4,
             "supports_message_history": cls.supports_message_history,
             "needs_auth": cls.needs_auth,
+            "supports_tools": cls.supports_tools,
+            "supports_vision": cls.supports_vision,
+            "supports_json": cls.supports_json,
             "priority": cls.priority,
             "default_model": cls.default_model,
             "models": list(cls.models),

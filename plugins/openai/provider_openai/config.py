@@ -84,6 +84,9 @@ class EndpointConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     working: StrictBool = True
     supports_stream: StrictBool = True
+    supports_tools: StrictBool = True
+    supports_vision: StrictBool = True
+    supports_json: StrictBool = True
     proxy: str | None = Field(default=None, repr=False)
     source: str = ""
 
