@@ -38,7 +38,9 @@ from .channel import END, PREFETCH, Cancelled, Channel, Executor
 from .completion import open_completion
 from .defaults import default_pool
 from .errors import ProviderContractError, StreamInterrupted
+from .events import Event, ToolCall, Usage
 from .fallback import Completion
+from .reply import ChatResult
 from .workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -119,10 +121,13 @@ class _NativeStream:
 
 class AsyncCompletion(AsyncIterator[str]):
     """The reply of :func:`acreate_completion`: ``async for`` it for text chunks, or
-    ``await`` it for the whole text (with ``partial_text`` on :class:`StreamInterrupted`,
-    as ``create_completion(stream=False)`` does). ``provider``, ``attempts`` and
-    ``received_chars`` mirror :class:`~provider_core.routing.Completion`. ``aclose()`` (or
-    leaving ``async with``) stops the request."""
+    ``await`` it for the whole reply as a :class:`~provider_core.reply.ChatResult` (with
+    ``partial_text`` on :class:`StreamInterrupted`, as ``create_completion(stream=False)``
+    does). As on :class:`~provider_core.fallback.Completion`, iterating yields text only,
+    ``tool_calls``, ``usage`` and ``finish_reason`` hold the rest once it is exhausted, and
+    :meth:`events` yields every item in order. ``provider``, ``attempts`` and
+    ``received_chars`` mirror the completion's. ``aclose()`` (or leaving ``async with``)
+    stops the request."""
 
     def __init__(self, completion: Completion, channel_box: list[Channel], executor: Executor | None = None) -> None:
         self._completion = completion
@@ -147,12 +152,24 @@ class AsyncCompletion(AsyncIterator[str]):
     def received_chars(self) -> int:
         return self._completion.received_chars
 
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return self._completion.tool_calls
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._completion.usage
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self._completion.finish_reason
+
     def __aiter__(self) -> AsyncCompletion:
         return self
 
     def _open(self) -> Channel:
         executor = self._executor if self._executor is not None else default_pool()
-        channel = Channel(self._completion, asyncio.get_running_loop(), executor)
+        channel = Channel(self._completion.events(), asyncio.get_running_loop(), executor)
         self._box.append(channel)
         self._channel = channel
         weakref.finalize(self, channel.cancel)
@@ -160,14 +177,14 @@ class AsyncCompletion(AsyncIterator[str]):
         channel.submit()
         return channel
 
-    async def __anext__(self) -> str:
+    async def _next_item(self) -> Any:
         if self._done:
             raise StopAsyncIteration
         channel = self._channel or self._open()
         while True:
             with channel.lock:
                 if channel.chunks:
-                    chunk = channel.chunks.popleft()
+                    item = channel.chunks.popleft()
                     resume = channel.taken()
                     break
                 if channel.stop:
@@ -188,24 +205,41 @@ class AsyncCompletion(AsyncIterator[str]):
                 raise
         if resume:
             channel.submit()
-        return chunk
+        return item
 
-    def ready(self) -> list[str]:
-        """The chunks that have already arrived, taken without waiting (maybe none).
+    async def __anext__(self) -> str:
+        while True:
+            item = await self._next_item()
+            if type(item) is str:
+                return item
 
-        After a step of ``async for``, a consumer that handles several chunks at once takes
+    async def events(self) -> AsyncIterator[Event]:
+        """The reply's items in order: ``str`` text and the events of
+        :mod:`provider_core.events` (use this or plain iteration, not both)."""
+        while True:
+            try:
+                item = await self._next_item()
+            except StopAsyncIteration:
+                return
+            yield item
+
+    def ready(self, events: bool = False) -> list[Any]:
+        """The items that have already arrived, taken without waiting (maybe none): text
+        only, or with ``events=True`` the events among them too.
+
+        After a step of iteration, a consumer that handles several chunks at once takes
         the rest of a burst with it (the gateway sends them in one network write). An end
         or error that follows them is raised by the next step, as usual."""
         channel = self._channel
         if channel is None or self._done:
             return []
         with channel.lock:
-            chunks = list(channel.chunks)
+            items = list(channel.chunks)
             channel.chunks.clear()
-            resume = bool(chunks) and channel.taken()
+            resume = bool(items) and channel.taken()
         if resume:
             channel.submit()
-        return chunks
+        return items if events else [item for item in items if type(item) is str]
 
     def _finish(self) -> None:
         self._done = True
@@ -225,8 +259,8 @@ class AsyncCompletion(AsyncIterator[str]):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def text(self) -> str:
-        """The whole reply as one string."""
+    async def text(self) -> ChatResult:
+        """The whole reply: its text as a :class:`~provider_core.reply.ChatResult`."""
         parts: list[str] = []
         try:
             async for chunk in self:
@@ -236,9 +270,15 @@ class AsyncCompletion(AsyncIterator[str]):
             raise
         finally:
             await self.aclose()
-        return "".join(parts)
+        return ChatResult(
+            "".join(parts),
+            tool_calls=self.tool_calls,
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            provider=self.provider,
+        )
 
-    def __await__(self) -> Generator[Any, None, str]:
+    def __await__(self) -> Generator[Any, None, ChatResult]:
         return self.text().__await__()
 
 
@@ -248,17 +288,26 @@ def acreate_completion(
     stream: bool = True,
     provider: str | type | None = None,
     *,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
+    response_format: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    stop: str | list[str] | None = None,
+    seed: int | None = None,
     registry: Registry | None = None,
     prefer: Sequence[str] | None = None,
     include_not_working: bool = False,
     executor: Executor | None = None,
-    **kwargs: Any,
+    **options: Any,
 ) -> AsyncCompletion:
     """Validate, route and return an :class:`AsyncCompletion` (the arguments and errors of
     :func:`provider_core.create_completion`).
 
     ``async for chunk in acreate_completion(...)`` streams; ``await
-    acreate_completion(..., stream=False)`` returns the whole text. Input and routing
+    acreate_completion(..., stream=False)`` returns the whole reply (a
+    :class:`~provider_core.reply.ChatResult`). Input and routing
     errors are raised here, synchronously; provider errors while iterating.
 
     ``executor`` is where the sync provider's steps run: a :class:`~provider_core.workers.WorkerPool`
@@ -282,6 +331,14 @@ def acreate_completion(
         prefer=prefer,
         include_not_working=include_not_working,
         call=call,
-        **kwargs,
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=response_format,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stop=stop,
+        seed=seed,
+        **options,
     )
     return AsyncCompletion(completion, box, executor)

@@ -44,16 +44,16 @@ Cancelled = Aborted
 class Channel:
     """What the worker jobs and the consumer share (never the AsyncCompletion itself, so
     that dropping it un-iterated can stop the worker). Every field below ``lock`` is read
-    and written under it. ``completion`` is an iterator of ``str`` with ``close()``."""
+    and written under it. ``completion`` is an iterator (of text and events) with ``close()``."""
 
-    def __init__(self, completion: Iterator[str], loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
+    def __init__(self, completion: Iterator[Any], loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
         self.completion = completion
         self.scope = AbortScope()  # cancel() cuts the provider's blocked upstream read with it
         self.loop = loop
         self.executor = executor
         self.inflight: concurrent.futures.Future[Any] | None = None  # a native step awaited on the loop
         self.lock = threading.RLock()  # a finalizer may cancel from a thread holding it
-        self.chunks: deque[str] = deque()
+        self.chunks: deque[Any] = deque()
         self.end: tuple[int, Any] | None = None  # (END, None) or (ERROR, exc), after the chunks
         self.running = False  # a job is submitted or running
         self.closed = False  # the completion is closed

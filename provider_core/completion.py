@@ -10,14 +10,16 @@ opens its completion here too (:func:`open_completion`).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .contract import validate_provider
 from .defaults import get_registry
 from .errors import Attempt, NoProviderAvailable, ProviderNotFound, ProviderNotWorkingWarning, StreamInterrupted
 from .fallback import Completion
-from .messages import resolve_model, validate_messages, validate_options
+from .messages import resolve_model, validate_messages
+from .options import KNOWN_OPTIONS, NOTHING, needs, validate_options
+from .reply import ChatResult
 from .routing import override_hint
 from .secrets import protect_options
 
@@ -56,22 +58,29 @@ def open_completion(
     prefer: Sequence[str] | None = None,
     include_not_working: bool = False,
     call: Callable[..., Any] | None = None,
-    **kwargs: Any,
+    **options: Any,
 ) -> Completion:
     """The checks and routing of :func:`create_completion`, returning its not yet started
     :class:`Completion` whatever ``stream`` says (the async API drives it from a thread).
-    ``call`` is passed to the :class:`Completion`."""
+    ``options`` are the request's options, known and the provider's own; a known one given
+    as ``None`` is not sent. ``call`` is passed to the :class:`Completion`."""
     if registry is None:
         registry = get_registry()
     checked = validate_messages(messages)  # the model is checked by routing, or resolve_model
+    kwargs = {name: value for name, value in options.items() if value is not None or name not in KNOWN_OPTIONS}
     validate_options(kwargs)
+    need = needs(checked, kwargs)
     kwargs = protect_options(kwargs)  # keys and tokens travel as SecretStr (see provider_core.secrets)
     skipped: tuple[Attempt, ...] = ()
     if provider is not None:
         cls, model = _pinned(registry, provider, model)
+        lacks = need.missing(cls) if need is not NOTHING else None
+        if lacks is not None:
+            raise NoProviderAvailable(model, [Attempt(cls.name, lacks)])
         candidates: tuple[type, ...] = (cls,)
     else:
-        plan = registry.load().router.plan(model, stream=stream, include_not_working=include_not_working, prefer=prefer)
+        router = registry.load().router
+        plan = router.plan(model, stream=stream, include_not_working=include_not_working, prefer=prefer, needs=need)
         if not plan.candidates:
             raise NoProviderAvailable(model, list(plan.skipped), hint=override_hint(plan))
         candidates, skipped = plan.candidates, plan.skipped
@@ -88,9 +97,9 @@ def open_completion(
     )
 
 
-def collect_text(completion: Iterator[str]) -> str:
-    """Join a completion's chunks; a :class:`StreamInterrupted` gets the text received
-    before it as ``partial_text``."""
+def collect_text(completion: Completion) -> ChatResult:
+    """The whole reply of ``completion`` as a :class:`~provider_core.reply.ChatResult`; a
+    :class:`StreamInterrupted` gets the text received before it as ``partial_text``."""
     parts: list[str] = []
     try:
         for chunk in completion:
@@ -98,7 +107,13 @@ def collect_text(completion: Iterator[str]) -> str:
     except StreamInterrupted as exc:
         exc.keep_text(parts)
         raise
-    return "".join(parts)
+    return ChatResult(
+        "".join(parts),
+        tool_calls=completion.tool_calls,
+        usage=completion.usage,
+        finish_reason=completion.finish_reason,
+        provider=completion.provider,
+    )
 
 
 def create_completion(
@@ -107,19 +122,35 @@ def create_completion(
     stream: bool = True,
     provider: str | type | None = None,
     *,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: str | dict[str, Any] | None = None,
+    response_format: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    stop: str | list[str] | None = None,
+    seed: int | None = None,
     registry: Registry | None = None,
     prefer: Sequence[str] | None = None,
     include_not_working: bool = False,
-    **kwargs: Any,
-) -> Completion | str:
+    **options: Any,
+) -> Completion | ChatResult:
     """Validate, route by ``model``, call the provider, and fall back where safe.
 
     With ``stream=True`` (the default) returns a :class:`Completion`, an iterator of text
-    chunks; with ``stream=False`` returns the whole reply as one ``str``. Naming
-    ``provider`` bypasses routing (a not-working provider then only warns). Input errors
-    and routing errors are raised here, before any request; provider errors are raised
-    while iterating. Extra ``kwargs`` (``temperature``, ``system_message``, ...) go to the
-    provider. The async twin is :func:`provider_core.aio.acreate_completion`.
+    chunks (tool calls, usage and the finish reason on it afterwards, or all of them in
+    order from :meth:`Completion.events`); with ``stream=False`` returns the whole reply as
+    a :class:`~provider_core.reply.ChatResult`, a ``str`` with ``tool_calls``, ``usage``,
+    ``finish_reason`` and ``provider``. Naming
+    ``provider`` bypasses routing (a not-working provider then only warns).
+
+    ``tools``, ``tool_choice``, ``response_format``, ``max_tokens``, ``temperature``,
+    ``top_p``, ``stop`` and ``seed`` take OpenAI's shapes; they are checked here and reach
+    the provider as keywords (one left ``None`` is not sent). Routing skips a provider that
+    lacks what the request needs (tools, images, JSON output). Other ``options`` are the
+    provider's own and go to it unchecked. Input errors and routing errors are raised here,
+    before any request; provider errors while iterating. The async twin is
+    :func:`provider_core.aio.acreate_completion`.
     """
     completion = open_completion(
         model,
@@ -129,6 +160,14 @@ def create_completion(
         registry=registry,
         prefer=prefer,
         include_not_working=include_not_working,
-        **kwargs,
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=response_format,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stop=stop,
+        seed=seed,
+        **options,
     )
     return completion if stream else collect_text(completion)

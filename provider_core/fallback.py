@@ -1,13 +1,15 @@
-"""The fallback loop: call candidates in order until one yields its first chunk, then relay.
+"""The fallback loop: call candidates in order until one delivers, then relay.
 
-A candidate that fails *before its first chunk* with an error whose ``fallback_ok`` is true
-(network, 5xx, 429, an empty reply, a broken plugin) hands over to the next one, and a
-:class:`~provider_core.errors.FallbackWarning` says so. After the first chunk nothing is
-switched: any fault becomes :class:`~provider_core.errors.StreamInterrupted`, saying how
-much arrived. Every chunk is checked to be a ``str``; the provider's iterator is closed
-whenever the relay ends, fails or is abandoned. :mod:`provider_core.routing` decides the
-candidates and :mod:`provider_core.completion` opens the completion; this module only runs
-the candidates it is given.
+A candidate *delivers* with its first text or tool call. One that fails before that with an
+error whose ``fallback_ok`` is true (network, 5xx, 429, an empty reply, a broken plugin)
+hands over to the next one, and a :class:`~provider_core.errors.FallbackWarning` says so.
+After it nothing is switched: any fault becomes
+:class:`~provider_core.errors.StreamInterrupted`, saying how much arrived. Every item is
+checked (a ``str``, or an event kept by :class:`~provider_core.reply.ReplyState`, which
+assembles tool calls); the provider's iterator is closed whenever the relay ends, fails or
+is abandoned. A provider without ``supports_vision`` gets its messages' text parts joined.
+:mod:`provider_core.routing` decides the candidates and :mod:`provider_core.completion`
+opens the completion; this module only runs the candidates it is given.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from .errors import (
     ProviderError,
     StreamInterrupted,
 )
+from .events import Event, FinishReason, ToolCall, ToolCallDelta, Usage
+from .messages import text_only
+from .reply import ReplyState
 from .secrets import scrub
 
 if TYPE_CHECKING:
@@ -51,10 +56,8 @@ def _interruption_cause(exc: BaseException, name: str) -> str:
     return _why(exc)
 
 
-def _not_str(provider: type, chunk: object) -> ProviderContractError:
-    return ProviderContractError(
-        f"{provider.name} yielded {type(chunk).__name__}, not str", provider=provider.name, rule="chunk-str"
-    )
+#: What starts a reply: its first text, or its first tool call.
+_DELIVERS = (ToolCallDelta, ToolCall)
 
 
 def _contained(provider: type, exc: BaseException) -> Exception:
@@ -110,14 +113,18 @@ class _FallbackLoop:
         self.attempts: list[Attempt] = []
         self.skipped = tuple(skipped)
         self.received_chars = 0
+        self.reply: ReplyState | None = None
         self._hooks = hooks
         self._routed = routed
         self._call = call
 
     def _start(
         self, provider: type, model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
-    ) -> tuple[Any, str]:
-        """Call ``provider`` and wait for its first non-empty chunk; return (iterator, chunk)."""
+    ) -> tuple[Any, list[Any]]:
+        """Call ``provider`` and wait until it delivers; return (iterator, the items so far:
+        events that came first, then the first text or tool call)."""
+        if not provider.supports_vision:
+            messages = text_only(messages)
         if self._call is not None:
             result = self._call(provider, model, messages, stream, kwargs)
         else:
@@ -128,13 +135,22 @@ class _FallbackLoop:
                 provider=provider.name,
                 rule="result-iterator",
             )
+        reply = self.reply = ReplyState(provider.name)
         it = iter(result)
+        early: list[Any] = []
         try:
-            for chunk in it:
-                if not isinstance(chunk, str):
-                    raise _not_str(provider, chunk)
-                if chunk:
-                    return it, chunk
+            for item in it:
+                if isinstance(item, str):
+                    if reply.finish_reason is not None:
+                        reply.add(item)  # raises: nothing follows the FinishReason
+                    if item:
+                        early.append(item)
+                        return it, early
+                    continue
+                reply.add(item)
+                early.append(item)
+                if type(item) in _DELIVERS:
+                    return it, early
         except BaseException:
             _close(it)
             raise
@@ -156,7 +172,7 @@ class _FallbackLoop:
             if report is not None:
                 started = time.perf_counter()
             try:
-                it, first = self._start(provider, model, messages, stream, kwargs)
+                it, early = self._start(provider, model, messages, stream, kwargs)
             except BaseException as raised:
                 failed: Exception | None = _contained(provider, raised)
             else:
@@ -177,25 +193,37 @@ class _FallbackLoop:
             if self.attempts:
                 failed = "; ".join(str(a) for a in self.attempts)
                 warnings.warn(f"fell back to {provider.name} after: {failed}", FallbackWarning, stacklevel=3)
-            yield from self._relay(provider, it, first, report, started)
+            yield from self._relay(provider, it, early, report, started)
             return
         last = self.attempts[-1].error if self.attempts else None
         raise NoProviderAvailable(model, [*self.skipped, *self.attempts]) from last
 
-    def _relay(self, provider: type, it: Any, first: str, report: Any = None, started: float = 0.0) -> Iterator[str]:
-        chars = len(first)
-        chunks = 1
-        self.received_chars = chars
+    def _relay(
+        self, provider: type, it: Any, early: list[Any], report: Any = None, started: float = 0.0
+    ) -> Iterator[Any]:
+        reply = self.reply
+        assert reply is not None
+        chars = chunks = 0
         try:
-            yield first
-            for chunk in it:
-                if not isinstance(chunk, str):
-                    raise _not_str(provider, chunk)
-                if chunk:
-                    chars += len(chunk)
+            for item in early:
+                if isinstance(item, str):
+                    chars += len(item)
                     chunks += 1
                     self.received_chars = chars
-                    yield chunk
+                yield item
+            for item in it:
+                if isinstance(item, str):
+                    if item:
+                        chars += len(item)
+                        chunks += 1
+                        self.received_chars = chars
+                        yield item
+                else:
+                    reply.add(item)
+                    yield item
+                    if type(item) is FinishReason:  # last: whatever follows breaks the rule
+                        for extra in it:
+                            reply.add(extra)
         except GeneratorExit:
             raise
         except BaseException as raised:
@@ -221,6 +249,11 @@ class _FallbackLoop:
 
 class Completion(Iterator[str]):
     """The streamed reply of :func:`create_completion`: iterate it for text chunks.
+
+    Iterating yields text only; once it is exhausted, ``tool_calls`` (the assembled
+    :class:`~provider_core.events.ToolCall` list), ``usage`` and ``finish_reason`` hold what
+    arrived besides it. :meth:`events` iterates the same reply with every item, text and
+    events, in order (use one or the other).
 
     ``provider`` names the provider that answered (set when its first chunk arrives);
     ``attempts`` lists the candidates that failed before it, each with why; ``skipped``
@@ -276,11 +309,38 @@ class Completion(Iterator[str]):
         """Characters delivered so far."""
         return self._loop.received_chars
 
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls the reply made (complete once the reply is)."""
+        reply = self._loop.reply
+        return reply.tool_calls if reply is not None else []
+
+    @property
+    def usage(self) -> Usage | None:
+        """The token counts the provider reported, if it did."""
+        reply = self._loop.reply
+        return reply.usage if reply is not None else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the reply ended (``stop``, ``length``, ``tool_calls``, ``content_filter``), if said."""
+        reply = self._loop.reply
+        return reply.finish_reason if reply is not None else None
+
     def __iter__(self) -> Completion:
         return self
 
     def __next__(self) -> str:
-        return next(self._gen)
+        gen = self._gen
+        while True:
+            item = next(gen)
+            if isinstance(item, str):
+                return item
+
+    def events(self) -> Iterator[Event]:
+        """The reply's items in order: ``str`` text and the events of
+        :mod:`provider_core.events` (tool-call deltas or whole calls, usage, finish reason)."""
+        return self._gen
 
     def close(self) -> None:
         self._gen.close()

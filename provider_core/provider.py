@@ -2,18 +2,28 @@
 
 A provider is a class, never instantiated by the core. Its class attributes say what it
 can do; its ``create_completion`` classmethod sends one request and returns an iterator of
-text chunks. The registry checks a class against these rules when it is registered
-(:mod:`provider_core.contract`).
+text chunks (``str``) and, where its protocol carries them, the events of
+:mod:`provider_core.events` (tool calls, usage, the finish reason). The registry checks
+a class against these rules when it is registered (:mod:`provider_core.contract`).
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 from .messages import ValidatedMessages, check_call
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # pydantic depends on typing_extensions
+    from typing_extensions import NotRequired
+
+if TYPE_CHECKING:  # an annotation only: the events are not imported at run time
+    from .events import Event
 
 __all__ = ["AbstractProvider", "CreateResult", "Message", "Messages", "Role"]
 
@@ -21,16 +31,23 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 class Message(TypedDict):
-    """One chat message: ``{"role": "user", "content": "Hello"}``."""
+    """One chat message: ``{"role": "user", "content": "Hello"}``. ``content`` may also be
+    a list of parts (text, ``image_url``) or, for an assistant message with ``tool_calls``,
+    ``None``; a ``tool`` message carries ``tool_call_id`` (see
+    :func:`provider_core.messages.validate_messages`)."""
 
     role: Role
-    content: str
+    content: str | list[dict[str, Any]] | None
+    name: NotRequired[str]
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    tool_call_id: NotRequired[str]
 
 
 #: A non-empty list of messages, oldest first.
 Messages = list[Message]
-#: What ``create_completion`` returns: text chunks, in order, whose join is the reply.
-CreateResult = Iterator[str]
+#: What ``create_completion`` returns: text chunks, in order, whose join is the reply's
+#: text, and the events of :mod:`provider_core.events` where the protocol carries them.
+CreateResult = Iterator["str | Event"]
 
 
 class AbstractProvider(ABC):
@@ -95,7 +112,12 @@ class AbstractProvider(ABC):
     @classmethod
     @abstractmethod
     def create_completion(cls, model: str, messages: Messages, stream: bool, **kwargs: Any) -> CreateResult:
-        """Send one completion request and return its text as an iterator of chunks.
+        """Send one completion request and return its reply as an iterator: ``str`` text
+        chunks and, where the protocol carries them, the events of
+        :mod:`provider_core.events` (tool calls, one ``Usage``, a last ``FinishReason``).
+        A version-1 provider yields ``str`` only; it receives ``tools``, ``max_tokens``,
+        ``temperature``, ... as keywords it may ignore, and plain-string message content
+        (text parts joined) unless it declares ``supports_vision``.
 
         The input arrives checked, exactly once: ``model`` is one of ``models`` (an empty
         one already replaced by ``default_model``), the messages and options are valid, and

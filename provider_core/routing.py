@@ -4,8 +4,9 @@ others are skipped; the plans cached until something they depend on changes.
 Order of candidates for a model: the providers that list it, highest ``priority`` first,
 then by name (case-insensitive); ``prefer=[names]`` moves those to the front for one call.
 A candidate is skipped when it is not working (static flag or ``provider_working`` hook)
-unless ``include_not_working``, or when streaming is asked and it does not stream; each
-skip is recorded with its reason in the :class:`RoutePlan`.
+unless ``include_not_working``, when streaming is asked and it does not stream, or when the
+request needs what it lacks (tools, images, JSON output: :class:`~provider_core.options.Needs`);
+each skip is recorded with its reason in the :class:`RoutePlan`.
 
 A :class:`Router` belongs to one registry (``registry.router``) and owns its plans. They
 are dropped when the registry changes (it tells its router) and when a health plugin says
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 from .errors import Attempt, ModelNotSupported, NoProviderAvailable
 from .hookcalls import HookCalls
 from .messages import validate_model
+from .options import LACKS, NOTHING, Needs
 
 __all__ = ["NO_STREAM", "Catalog", "RoutePlan", "Router", "override_hint"]
 
@@ -71,7 +73,7 @@ class RoutePlan:
 
 def override_hint(plan: RoutePlan) -> str:
     """How to call a provider that was skipped for not working anyway (or ``""``)."""
-    names = [a.provider for a in plan.skipped if a.reason != NO_STREAM]
+    names = [a.provider for a in plan.skipped if a.reason != NO_STREAM and a.reason not in LACKS]
     if names:
         return (
             f"To call it anyway, name it (provider={names[0]!r}; CLI: --provider {names[0]}) "
@@ -109,17 +111,19 @@ class Router:
         stream: bool = False,
         include_not_working: bool = False,
         prefer: Sequence[str] | None = None,
+        needs: Needs = NOTHING,
     ) -> RoutePlan:
         """The :class:`RoutePlan` for ``model``, which may have no candidate; raises
-        :class:`ModelNotSupported` when no provider lists the model (with close matches)."""
+        :class:`ModelNotSupported` when no provider lists the model (with close matches).
+        ``needs`` is what the request needs of a provider (see :func:`~provider_core.options.needs`)."""
         if type(model) is not str:
             validate_model(model)  # raises: a cache key must be hashable
-        key = (model, stream, include_not_working, tuple(prefer) if prefer else None)
+        key = (model, stream, include_not_working, tuple(prefer) if prefer else None, needs)
         if self._deadlines and any(clock() >= at for clock, at in list(self._deadlines.items())):
             self.routes_changed()
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._decide(model, stream, include_not_working, prefer)
+            plan = self._decide(model, stream, include_not_working, prefer, needs)
             if self._registry.caches_routes:
                 self._plans[key] = plan
         return plan
@@ -130,10 +134,11 @@ class Router:
         stream: bool = False,
         include_not_working: bool = False,
         prefer: Sequence[str] | None = None,
+        needs: Needs = NOTHING,
     ) -> tuple[type, ...]:
         """The ordered candidates for ``model``, or :class:`NoProviderAvailable` saying, for
         each provider that lists the model, why it was skipped."""
-        plan = self.plan(model, stream, include_not_working, prefer)
+        plan = self.plan(model, stream, include_not_working, prefer, needs)
         if not plan.candidates:
             raise NoProviderAvailable(model, list(plan.skipped), hint=override_hint(plan))
         return plan.candidates
@@ -148,7 +153,9 @@ class Router:
             return "reported not working by a provider_working hook"
         return "marked not working"
 
-    def _decide(self, model: str, stream: bool, include_not_working: bool, prefer: Sequence[str] | None) -> RoutePlan:
+    def _decide(
+        self, model: str, stream: bool, include_not_working: bool, prefer: Sequence[str] | None, needs: Needs
+    ) -> RoutePlan:
         validate_model(model)
         registry = self._registry
         listed = registry.candidates(model)
@@ -162,8 +169,11 @@ class Router:
         chosen: list[type] = []
         skipped: list[Attempt] = []
         for provider in listed:
+            lacks = needs.missing(provider) if needs is not NOTHING else None
             if stream and not provider.supports_stream:
                 skipped.append(Attempt(provider.name, NO_STREAM))
+            elif lacks is not None:
+                skipped.append(Attempt(provider.name, lacks))
             elif not include_not_working and not registry.hooks.is_working(provider):
                 skipped.append(Attempt(provider.name, self.not_working_reason(provider)))
             else:

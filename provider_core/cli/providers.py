@@ -33,12 +33,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             yes(r["supports_stream"]),
             yes(r["supports_gpt_35_turbo"]),
             yes(r["supports_gpt_4"]),
+            yes(r["supports_tools"]),
+            yes(r["supports_vision"]),
+            yes(r["supports_json"]),
             str(len(r["models"])),
             r["plugin"],
         )
         for r in records
     ]
-    table(rows, ("NAME", "WORKING", "STREAM", "GPT-3.5", "GPT-4", "MODELS", "PLUGIN"), out)
+    columns = ("NAME", "WORKING", "STREAM", "GPT-3.5", "GPT-4", "TOOLS", "VISION", "JSON", "MODELS", "PLUGIN")
+    table(rows, columns, out)
     for r in records:
         if r["status_reason"]:
             out.write(f"  {r['name']}: not working: {r['status_reason']}\n")

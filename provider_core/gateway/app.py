@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..aio import AsyncCompletion, acreate_completion
+from ..events import ToolCall, ToolCallDelta
 from ..logfilters import install_log_filters
 from ..registry import Registry
 from ..workers import WorkerPool
@@ -29,9 +30,10 @@ from .bodylimit import BodyLimit
 from .config import GatewayConfig
 from .errors import ApiError, api_error_from, log_message
 from .guard import Guard
-from .request import parse_chat_request, read_json
+from .request import ChatRequest, parse_chat_request, read_json
 from .sse import ChatReply, json_bytes, model_list, model_object
 from .stream import CompletionStream
+from .usage import reported_or_estimated
 
 __all__ = ["create_app"]
 
@@ -136,7 +138,7 @@ class Gateway:
             return _answer_exception(exc)
         return reply if reply is not None else Response(status_code=499)  # nobody is left to read it
 
-    async def _open(self, chat: Any, stream: bool) -> AsyncCompletion:
+    async def _open(self, chat: ChatRequest, stream: bool) -> AsyncCompletion:
         """Validate and route (raising input and routing errors at once, before any
         request), returning the not yet started completion; ``stream`` is what the
         provider is asked for. This runs on the event loop: it costs microseconds for an
@@ -155,27 +157,43 @@ class Gateway:
             **chat.options,
         )
 
-    async def _complete(self, chat: Any) -> Response:
+    async def _complete(self, chat: ChatRequest) -> Response:
         # A client that leaves before the reply is complete does not stop a non-streamed
         # call: it ends by itself within the provider's timeouts.
         completion = await self._open(chat, stream=False)
-        text = await completion  # the whole text; closes the completion however it ends
+        result = await completion  # the whole reply; closes the completion however it ends
         reply = ChatReply(chat.model, provider=completion.provider)
-        headers = {"x-provider-core-provider": reply.provider} if reply.provider else None
-        return Response(json_bytes(reply.completion(text)), headers=headers, media_type="application/json")
+        chars = len(result) + sum(len(c.name) + len(c.arguments) for c in result.tool_calls)
+        usage, estimated = reported_or_estimated(result.usage, chat.messages, chat.options, chars)
+        finish = result.finish_reason or ("tool_calls" if result.tool_calls else "stop")
+        headers = {"x-provider-core-provider": reply.provider} if reply.provider else {}
+        if estimated:
+            headers["x-provider-core-usage"] = "estimated"
+        body = reply.completion(str(result), result.tool_calls, finish, usage)
+        return Response(json_bytes(body), headers=headers, media_type="application/json")
 
-    async def _stream(self, chat: Any) -> Any:
-        """Wait for the first chunk before answering, so that every failure before it
-        (no provider, an upstream 429...) is still an HTTP status of its own."""
+    async def _stream(self, chat: ChatRequest) -> Any:
+        """Wait for the first text or tool call before answering, so that every failure
+        before it (no provider, an upstream 429...) is still an HTTP status of its own."""
         completion = await self._open(chat, stream=True)
+        items = completion.events()
+        first: list[Any] = []
         try:
-            first = await completion.__anext__()
-        except StopAsyncIteration:  # not with the core's Completion, which raises EmptyResponse
-            raise RuntimeError("the completion ended before its first chunk") from None
+            async for item in items:
+                first.append(item)
+                if type(item) in DELIVERS:
+                    break
+            else:  # not with the core's Completion, which raises EmptyResponse
+                raise RuntimeError("the completion ended before its first chunk")
         except BaseException:  # its error, or this request cancelled: stop the provider
+            await items.aclose()
             await completion.aclose()
             raise
-        return CompletionStream(completion, first, ChatReply(chat.model, provider=completion.provider))
+        return CompletionStream(completion, first, items, ChatReply(chat.model, provider=completion.provider), chat)
+
+
+#: The items that start a reply (the core's rule too: see provider_core.fallback).
+DELIVERS = (str, ToolCallDelta, ToolCall)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

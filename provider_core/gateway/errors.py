@@ -11,6 +11,8 @@ InvalidMessages                400     ``invalid_messages``
 ModelNotSupported              404     ``model_not_found``
 ProviderNotFound               404     ``provider_not_found``
 NoProviderAvailable            503     ``no_provider_available``
+  ... every provider lacking   400     ``unsupported_request``
+  what the request needs
 ProviderHTTPError 429          429     ``rate_limited``
 ProviderHTTPError 400/422      400     ``upstream_rejected``
 ProviderHTTPError 413          413     ``upstream_rejected``
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors as core
+from ..options import LACKS
 from ..secrets import redact_secrets
 
 __all__ = ["ApiError", "RequestError", "api_error_from", "log_message", "public_message"]
@@ -177,6 +180,10 @@ def api_error_from(exc: BaseException) -> ApiError:
         return ApiError(404, message, "invalid_request_error", "provider_not_found", "provider")
     if isinstance(exc, core.NoProviderAvailable):
         attempts = [{"provider": a.provider, "reason": _attempt_reason(a)} for a in exc.attempts]
+        if exc.attempts and all(a.error is None and a.reason in LACKS for a in exc.attempts):
+            # no provider of the model can do what the request asks (tools, images, JSON):
+            # the request must change, waiting will not help
+            return ApiError(400, message, "invalid_request_error", "unsupported_request", extra={"attempts": attempts})
         return ApiError(503, message, "service_unavailable", "no_provider_available", extra={"attempts": attempts})
     if isinstance(exc, core.ProviderError):
         if isinstance(exc, core.ProviderHTTPError):

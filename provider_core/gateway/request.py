@@ -1,15 +1,21 @@
 """Reading an OpenAI chat-completions request body into what the core takes.
 
-Only the request's *shape* is checked here (types of the top-level fields, content parts,
-arguments the gateway cannot honour); the messages themselves are validated by the core
-(:func:`provider_core.messages.validate_messages`), whose errors name the message and field.
+Only the request's *shape* is checked here (types of the top-level fields, arguments the
+gateway cannot honour); the messages and options themselves are validated by the core
+(:mod:`provider_core.messages`, :mod:`provider_core.options`), whose errors name the
+message and field.
 
-Accepted and passed on: ``model``, ``messages``, ``stream``, ``temperature`` and the
-gateway's own ``provider`` (pin one provider, as ``create_completion(provider=...)``).
-Accepted and ignored (they cannot change what a provider-core provider sends):
-:data:`IGNORED`. Refused with a 400 naming the field, because ignoring them would change the
-answer's meaning: tools and functions, ``response_format`` other than text, ``logprobs``,
-``stop``, ``logit_bias``, ``n`` other than 1, and any argument OpenAI does not define.
+Passed on to the core: ``model``, ``messages`` (content parts, images included, assistant
+``tool_calls``, ``tool`` messages; ``developer`` is read as ``system``), ``stream``,
+``tools``, ``tool_choice``, ``response_format``, ``max_tokens`` / ``max_completion_tokens``
+(one name for the core), ``temperature``, ``top_p``, ``stop``, ``seed``, and the gateway's
+own ``provider`` (pin one provider, as ``create_completion(provider=...)``).
+``stream_options.include_usage`` is the gateway's (a last chunk with the usage).
+Accepted and ignored, because they cannot change the answer: :data:`IGNORED`. Refused
+with a 400 naming the parameter, because no provider-core provider is asked for them and
+ignoring them would change the answer's meaning: :data:`UNSUPPORTED` unless absent, null,
+false, zero or empty (``n`` other than 1, ``parallel_tool_calls`` false, and any argument
+OpenAI does not define, likewise).
 """
 
 from __future__ import annotations
@@ -20,41 +26,34 @@ from typing import Any
 
 from .errors import RequestError
 
-__all__ = ["IGNORED", "MAX_DEPTH", "ChatRequest", "parse_chat_request", "read_json"]
+__all__ = ["IGNORED", "MAX_DEPTH", "UNSUPPORTED", "ChatRequest", "parse_chat_request", "read_json"]
 
 #: Deepest nesting of arrays and objects accepted in a request body (tool schemas included).
 MAX_DEPTH = 64
 
-IGNORED = frozenset(
-    {
-        "frequency_penalty",
-        "max_completion_tokens",
-        "max_tokens",
-        "metadata",
-        "parallel_tool_calls",
-        "presence_penalty",
-        "seed",
-        "service_tier",
-        "store",
-        "stream_options",
-        "top_p",
-        "user",
-    }
-)
-#: Refused unless absent, null, false or empty.
+#: Accepted and ignored: bookkeeping for OpenAI's own platform, no effect on the answer.
+IGNORED = frozenset({"metadata", "prompt_cache_key", "safety_identifier", "service_tier", "store", "user"})
+#: The options passed to the core as they are.
+PASSED = ("tools", "tool_choice", "response_format", "temperature", "top_p", "stop", "seed")
+#: Refused unless absent, null, false, zero or empty, each with why.
 UNSUPPORTED = {
-    "tools": "tool calls are not supported by the gateway",
-    "tool_choice": "tool calls are not supported by the gateway",
-    "functions": "function calls are not supported by the gateway",
-    "function_call": "function calls are not supported by the gateway",
+    "functions": "the legacy 'functions' are not supported: use 'tools'",
+    "function_call": "the legacy 'function_call' is not supported: use 'tool_choice'",
     "logprobs": "logprobs are not supported by the gateway",
     "top_logprobs": "logprobs are not supported by the gateway",
-    "stop": "stop sequences are not supported by the gateway",
     "logit_bias": "logit_bias is not supported by the gateway",
-    "modalities": "only text output is supported by the gateway",
+    "frequency_penalty": "frequency_penalty is not supported by the gateway",
+    "presence_penalty": "presence_penalty is not supported by the gateway",
     "audio": "only text output is supported by the gateway",
+    "prediction": "predicted outputs are not supported by the gateway",
+    "reasoning_effort": "reasoning_effort is not supported by the gateway",
+    "verbosity": "verbosity is not supported by the gateway",
+    "web_search_options": "web search is not supported by the gateway",
 }
-KNOWN = frozenset({"model", "messages", "stream", "temperature", "provider", "n", "response_format"})
+KNOWN = frozenset(
+    {*PASSED, "model", "messages", "stream", "stream_options", "provider", "n", "modalities"}
+    | {"max_tokens", "max_completion_tokens", "parallel_tool_calls"}
+)
 
 _NUMBER = (int, float)
 #: The JSON type each known argument must have when it is not null, and its name in errors.
@@ -84,8 +83,14 @@ TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "temperature": (_NUMBER, "a number"),
     "response_format": ((dict,), "an object"),
     "n": ((int,), "an integer"),
+    "prediction": ((dict,), "an object"),
+    "reasoning_effort": ((str,), "a string"),
+    "verbosity": ((str,), "a string"),
+    "web_search_options": ((dict,), "an object"),
 }
 _POSITIVE = frozenset({"max_tokens", "max_completion_tokens"})
+#: What ``stream_options`` may hold (``include_obfuscation`` only pads OpenAI's own events).
+_STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
 
 
 def _check_types(body: dict[str, Any]) -> None:
@@ -151,53 +156,68 @@ def _check_text(text: str) -> None:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """A chat request in the core's terms; ``options`` go to ``create_completion`` as keywords."""
+    """A chat request in the core's terms; ``options`` go to ``create_completion`` as
+    keywords; ``include_usage``: the stream ends with a usage chunk."""
 
     model: str
     messages: list[dict[str, Any]]
     stream: bool = False
     provider: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    include_usage: bool = False
 
 
-def _content(value: Any, where: str) -> Any:
-    """Content parts (``[{"type": "text", "text": ...}]``) joined into one string."""
-    if not isinstance(value, list):
-        return value
-    texts = []
-    for j, part in enumerate(value):
-        if not isinstance(part, dict) or part.get("type") != "text":
-            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            raise RequestError(f"only text content parts are supported, got {kind!r}", param=f"{where}[{j}].type")
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise RequestError("a text content part needs a string 'text'", param=f"{where}[{j}].text")
-        texts.append(text)
-    return "".join(texts)
-
-
-def _message(raw: Any, i: int) -> Any:
+def _message(raw: Any) -> Any:
+    """A message as the core takes it: keys that are null left out (an assistant's null
+    ``content`` beside its ``tool_calls`` kept), ``developer`` as ``system``, an empty
+    ``annotations`` list (which SDKs echo back from a reply) dropped."""
     if not isinstance(raw, dict):
         return raw  # the core names it: messages[i]: Input should be a valid dictionary
     message = {k: v for k, v in raw.items() if v is not None}
+    if "content" in raw and raw["content"] is None and raw.get("tool_calls"):
+        message["content"] = None
     if message.get("role") == "developer":
         message["role"] = "system"
-    if "content" in message:
-        message["content"] = _content(message["content"], f"messages[{i}].content")
+    if message.get("annotations") == []:
+        del message["annotations"]
     return message
 
 
 def _refuse_unsupported(body: dict[str, Any]) -> None:
     for name, why in UNSUPPORTED.items():
         value = body.get(name)
-        if value is not None and value is not False and value != [] and value != {}:
+        if value is not None and value is not False and value != 0 and value != [] and value != {}:
             raise RequestError(why, param=name, code="unsupported_parameter")
-    fmt = body.get("response_format")
-    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
-        raise RequestError("only the 'text' response_format is supported", param="response_format")
     n = body.get("n")
     if n is not None and (isinstance(n, bool) or n != 1):
-        raise RequestError(f"n must be 1 (one choice per request), got {n!r}", param="n")
+        raise RequestError(f"n must be 1 (one choice per request), got {n!r}", param="n", code="unsupported_parameter")
+    if body.get("parallel_tool_calls") is False:
+        raise RequestError(
+            "parallel_tool_calls=false is not supported: a model may make several calls at once",
+            param="parallel_tool_calls",
+            code="unsupported_parameter",
+        )
+    modalities = body.get("modalities")
+    if modalities is not None and modalities != ["text"] and modalities != []:
+        raise RequestError(
+            "only text output is supported by the gateway", param="modalities", code="unsupported_parameter"
+        )
+    options = body.get("stream_options") or {}
+    unknown = sorted(set(options) - _STREAM_OPTIONS)
+    if unknown:
+        raise RequestError(f"unrecognized stream option: {unknown[0]!r}", param=f"stream_options.{unknown[0]}")
+    if not isinstance(options.get("include_usage", False), bool):
+        raise RequestError("'stream_options.include_usage' must be true or false", param="stream_options.include_usage")
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    """``max_completion_tokens`` (OpenAI's current name) or ``max_tokens``: one limit."""
+    old, new = body.get("max_tokens"), body.get("max_completion_tokens")
+    if old is not None and new is not None and old != new:
+        raise RequestError(
+            f"max_tokens ({old}) and max_completion_tokens ({new}) disagree: give one", param="max_completion_tokens"
+        )
+    return new if new is not None else old
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -221,13 +241,16 @@ def parse_chat_request(body: Any) -> ChatRequest:
     provider = body.get("provider")
     if provider is not None and (not isinstance(provider, str) or not provider):
         raise RequestError("'provider' must be a provider name", param="provider")
-    options = {}
-    if body.get("temperature") is not None:
-        options["temperature"] = body["temperature"]
+    options = {name: body[name] for name in PASSED if body.get(name) is not None}
+    limit = _max_tokens(body)
+    if limit is not None:
+        options["max_tokens"] = limit
+    include_usage = bool(stream) and (body.get("stream_options") or {}).get("include_usage") is True
     return ChatRequest(
         model=model,
-        messages=[_message(m, i) for i, m in enumerate(messages)],
+        messages=[_message(m) for m in messages],
         stream=bool(stream),
         provider=provider,
         options=options,
+        include_usage=include_usage,
     )

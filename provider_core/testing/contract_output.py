@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import replace
@@ -10,7 +11,8 @@ from typing import Any, ClassVar
 import pytest
 
 from ..errors import ProviderConnectionError, ProviderError
-from .contract_base import REPLY_TEXT, SERVER_WAIT, ContractBase, _kind, _RuleBroken
+from ..reply import ReplyState
+from .contract_base import REPLY_TEXT, SERVER_WAIT, TOOL, TOOL_CALL, ContractBase, _kind, _RuleBroken
 from .server import LoopbackServer, RecordedRequest, Reply
 
 #: How long the server holds back the end of a reply for a client that never reads ahead
@@ -25,28 +27,73 @@ class OutputRules(ContractBase):
 
     # -- results and chunks -------------------------------------------------------------
 
-    def test_result_iterator(self, contract_server: LoopbackServer) -> None:
+    def _check_items(self, server: LoopbackServer, rule: str) -> None:
+        """Read the usual reply, streamed and not; fail when ``rule`` breaks, skip when
+        another rule does."""
         for stream in (True, False):
-            contract_server.enqueue(self.reply(REPLY_TEXT, stream=stream))
-            result = self._call(contract_server, stream=stream)
+            server.enqueue(self.reply(REPLY_TEXT, stream=stream))
+            result = self._call(server, stream=stream)
             try:
                 for _ in self._iterate(result):
                     pass
             except _RuleBroken as broken:
-                if broken.rule == "result-iterator":
-                    self._fail("result-iterator", f"stream={stream}: {broken.detail}")
+                if broken.rule == rule:
+                    self._fail(rule, f"stream={stream}: {broken.detail}")
+                if rule != "result-iterator":
+                    pytest.skip(f"not checked: rule {broken.rule!r} fails")
+
+    def test_result_iterator(self, contract_server: LoopbackServer) -> None:
+        self._check_items(contract_server, "result-iterator")
 
     def test_chunk_str(self, contract_server: LoopbackServer) -> None:
-        for stream in (True, False):
-            contract_server.enqueue(self.reply(REPLY_TEXT, stream=stream))
-            result = self._call(contract_server, stream=stream)
+        self._check_items(contract_server, "chunk-str")
+
+    def test_usage_once(self, contract_server: LoopbackServer) -> None:
+        self._check_items(contract_server, "usage-once")
+
+    def test_finish_last(self, contract_server: LoopbackServer) -> None:
+        self._check_items(contract_server, "finish-last")
+
+    def test_tool_call_delta(self, contract_server: LoopbackServer) -> None:
+        self._check_items(contract_server, "tool-call-delta")
+        if self.provider.supports_tools:
+            self._tool_call(contract_server, "tool-call-delta")
+
+    def test_tool_call(self, contract_server: LoopbackServer) -> None:
+        if not self.provider.supports_tools:
+            pytest.skip("supports_tools is False")
+        self._tool_call(contract_server, "tool-call")
+
+    def _tool_call(self, server: LoopbackServer, owner: str) -> None:
+        for stream in (True, False) if self.provider.supports_stream else (False,):
+            reply = self.tool_call_reply(TOOL_CALL, stream=stream)
+            if reply is None and owner != "tool-call":
+                pytest.skip("not checked: rule 'tool-call' fails (no tool_call_reply)")
+            if reply is None:
+                self._fail(
+                    "tool-call",
+                    "supports_tools is True, but the suite does not know how your server makes a tool call: "
+                    "override tool_call_reply(call, stream=...) to return that reply",
+                )
+            server.enqueue(reply)
+            state = ReplyState(self._name())
+            messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+            self._text(self._call(server, stream=stream, messages=messages, tools=[TOOL]), owner, state)
+            if owner != "tool-call":
+                continue
+            calls = state.tool_calls
+            if len(calls) != 1 or calls[0].name != TOOL_CALL.name or not calls[0].id:
+                self._fail("tool-call", f"stream={stream}: the server made one call to {TOOL_CALL.name}, got {calls!r}")
             try:
-                for _ in self._iterate(result):
-                    pass
-            except _RuleBroken as broken:
-                if broken.rule == "chunk-str":
-                    self._fail("chunk-str", f"stream={stream}: {broken.detail}")
-                pytest.skip(f"not checked: rule {broken.rule!r} fails")
+                same = json.loads(calls[0].arguments) == json.loads(TOOL_CALL.arguments)
+            except ValueError:
+                same = False
+            if not same:
+                self._fail(
+                    "tool-call",
+                    f"stream={stream}: the call's arguments are {calls[0].arguments!r}, "
+                    f"the server sent {TOOL_CALL.arguments!r}",
+                )
 
     def test_stream_text(self, contract_server: LoopbackServer) -> None:
         text = self._complete(contract_server, REPLY_TEXT, stream=True)

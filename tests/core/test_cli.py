@@ -86,9 +86,10 @@ def test_providers_table(cli, plugin_site):
     proc = cli("providers", site=plugin_site)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:6] == ["NAME", "WORKING", "STREAM", "GPT-3.5", "GPT-4", "MODELS"]
+    header = ["NAME", "WORKING", "STREAM", "GPT-3.5", "GPT-4", "TOOLS", "VISION", "JSON", "MODELS"]
+    assert lines[0].split()[:9] == header
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert rows["FixtureEcho"][1:6] == ["yes", "yes", "no", "yes", "2"]
+    assert rows["FixtureEcho"][1:9] == ["yes", "yes", "no", "yes", "no", "no", "no", "2"]
     assert rows["FixtureSleeper"][1] == "no"
 
 

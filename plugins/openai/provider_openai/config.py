@@ -32,7 +32,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError, field_validator
@@ -87,6 +87,8 @@ class EndpointConfig(BaseModel):
     supports_tools: StrictBool = True
     supports_vision: StrictBool = True
     supports_json: StrictBool = True
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    stream_usage: StrictBool = True
     proxy: str | None = Field(default=None, repr=False)
     source: str = ""
 

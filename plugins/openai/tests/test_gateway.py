@@ -111,7 +111,7 @@ def test_the_model_list_comes_from_the_gateway(gateway):
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_text_arrives_exactly_through_the_gateway(gateway, stream):
-    assert "".join(gateway.create_completion("poem-1", USER, stream)) == TEXT
+    assert "".join(c for c in gateway.create_completion("poem-1", USER, stream) if isinstance(c, str)) == TEXT
 
 
 def test_an_upstream_429_keeps_its_retry_after(gateway):
