@@ -241,7 +241,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     provider = body.get("provider")
     if provider is not None and (not isinstance(provider, str) or not provider):
         raise RequestError("'provider' must be a provider name", param="provider")
-    options = {name: body[name] for name in PASSED if body.get(name) is not None}
+    options = {name: body[name] for name in PASSED if body.get(name) is not None and body[name] != []}
     limit = _max_tokens(body)
     if limit is not None:
         options["max_tokens"] = limit
