@@ -46,8 +46,8 @@ def _build() -> dict[str, Any]:
         __pydantic_config__ = forbid  # type: ignore[misc]
 
         name: StrictStr
-        description: NotRequired[StrictStr]
-        parameters: NotRequired[dict[str, Any]]
+        description: NotRequired[StrictStr | None]  # null: as clients such as llm send it
+        parameters: NotRequired[dict[str, Any] | None]
         strict: NotRequired[StrictBool | None]
 
     class Tool(TypedDict):

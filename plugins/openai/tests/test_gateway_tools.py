@@ -8,9 +8,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -218,3 +221,47 @@ def test_a_tool_call_made_whole_by_the_provider_streams_as_one_delta(client, ups
     upstream.enqueue(completion_reply(None, tool_calls=[call]))  # the gateway asks its provider not to stream
     reply = client.chat.completions.create(model="demo", messages=QUESTION, tools=[WEATHER])
     assert reply.choices[0].message.tool_calls[0].function.arguments == '{"city":"Rome"}'
+
+
+# -- the llm CLI (Simon Willison's llm), pointed at the gateway ------------------------------
+
+
+def _llm(user_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("llm")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "llm"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))}
+    env["LLM_USER_PATH"] = str(user_dir)
+    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def llm_home(gateway_url: str, tmp_path: Path) -> Path:
+    if importlib.util.find_spec("llm") is None:
+        if os.environ.get("PROVIDER_CORE_EXPECT_INSTALLED"):
+            pytest.fail("llm is part of the test extra: pip install 'provider-core[test]'")
+        pytest.skip("llm is not installed")
+    models = f"- model_id: pc-demo\n  model_name: demo\n  api_base: {gateway_url}\n  supports_tools: true\n"
+    (tmp_path / "extra-openai-models.yaml").write_text(models, encoding="utf-8")
+    return tmp_path
+
+
+def test_the_llm_cli_streams_and_not_with_usage_logged(llm_home, upstream):
+    upstream.server.clear()
+    for extra in ([], ["--no-stream"]):
+        proc = _llm(llm_home, "-m", "pc-demo", *extra, "Hello from llm")
+        assert (proc.returncode, proc.stdout.strip()) == (0, "Hello from llm"), proc.stderr
+    assert upstream.chats[0].json["stream"] is True and upstream.chats[1].json["stream"] is False
+    logs = _llm(llm_home, "logs", "-n", "2", "--json")
+    assert logs.returncode == 0, logs.stderr
+    for entry in json.loads(logs.stdout):
+        assert entry["input_tokens"] > 0 and entry["output_tokens"] > 0, entry  # usage reached llm
+
+
+def test_the_llm_cli_runs_a_tool_loop_through_the_gateway(llm_home, upstream):
+    function = 'def weather(query: str) -> str:\n    return "18C and sunny"\n'
+    proc = _llm(llm_home, "-m", "pc-demo", "--functions", function, "Weather in Paris?")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("The tool said: 18C and sunny")
+    first, second = upstream.chats[-2:]
+    assert first.json["tools"][0]["function"]["name"] == "weather"
+    assert second.json["messages"][-1]["role"] == "tool"
