@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .channel import END, PREFETCH, Cancelled, Channel, Executor
-from .completion import open_completion
+from .completion import open_completion, request_options
 from .defaults import default_pool
 from .errors import ProviderContractError, StreamInterrupted
 from .events import Event, ToolCall, Usage
@@ -331,14 +331,6 @@ def acreate_completion(
         prefer=prefer,
         include_not_working=include_not_working,
         call=call,
-        tools=tools,
-        tool_choice=tool_choice,
-        response_format=response_format,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        stop=stop,
-        seed=seed,
-        **options,
+        **request_options(tools, tool_choice, response_format, max_tokens, temperature, top_p, stop, seed, options),
     )
     return AsyncCompletion(completion, box, executor)

@@ -26,7 +26,7 @@ from .secrets import protect_options
 if TYPE_CHECKING:
     from .registry import Registry
 
-__all__ = ["collect_text", "create_completion", "open_completion"]
+__all__ = ["collect_text", "create_completion", "open_completion", "request_options"]
 
 
 def _pinned(registry: Registry, provider: str | type, model: str) -> tuple[type, str]:
@@ -67,7 +67,9 @@ def open_completion(
     if registry is None:
         registry = get_registry()
     checked = validate_messages(messages)  # the model is checked by routing, or resolve_model
-    kwargs = {name: value for name, value in options.items() if value is not None or name not in KNOWN_OPTIONS}
+    kwargs = options
+    if None in options.values():  # a known option left at None is not sent
+        kwargs = {name: value for name, value in options.items() if value is not None or name not in KNOWN_OPTIONS}
     validate_options(kwargs)
     need = needs(checked, kwargs)
     kwargs = protect_options(kwargs)  # keys and tokens travel as SecretStr (see provider_core.secrets)
@@ -95,6 +97,40 @@ def open_completion(
         call=call,
         skipped=skipped,
     )
+
+
+def request_options(
+    tools: Any,
+    tool_choice: Any,
+    response_format: Any,
+    max_tokens: Any,
+    temperature: Any,
+    top_p: Any,
+    stop: Any,
+    seed: Any,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The keywords of one request: the provider's own ``options`` (the caller's
+    ``**options``, a new dict of this call, filled in) and the known options given (not
+    ``None``); shared by the sync and async signatures."""
+    # one test per option: this runs on every request
+    if tools is not None:
+        options["tools"] = tools
+    if tool_choice is not None:
+        options["tool_choice"] = tool_choice
+    if response_format is not None:
+        options["response_format"] = response_format
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    if temperature is not None:
+        options["temperature"] = temperature
+    if top_p is not None:
+        options["top_p"] = top_p
+    if stop is not None:
+        options["stop"] = stop
+    if seed is not None:
+        options["seed"] = seed
+    return options
 
 
 def collect_text(completion: Completion) -> ChatResult:
@@ -152,6 +188,7 @@ def create_completion(
     before any request; provider errors while iterating. The async twin is
     :func:`provider_core.aio.acreate_completion`.
     """
+    given = request_options(tools, tool_choice, response_format, max_tokens, temperature, top_p, stop, seed, options)
     completion = open_completion(
         model,
         messages,
@@ -160,14 +197,6 @@ def create_completion(
         registry=registry,
         prefer=prefer,
         include_not_working=include_not_working,
-        tools=tools,
-        tool_choice=tool_choice,
-        response_format=response_format,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        stop=stop,
-        seed=seed,
-        **options,
+        **given,
     )
     return completion if stream else collect_text(completion)

@@ -284,6 +284,7 @@ class Completion(Iterator[str]):
         self._loop = _FallbackLoop(model, hooks, routed, call, skipped)
         # the generator references the loop, not this object: see _FallbackLoop
         self._gen = self._loop.run(candidates, model, messages, stream, kwargs)
+        self._step = self._gen.__next__
 
     @property
     def model(self) -> str:
@@ -331,10 +332,12 @@ class Completion(Iterator[str]):
         return self
 
     def __next__(self) -> str:
-        gen = self._gen
-        while True:
-            item = next(gen)
-            if isinstance(item, str):
+        item = self._step()  # the generator's bound __next__: a lookup less per chunk
+        if type(item) is str:  # text: the per-chunk path, one test
+            return item
+        while True:  # an event: passed over (see events())
+            item = self._step()
+            if type(item) is str:
                 return item
 
     def events(self) -> Iterator[Event]:

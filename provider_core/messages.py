@@ -248,7 +248,10 @@ def text_only(messages: ValidatedMessages) -> ValidatedMessages:
     """``messages`` with every list of text parts joined into one ``str`` (for a provider
     without ``supports_vision``, which takes a ``str`` content; requests with images never
     reach one). The same object when no message has parts (the common case)."""
-    if not any(type(m.get("content")) is list for m in messages):
+    for message in messages:
+        if type(message.get("content")) is list:
+            break
+    else:
         return messages
     joined = ValidatedMessages()
     for message in messages:

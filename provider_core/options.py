@@ -121,6 +121,8 @@ def _number(value: Any) -> bool:
 def validate_options(options: Mapping[str, Any]) -> None:
     """Check the known options given (``None`` counts as not given); raise
     :class:`InvalidMessages` naming each bad one. Unknown options are not looked at."""
+    if not options:
+        return  # most requests: nothing to look at (this check is on every request's path)
     errors: list[tuple[str, str]] = []
     t = options.get("temperature")
     if t is not None and not (_number(t) and 0 <= t <= 2):
@@ -142,7 +144,7 @@ def validate_options(options: Mapping[str, Any]) -> None:
     for name in ("tools", "tool_choice", "response_format"):
         if options.get(name) is not None:
             _structured(name, options[name], errors)
-    if not errors:
+    if not errors and ("tools" in options or "tool_choice" in options):
         _check_tool_names(options, errors)
     if errors:
         raise InvalidMessages(errors)
@@ -193,6 +195,8 @@ class Needs:
 
 
 NOTHING = Needs()
+#: The options that can make a request need a capability.
+_NEEDY = frozenset({"tools", "response_format"})
 
 
 def needs(messages: Any, options: Mapping[str, Any]) -> Needs:
@@ -200,6 +204,12 @@ def needs(messages: Any, options: Mapping[str, Any]) -> Needs:
     an assistant's tool calls (a ``tool`` message alone, as version 1 knew it, does not);
     images when a message has an image part; JSON output when ``response_format`` asks for
     JSON. Plain text requests need nothing (the fast path)."""
+    if not options or not _NEEDY.intersection(options):
+        for message in messages:  # the common case, text only: one look at each message
+            if type(message.get("content")) is not str or "tool_calls" in message:
+                break
+        else:
+            return NOTHING
     tools = bool(options.get("tools"))
     vision = False
     for message in messages:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from provider_core.errors import InvalidMessages, UpstreamError
-from provider_core.events import FinishReason, ToolCall, ToolCallDelta, Usage
+from provider_core.events import FinishReason, ToolCall, Usage
 
 __all__ = [
     "CHAT_ARGUMENTS",
@@ -26,7 +26,7 @@ __all__ = [
     "parse_model_list",
     "read_chunk",
     "reply_items",
-    "tool_call_deltas",
+    "tool_call_parts",
     "usage_of",
 ]
 
@@ -198,9 +198,12 @@ def chunk_delta(payload: Any) -> tuple[str, str | None]:
 def read_chunk(payload: Any) -> tuple[str, str | None, Any, Any]:
     """``(text, finish_reason, tool_calls, usage)`` of one streamed chunk: the content
     delta (``""`` when none), the raw finish reason, and the raw ``delta.tool_calls`` list
-    and ``usage`` object when present (else ``None``; see :func:`tool_call_deltas`,
-    :func:`usage_of`). Raises ``ValueError`` for a chunk that is not an object."""
-    if not isinstance(payload, Mapping):
+    and ``usage`` object when present (else ``None``; see :func:`tool_call_parts`,
+    :func:`usage_of`). Raises ``ValueError`` for a chunk that is not an object.
+
+    The hot path of a stream (once per event): decoded JSON objects are ``dict``, so the
+    checks are ``isinstance(..., dict)``, several times cheaper than ``Mapping``'s."""
+    if not isinstance(payload, dict):
         raise ValueError(f"a stream chunk must be a JSON object, got {type(payload).__name__}")
     usage = payload.get("usage")
     choice = _first_choice(payload)
@@ -208,7 +211,7 @@ def read_chunk(payload: Any) -> tuple[str, str | None, Any, Any]:
         return "", None, None, usage
     delta = choice.get("delta")
     calls = None
-    if isinstance(delta, Mapping):
+    if isinstance(delta, dict):
         text = delta.get("content")
         calls = delta.get("tool_calls")
     else:
@@ -231,24 +234,25 @@ def _arguments(value: Any) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def tool_call_deltas(calls: Any) -> Iterator[ToolCallDelta]:
-    """The :class:`~provider_core.events.ToolCallDelta` items of a chunk's
-    ``delta.tool_calls`` (an item without ``index`` takes its position). Anything that is
-    not a list of objects gives none."""
+def tool_call_parts(calls: Any) -> Iterator[tuple[int, str | None, str | None, str]]:
+    """``(index, id, name, arguments)`` for each item of a chunk's ``delta.tool_calls``
+    (an item without ``index`` takes its position; a missing id or name is ``None``).
+    Anything that is not a list of objects gives none."""
     if not isinstance(calls, list):
         return
     for position, call in enumerate(calls):
-        if not isinstance(call, Mapping):
+        if not isinstance(call, dict):
             continue
         index = call.get("index", position)
         function = call.get("function")
-        function = function if isinstance(function, Mapping) else {}
+        if not isinstance(function, dict):
+            function = {}
         name = function.get("name")
-        yield ToolCallDelta(
+        yield (
             index if isinstance(index, int) else position,
-            id=call.get("id") or None,
-            name=name if isinstance(name, str) and name else None,
-            arguments=_arguments(function.get("arguments")),
+            call.get("id") or None,
+            name if isinstance(name, str) and name else None,
+            _arguments(function.get("arguments")),
         )
 
 
@@ -346,7 +350,7 @@ def _first_choice(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if not isinstance(choices, list):
         return None
     for choice in choices:
-        if isinstance(choice, Mapping) and choice.get("index", 0) == 0:
+        if isinstance(choice, dict) and choice.get("index", 0) == 0:
             return choice
     return None
 

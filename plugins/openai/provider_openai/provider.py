@@ -40,7 +40,7 @@ from .protocol import (
     parse_error_body,
     read_chunk,
     reply_items,
-    tool_call_deltas,
+    tool_call_parts,
     usage_of,
 )
 
@@ -185,7 +185,7 @@ def _event_payload(cls: type[OpenAIEndpoint], event: SSEEvent, chars: int, chunk
         payload = event.json()
     except ValueError:
         _fail(cls, f"the stream carried an event that is not JSON: {event.data[:200]!r}", chars, chunks)
-    if isinstance(payload, Mapping) and payload.get("error"):
+    if isinstance(payload, dict) and payload.get("error"):  # dict: decoded JSON, and cheaper than Mapping
         _fail(cls, payload, chars, chunks)
     return payload
 
@@ -199,18 +199,13 @@ class _Calls:
         self.started: set[int] = set()
 
     def pieces(self, raw: Any) -> Iterator[ToolCallDelta]:
-        for delta in tool_call_deltas(raw):
-            if delta.index in self.started:
-                if delta.arguments:
-                    yield ToolCallDelta(delta.index, arguments=delta.arguments)
+        for index, call_id, name, arguments in tool_call_parts(raw):
+            if index in self.started:
+                if arguments:
+                    yield ToolCallDelta(index, arguments=arguments)
                 continue
-            self.started.add(delta.index)
-            yield ToolCallDelta(
-                delta.index,
-                id=delta.id or f"call_{uuid.uuid4().hex[:24]}",
-                name=delta.name,
-                arguments=delta.arguments,
-            )
+            self.started.add(index)
+            yield ToolCallDelta(index, id=call_id or f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=arguments)
 
 
 def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> CreateResult:
