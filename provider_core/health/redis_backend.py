@@ -115,7 +115,6 @@ class RedisBackend(TransitionMethods):
         self._listener: Callable[[], None] | None = None
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
-        self._client_lock = threading.Lock()
         self._pid = 0
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
@@ -127,6 +126,7 @@ class RedisBackend(TransitionMethods):
         parent keeps and replays its own transitions)."""
         self._journal: deque[Transition | str] = deque()
         self._dropped = 0
+        self._client_lock = threading.Lock()
         self._lock = threading.RLock()  # the journal, the copy's bookkeeping
         self._refresh_lock = threading.Lock()  # one refresh (replay + reload) at a time
         self._dirty: set[str] | None = None  # keys the copy learnt of during a reload
@@ -155,6 +155,9 @@ class RedisBackend(TransitionMethods):
                 return
             if self._pid:  # forked: new locks, new connections, new thread
                 self._reset_process_state()
+                copy = MemoryBackend()  # (its lock may have been held at the fork)
+                copy.replace_all(self._local.items())
+                self._local = copy
             self._client = None
             self._stop = threading.Event()
             self._closing = False
