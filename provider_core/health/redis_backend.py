@@ -263,9 +263,10 @@ class RedisBackend(TransitionMethods):
         was unreachable (in order), then reload every circuit in one call. Returns False
         (and keeps to local state, with one warning) when Redis cannot be reached."""
         with self._refresh_lock:
+            replayed = 0
             for _ in range(3):  # transitions kept during the reload: replay them too
                 try:
-                    replayed = self._replay()
+                    replayed += self._replay()
                     with self._lock:
                         self._dirty, cleared = set(), self._cleared
                     states = decode_states(self._call("fetch", [self.index_key], [self.circuit_key("")]))

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import warnings
 
 import pytest
 
+from provider_core import create_completion
+from provider_core.errors import ProviderConnectionError
 from provider_core.health import BreakerConfig, CircuitBreaker, CircuitState, Phase
 from provider_core.health.redis_backend import RedisBackend
 from provider_core.testing.server import refused_url
 
-from .conftest import wait_for
+from .conftest import USER, breaker_registry, wait_for
 
 pytest.importorskip("redis", reason="redis-py is not installed (pip install 'provider-core[redis]')")
 import redis
@@ -171,3 +175,36 @@ def test_unreachable_redis_falls_back_to_local_state_with_a_warning(backends):
     breaker.failure("P")
     assert breaker.phase("P") is Phase.OPEN, "the local state carries on"
     assert backend.pending == 2, "both kept for Redis"
+
+
+def test_a_redis_that_never_answers_does_not_hold_up_requests(provider, clock):
+    silent = socket.socket()  # accepts connections (the kernel's backlog), never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    flaky, _ = provider("Flaky", ProviderConnectionError("refused", kind="refused"), priority=1)
+    backup, _ = provider("Backup", "answer")
+    registry, breaker = breaker_registry(clock, PROVIDER_CORE_REDIS_URL=url, PROVIDER_CORE_REDIS_TIMEOUT="0.2")
+    registry.register(flaky)
+    registry.register(backup)
+    answers: list[str] = []
+    caught: list[warnings.WarningMessage] = []
+
+    def requests() -> None:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            answers.extend("".join(create_completion("m", USER, registry=registry)) for _ in range(4))
+        caught.extend(seen)
+
+    worker = threading.Thread(target=requests, daemon=True)
+    try:
+        worker.start()
+        worker.join(60)  # a bound: each Redis call gives up after 0.2 s
+        assert not worker.is_alive(), "a request waited on Redis without bound"
+        assert answers == ["answer"] * 4
+        texts = [str(w.message) for w in caught if "is unreachable" in str(w.message)]
+        assert len(texts) == 1 and "Timeout" in texts[0], [str(w.message) for w in caught]
+        assert breaker.phase("Flaky") is Phase.OPEN, "counted on local state"
+    finally:
+        breaker.backend.close()
+        silent.close()
