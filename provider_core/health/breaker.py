@@ -1,17 +1,18 @@
 """The circuit breaker: one circuit per provider, kept in a state backend, fed by the
 outcomes of requests. The transitions themselves are the pure functions of
-:mod:`provider_core.health.state`; this module decides what counts as a fault, asks the
-clock (injectable) and tells whoever listens when an answer changes.
+:mod:`provider_core.health.state`, applied by the backend's named transitions
+(:class:`~provider_core.health.backends.StateBackend`); this module decides what counts as
+a fault, asks the clock (injectable) and tells whoever listens when an answer changes.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import EmptyResponse, InvalidMessages, ModelNotSupported, ProviderNotFound, StreamInterrupted, summary
-from .backends import MemoryBackend
+from .backends import MemoryBackend, StateBackend
 from .state import (
     CLOSED_STATE,
     BreakerConfig,
@@ -58,21 +59,6 @@ def is_upstream_fault(error: BaseException) -> bool:
 def _after_first_chunk(error: BaseException) -> bool:
     """A :class:`StreamInterrupted` from routing: text had reached the caller."""
     return isinstance(error, StreamInterrupted) and error.received_chars > 0
-
-
-class StateBackend(Protocol):
-    """Where circuit states live. ``get`` must be cheap (no I/O on the routing path);
-    ``update`` applies a pure transition atomically and returns ``(old, new)``."""
-
-    def get(self, key: str) -> CircuitState | None: ...
-
-    def update(self, key: str, change: Callable[[CircuitState], CircuitState]) -> tuple[CircuitState, CircuitState]: ...
-
-    def items(self) -> dict[str, CircuitState]: ...
-
-    def clear(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class CircuitBreaker:
@@ -147,36 +133,25 @@ class CircuitBreaker:
         now = self.clock()
         if phase(state, now) is Phase.OPEN or state.trial_until > now:
             return False
-        decision: list[bool] = []
-
-        def claim(current: CircuitState) -> CircuitState:
-            decision[:] = []
-            ok, new = claim_trial(current, now, self.config)
-            decision.append(ok)
-            return new
-
-        old, new = self.backend.update(name.lower(), claim)
-        self._changed(old, new)
-        return bool(decision and decision[0])
+        change = self.backend.claim(name.lower(), now, self.config)  # decided by the backend, atomically
+        self._changed(change.old, change.new)
+        return change.granted
 
     def success(self, name: str) -> None:
         """The provider answered (its first chunk arrived)."""
         state = self.backend.get(name.lower())
         if state is None or state.clean:
             return  # nothing to forget: no write on the hot path
-        now = self.clock()
-        self._changed(*self.backend.update(name.lower(), lambda s: record_success(s, now)))
+        change = self.backend.success(name.lower(), self.clock())
+        self._changed(change.old, change.new)
 
     def failure(
         self, name: str, error: str = "", retry_after: float | None = None, *, midstream: bool = False
     ) -> CircuitState:
         """Count one upstream fault against ``name`` (``midstream``: after its first chunk);
         returns the new state."""
-        now = self.clock()
-        old, new = self.backend.update(
-            name.lower(), lambda s: record_failure(s, now, self.config, error, retry_after, midstream)
-        )
-        return self._changed(old, new)
+        change = self.backend.failure(name.lower(), self.clock(), self.config, error, retry_after, midstream)
+        return self._changed(change.old, change.new)
 
     def record(self, name: str, error: BaseException | None) -> None:
         """Feed one outcome: ``None`` is a success; an upstream fault counts; other errors
@@ -211,7 +186,8 @@ class CircuitBreaker:
             if self.on_change is not None:
                 self.on_change(None)
         else:
-            self._changed(*self.backend.update(name.lower(), lambda s: CLOSED_STATE))
+            change = self.backend.reset(name.lower())
+            self._changed(change.old, change.new)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every recorded circuit: ``{name: {"phase": ..., **state}}`` (for ``probe --json``)."""

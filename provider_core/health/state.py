@@ -11,9 +11,12 @@
   trial request at a time (``claim_trial``; the claim lapses after ``config.trial_timeout``
   if its outcome never comes). A success closes the circuit; a fault re-opens it at once.
 
-Nothing here reads a clock or does I/O: the backends apply these transitions atomically
-(:mod:`provider_core.health.backends`, :mod:`provider_core.health.redis_backend`) and
-:class:`~provider_core.health.breaker.CircuitBreaker` feeds them.
+A :class:`Transition` is one of these events as data (``failure``, ``success``, ``claim``,
+``reset``: what happened to which circuit, when): the backends apply it atomically, the
+memory backend with these functions under a lock, the Redis backend as a Lua script that
+mirrors them (:mod:`provider_core.health.lua`), and a transition applied locally while
+Redis was unreachable is replayed there later, unchanged. Nothing here reads a clock or
+does I/O; :class:`~provider_core.health.breaker.CircuitBreaker` feeds them.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "CLOSED_STATE",
+    "MAX_ERROR_CHARS",
     "BreakerConfig",
+    "Change",
     "CircuitState",
     "Phase",
+    "Transition",
     "claim_trial",
     "format_clock",
     "phase",
@@ -36,6 +42,9 @@ __all__ = [
 ]
 
 CLOSED_STATE: CircuitState  # defined below
+
+#: How much of a fault's description a circuit keeps (``last_error``), in characters.
+MAX_ERROR_CHARS = 300
 
 
 class Phase(str, Enum):
@@ -162,7 +171,7 @@ def record_failure(
         until = max(state.opened_until, retry_until)  # e.g. a named call while open
     else:
         until = 0.0
-    return CircuitState(failures, until, 0.0, retry_until, error[:300], now)
+    return CircuitState(failures, until, 0.0, retry_until, error[:MAX_ERROR_CHARS], now)
 
 
 def claim_trial(state: CircuitState, now: float, config: BreakerConfig) -> tuple[bool, CircuitState]:
@@ -173,6 +182,57 @@ def claim_trial(state: CircuitState, now: float, config: BreakerConfig) -> tuple
     if current is Phase.OPEN or state.trial_until > now:
         return False, state
     return True, replace(state, trial_until=now + config.trial_timeout, changed=now)
+
+
+class Change(NamedTuple):
+    """What applying a :class:`Transition` did: the circuit ``old`` -> ``new``, and for a
+    ``claim`` whether the request may go (``granted``; always ``True`` for the others)."""
+
+    old: CircuitState
+    new: CircuitState
+    granted: bool = True
+
+
+Kind = Literal["failure", "success", "claim", "reset"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One event for the circuit ``key`` (an opaque string: never parsed), at ``now``.
+
+    ``failure`` needs ``config`` and may carry ``error``, ``retry_after``, ``midstream``
+    (as :func:`record_failure`); ``success`` is :func:`record_success`; ``claim`` needs
+    ``config`` (:func:`claim_trial`); ``reset`` closes the circuit and forgets it. Plain data,
+    so a backend can send it elsewhere (a Lua script) or keep it to replay later.
+    """
+
+    kind: Kind
+    key: str
+    now: float = 0.0
+    config: BreakerConfig | None = None
+    error: str = ""
+    retry_after: float | None = None
+    midstream: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("failure", "success", "claim", "reset"):
+            raise ValueError(f"unknown transition {self.kind!r}")
+        if self.kind in ("failure", "claim") and self.config is None:
+            raise ValueError(f"a {self.kind} transition needs the breaker's config")
+
+    def apply(self, state: CircuitState) -> Change:
+        """The pure transition from ``state``."""
+        if self.kind == "failure":
+            assert self.config is not None
+            new = record_failure(state, self.now, self.config, self.error, self.retry_after, self.midstream)
+            return Change(state, new)
+        if self.kind == "success":
+            return Change(state, record_success(state, self.now))
+        if self.kind == "claim":
+            assert self.config is not None
+            granted, new = claim_trial(state, self.now, self.config)
+            return Change(state, new, granted)
+        return Change(state, CLOSED_STATE)
 
 
 def format_clock(when: float) -> str:
