@@ -378,11 +378,8 @@ class Registry:
         data["plugin"] = self.origin(provider)
         data["status_reason"] = self.status_reason(provider)
         hooks = self.hooks
-        data["unavailable_models"] = (
-            {m: hooks.status_reason(provider, m) or "not working" for m in provider.models if not hooks.is_working(provider, m)}
-            if data["working"]
-            else {}
-        )
+        down = [m for m in provider.models if not hooks.is_working(provider, m)] if data["working"] else []
+        data["unavailable_models"] = {m: hooks.status_reason(provider, m) or "not working" for m in down}
         return data
 
 
