@@ -178,6 +178,28 @@ class Router:
             self._rng = random.Random(config.seed)
         return order(plan.candidates, plan.models, plan.tiers, plan.strategy, self.stats, config, self._rng)
 
+    def explain(self, plan: RoutePlan) -> dict[str, Any]:
+        """``plan`` as ``route --json`` shows it: its :meth:`RoutePlan.to_dict`, with the
+        candidates in this request's order and each one's ``score`` under the plan's
+        strategy (``latency_ms``: ``None`` until measured; ``in_flight``; ``weight``)."""
+        data = plan.to_dict(self._registry)
+        candidates, models = self.order(plan)
+        config = self._registry.routing_config()
+        rows = []
+        for provider, model in zip(candidates, models or (plan.model,) * len(candidates), strict=True):
+            row = {"name": provider.name, "model": model, "plugin": self._registry.origin(provider)}
+            row["priority"] = provider.priority
+            if plan.strategy == "latency":
+                seen = self.stats.latency(provider.name, model)
+                row["score"] = {"latency_ms": None if seen is None else round(seen * 1000, 3)}
+            elif plan.strategy == "least-busy":
+                row["score"] = {"in_flight": self.stats.inflight(provider.name, model)}
+            elif plan.strategy == "weighted":
+                row["score"] = {"weight": config.weight(provider.name, model)}
+            rows.append(row)
+        data["candidates"] = rows
+        return data
+
     def measures(self) -> bool:
         """Whether requests should feed :attr:`stats` (some strategy reads it)."""
         return self._registry.routing_config().measures
