@@ -70,7 +70,9 @@ def _worst(provider: Any, model: Any) -> Any:
 
 
 def _probe_model(provider: type) -> str:
-    return provider.default_model or next(iter(provider.models))
+    """The model a probe asks for: the default, else the first listed ("" when it lists none:
+    the probe then reports why it cannot ask)."""
+    return provider.default_model or next(iter(provider.models), "")
 
 
 def _run_one(registry: Any, provider: type, prompt: str, timeout: float, result: ProbeResult) -> None:
