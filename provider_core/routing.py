@@ -82,6 +82,8 @@ class RoutePlan:
     tiers: tuple[int, ...] = field(default=())
     alias: Alias | None = None
     strategy: str = "priority"
+    #: (provider name, model) of each candidate, as the strategies' figures are keyed
+    keys: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def model_of(self, index: int) -> str:
         return self.models[index] if self.models else self.model
@@ -126,6 +128,7 @@ class Router:
         self._deadlines: dict[Callable[[], float], float] = {}  # clock -> when the plans expire
         self._lock = threading.Lock()
         self._rng: random.Random | None = None
+        self._routing: RoutingConfig | None = None
         #: Time to first chunk and requests in flight per (provider, model), for the strategies.
         self.stats = LoadStats()
 
@@ -137,6 +140,7 @@ class Router:
             self._plans = {}
             self._deadlines = {}
             self._rng = None
+            self._routing = None
             return
         clock = clock or time.monotonic
         at = clock() + after
@@ -173,10 +177,19 @@ class Router:
         them: the plan's, reordered within equal ranks by its strategy."""
         if plan.strategy == "priority":
             return plan.candidates, plan.models
-        config = self._registry.routing_config()
+        config = self._config()
         if self._rng is None:
             self._rng = random.Random(config.seed)
-        return order(plan.candidates, plan.models, plan.tiers, plan.strategy, self.stats, config, self._rng)
+        keys = plan.keys or None
+        return order(plan.candidates, plan.models, plan.tiers, plan.strategy, self.stats, config, self._rng, keys)
+
+    def _config(self) -> RoutingConfig:
+        """The registry's routing settings, kept until the plans are dropped (asked per request)."""
+        config = self._routing
+        if config is None:
+            config = self._routing = self._registry.routing_config()
+            self.stats.counts_load = config.counts_load
+        return config
 
     def explain(self, plan: RoutePlan) -> dict[str, Any]:
         """``plan`` as ``route --json`` shows it: its :meth:`RoutePlan.to_dict`, with the
@@ -184,7 +197,7 @@ class Router:
         strategy (``latency_ms``: ``None`` until measured; ``in_flight``; ``weight``)."""
         data = plan.to_dict(self._registry)
         candidates, models = self.order(plan)
-        config = self._registry.routing_config()
+        config = self._config()
         rows = []
         for provider, model in zip(candidates, models or (plan.model,) * len(candidates), strict=True):
             row = {"name": provider.name, "model": model, "plugin": self._registry.origin(provider)}
@@ -202,7 +215,7 @@ class Router:
 
     def measures(self) -> bool:
         """Whether requests should feed :attr:`stats` (some strategy reads it)."""
-        return self._registry.routing_config().measures
+        return self._config().measures
 
     def route(
         self,
@@ -286,7 +299,7 @@ class Router:
             first = {name.lower(): i for i, name in enumerate(prefer)}
             chosen.sort(key=lambda c: first.get(c[0].name.lower(), len(first)))
             chosen = [(p, m, i) for i, (p, m, _) in enumerate(chosen)]  # the caller's order is the ranking
-        strategy = self._registry.routing_config().strategy_for(alias.name if alias is not None else None)
+        strategy = self._config().strategy_for(alias.name if alias is not None else None)
         return RoutePlan(
             model,
             stream,
@@ -296,4 +309,5 @@ class Router:
             tuple(c[2] for c in chosen),
             alias,
             strategy,
+            tuple((c[0].name, c[1]) for c in chosen),
         )

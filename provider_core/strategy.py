@@ -41,15 +41,19 @@ class RoutingConfig:
     aliases: Mapping[str, str] = field(default_factory=dict)
     weights: Mapping[str, float] = field(default_factory=dict)  # "model@provider" (lower-cased provider)
     seed: int | None = None
+    #: Whether some route needs the figures of :class:`LoadStats` (asked on every request),
+    #: and whether one needs the requests in flight (``least-busy``).
+    measures: bool = field(init=False, default=False)
+    counts_load: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        used = {self.strategy, *self.aliases.values()}
+        object.__setattr__(self, "measures", bool(used & {"latency", "least-busy"}))
+        object.__setattr__(self, "counts_load", "least-busy" in used)
 
     def strategy_for(self, alias: str | None) -> str:
         """The strategy of a route: the alias's own, else the global one."""
         return self.aliases.get(alias, self.strategy) if alias is not None else self.strategy
-
-    @property
-    def measures(self) -> bool:
-        """Whether some route needs the figures of :class:`LoadStats`."""
-        return any(s in ("latency", "least-busy") for s in (self.strategy, *self.aliases.values()))
 
     def weight(self, provider: str, model: str) -> float:
         return self.weights.get(f"{model}@{provider.lower()}", 1.0)
@@ -99,7 +103,11 @@ class LoadStats:
     """Per (provider name, model): the moving average of the time to first chunk, and
     the requests in flight, in this process. Fed by the fallback loop (the same
     measurement it reports to the ``provider_outcome`` hooks); read by :func:`order`.
-    Updates are single dictionary writes under a lock; reads take none."""
+
+    The averages are written without a lock: a lost update of an average is harmless, and
+    this runs on every request of a ``latency`` route. The requests in flight are counted
+    under a lock, and only while :attr:`counts_load` is set (a ``least-busy`` route exists):
+    a lost increment would bias the strategy for good."""
 
     #: Weight of the newest sample in the moving average.
     ALPHA = 0.3
@@ -108,13 +116,19 @@ class LoadStats:
         self._latency: dict[tuple[str, str], float] = {}
         self._inflight: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+        #: Whether :meth:`started` / :meth:`finished` count (set by the router from its config).
+        self.counts_load = False
 
     def started(self, provider: str, model: str) -> None:
+        if not self.counts_load:
+            return
         key = (provider, model)
         with self._lock:
             self._inflight[key] = self._inflight.get(key, 0) + 1
 
     def finished(self, provider: str, model: str) -> None:
+        if not self.counts_load:
+            return
         key = (provider, model)
         with self._lock:
             left = self._inflight.get(key, 0) - 1
@@ -125,9 +139,18 @@ class LoadStats:
 
     def first_chunk(self, provider: str, model: str, seconds: float) -> None:
         key = (provider, model)
-        with self._lock:
-            old = self._latency.get(key)
-            self._latency[key] = seconds if old is None else old + self.ALPHA * (seconds - old)
+        old = self._latency.get(key)
+        self._latency[key] = seconds if old is None else old + self.ALPHA * (seconds - old)
+
+    def latencies(self, keys: Sequence[tuple[str, str]]) -> list[float]:
+        """The moving averages of ``keys`` ((provider, model) pairs), ``-1.0`` for one never
+        measured (so that it sorts first)."""
+        get = self._latency.get
+        return [get(key, -1.0) for key in keys]
+
+    def inflights(self, keys: Sequence[tuple[str, str]]) -> list[int]:
+        get = self._inflight.get
+        return [get(key, 0) for key in keys]
 
     def latency(self, provider: str, model: str) -> float | None:
         """The moving average of seconds to the first chunk, or ``None`` before any."""
@@ -145,22 +168,34 @@ def order(
     stats: LoadStats,
     config: RoutingConfig,
     rng: random.Random,
+    keys: Sequence[tuple[str, str]] | None = None,
 ) -> tuple[tuple[type, ...], tuple[str, ...]]:
     """``candidates`` (with the model each is asked for) reordered by ``strategy`` within
     each run of equal ``tiers`` (the plan's ranks, ascending); a stable sort, so equal
-    figures keep the plan's order."""
-    if strategy == "priority" or len(candidates) < 2:
+    figures keep the plan's order. ``keys`` are the (provider name, model) pairs, when the
+    caller keeps them. Runs on every request of a route with a strategy."""
+    n = len(candidates)
+    if strategy == "priority" or n < 2:
         return tuple(candidates), tuple(models)
-    pairs = list(zip(candidates, models, strict=True))
-    if strategy == "weighted":
-        figures = [_weighted_key(rng, config.weight(p.name, m)) for p, m in pairs]
-    elif strategy == "latency":
-        seen = [stats.latency(p.name, m) for p, m in pairs]
-        figures = [-1.0 if s is None else s for s in seen]  # never measured: first
-    else:  # least-busy
-        figures = [float(stats.inflight(p.name, m)) for p, m in pairs]
-    ranked = sorted(range(len(pairs)), key=lambda i: (tiers[i], figures[i]))
-    return tuple(pairs[i][0] for i in ranked), tuple(pairs[i][1] for i in ranked)
+    if keys is None:
+        keys = [(p.name, m) for p, m in zip(candidates, models, strict=True)]
+    if strategy == "latency":
+        figures = stats.latencies(keys)
+    elif strategy == "least-busy":
+        figures = stats.inflights(keys)
+    else:  # weighted
+        figures = [_weighted_key(rng, config.weight(name, model)) for name, model in keys]
+    if n == 2:  # the common case, without the general machinery (bench: "the latency strategy")
+        if tiers[0] == tiers[1] and figures[1] < figures[0]:
+            return (candidates[1], candidates[0]), (models[1], models[0])
+        return tuple(candidates), tuple(models)
+    if tiers[0] == tiers[-1]:  # one rank (ranks ascend): the figures alone decide
+        ranked = sorted(range(n), key=figures.__getitem__)
+    else:
+        ranked = sorted(range(n), key=lambda i: (tiers[i], figures[i]))
+    if all(i == r for i, r in enumerate(ranked)):
+        return tuple(candidates), tuple(models)  # already in order: no new tuples
+    return tuple(candidates[i] for i in ranked), tuple(models[i] for i in ranked)
 
 
 def _weighted_key(rng: random.Random, weight: float) -> float:
