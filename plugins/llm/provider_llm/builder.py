@@ -131,14 +131,14 @@ def collect(
             except BaseException as exc:
                 if interrupts.by_user(exc):
                     raise
-                plugins.append(_failed(source, "import failed", exc))
+                plugins.append(_failed(source, "import failed: ", exc))
                 continue
             try:
                 registered = registered_models(module, source.name)
             except BaseException as exc:
                 if interrupts.by_user(exc):
                     raise
-                plugins.append(_failed(source, "register_models raised", exc))
+                plugins.append(_failed(source, "register_models raised ", exc))
                 continue
             for item in registered:
                 model_id = _attr(item.primary, "model_id", None)
@@ -155,7 +155,7 @@ def collect(
 
 
 def _failed(source: PluginEntry, what: str, exc: BaseException) -> PluginEntry:
-    return PluginEntry(source.name, source.distribution, source.version, f"{what}: {summary(exc, ERROR_CHARS)}")
+    return PluginEntry(source.name, source.distribution, source.version, f"{what}{summary(exc, ERROR_CHARS)}")
 
 
 def _redacted(index: Index, environ: Mapping[str, str]) -> dict[str, Any]:

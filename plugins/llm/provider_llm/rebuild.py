@@ -25,7 +25,7 @@ from .discovery import index_key
 from .index import Index, read_index, write_index
 from .paths import index_path, user_dir
 
-__all__ = ["ENV_BUILD_TIMEOUT", "build_index", "load_index"]
+__all__ = ["ENV_BUILD_TIMEOUT", "build_index", "build_timeout", "load_index"]
 
 ENV_BUILD_TIMEOUT = "PROVIDER_CORE_LLM_BUILD_TIMEOUT"
 #: Seconds one child may take to import llm and every plugin (a plugin that hangs longer
@@ -47,7 +47,7 @@ class _Outcome:
     why: str
 
 
-def _timeout(environ: Mapping[str, str]) -> float:
+def build_timeout(environ: Mapping[str, str]) -> float:
     raw = environ.get(ENV_BUILD_TIMEOUT, "").strip()
     try:
         value = float(raw) if raw else DEFAULT_BUILD_TIMEOUT
@@ -102,7 +102,7 @@ def _run_child(exclude: dict[str, str], environ: Mapping[str, str], timeout: flo
 def build_index(environ: Mapping[str, str] | None = None) -> Index:
     """Build the index in child processes (see the module documentation)."""
     env = os.environ if environ is None else environ
-    timeout = _timeout(env)
+    timeout = build_timeout(env)
     exclude: dict[str, str] = {}
     for _ in range(MAX_CHILDREN):
         outcome = _run_child(exclude, env, timeout)
