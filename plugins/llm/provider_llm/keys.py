@@ -61,12 +61,9 @@ class KeyStore:
         return _secret(value) if value else None
 
     def usable(self, entry: ModelEntry) -> bool:
-        """Whether ``entry`` can be called now: it needs no key, or its key is found."""
-        if not entry.needs_key_now:
-            return True
-        if entry.needs_key in self.stored:
-            return True
-        return bool(entry.key_env_var and self.environ.get(entry.key_env_var))
+        """Whether ``entry`` can be called now: it needs no key, or its key is found (and
+        remembered as a secret)."""
+        return not entry.needs_key_now or self.key_for(entry) is not None
 
 
 def read_key_store(directory: Path, environ: Mapping[str, str] | None = None) -> KeyStore:

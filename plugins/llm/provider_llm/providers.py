@@ -19,6 +19,7 @@ refused before anything is sent (:mod:`provider_llm.request`), so routing falls 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
@@ -36,6 +37,9 @@ PREFIX = "llm-"
 NEEDS_KEY_SUFFIX = "-needs-key"
 #: Routing order among providers of one model: native plugins (priority 0) come first.
 PRIORITY = -1
+#: Sets of classes remembered (see :func:`make_providers`).
+MEMORY = 8
+_made: dict[tuple[str, frozenset[tuple[str, str]]], list[type]] = {}
 
 
 class LlmProvider(AbstractProvider):
@@ -128,7 +132,19 @@ def _by_plugin(index: Index) -> Iterator[tuple[str, list[ModelEntry]]]:
 
 def make_providers(index: Index, keys: KeyStore) -> list[type]:
     """The provider classes for ``index``, working or not as ``keys`` says (see the module
-    documentation). A plugin that registered no model gets no provider."""
+    documentation). A plugin that registered no model gets no provider. The same index and
+    keys give the very same classes again (``provider-core check`` runs the hook twice)."""
+    usable = frozenset((e.plugin, e.id) for e in index.models if keys.usable(e))
+    signature = (json.dumps(index.to_dict(), sort_keys=True), usable)
+    made = _made.get(signature)
+    if made is None:
+        made = _made[signature] = _classes(index, keys)
+        while len(_made) > MEMORY:
+            del _made[next(iter(_made))]
+    return list(made)
+
+
+def _classes(index: Index, keys: KeyStore) -> list[type]:
     classes: list[type] = []
     for plugin, entries in _by_plugin(index):
         name = provider_name(plugin)
