@@ -266,10 +266,12 @@ def loopback_models_yaml(url: str, **extra: Any) -> str:
 @pytest.fixture
 def loopback_model(llm_home: Path, openai_server: OpenAIServer) -> Callable[..., OpenAIServer]:
     """``loopback_model(**yaml_fields)`` configures llm's built-in OpenAI model ``loop``
-    at the loopback server (``extra-openai-models.yaml``) and returns the server."""
+    at the loopback server (``extra-openai-models.yaml``) and returns the server;
+    ``url=`` puts it elsewhere (a refused port, say)."""
 
-    def configure(**extra: Any) -> OpenAIServer:
-        (llm_home / "extra-openai-models.yaml").write_text(loopback_models_yaml(openai_server.url, **extra), "utf-8")
+    def configure(url: str | None = None, **extra: Any) -> OpenAIServer:
+        yaml = loopback_models_yaml(url or openai_server.url, **extra)
+        (llm_home / "extra-openai-models.yaml").write_text(yaml, "utf-8")
         return openai_server
 
     return configure
