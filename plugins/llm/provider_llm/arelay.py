@@ -40,6 +40,7 @@ async def relay_async(prepared: Prepared, stream: bool) -> AsyncIterator[Event]:
             yield item
     finally:
         await events.aclose()
+        await prepared.clients.aclose()
 
 
 def run_sync(factory: Callable[[], AsyncIterator[Event]]) -> Iterator[Event]:

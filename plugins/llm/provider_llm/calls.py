@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from provider_core.errors import EmptyResponse, InvalidMessages, ModelNotSupported, ProviderError
 from provider_core.events import Event
 
+from .clients import Clients
 from .faults import MissingKey, interrupted, to_provider_error
 from .finish import cut_short
 from .index import ModelEntry
 from .instances import get_model
 from .keys import missing_key_text, read_key_store
+from .llmhooks import Registered
 from .paths import user_dir
 from .relay import Relay
 from .request import LlmRequest, build_request
@@ -43,6 +45,7 @@ class Prepared:
     registered: Any  # provider_llm.llmhooks.Registered
     request: LlmRequest
     key: Any  # SecretStr | None: revealed only in the call that sends it
+    clients: Clients = field(default_factory=Clients)
 
     def prompt_kwargs(self, stream: bool) -> dict[str, Any]:
         kwargs = self.request.prompt_kwargs()
@@ -63,8 +66,6 @@ def _elsewhere(registered: Any, base_url: Any, key: Any) -> Any:
     """The llm models of ``registered`` sending to ``base_url`` (OpenAI-compatible llm
     models only: those with an ``api_base``). The stored key is never sent there: only a
     key given for the call."""
-    from .llmhooks import Registered
-
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise InvalidMessages([("base_url", f"must be an http:// or https:// URL, got {base_url!r}")])
     if not hasattr(registered.primary, "api_base"):
@@ -96,7 +97,9 @@ def prepare(cls: Any, model: str, messages: Any, options: Mapping[str, Any]) -> 
         registered = _elsewhere(registered, options["base_url"], key if given is not None else None)
         key = None  # carried by the moved model, or not sent at all
     request = build_request(entry, registered.primary, cls.name, messages, options)
-    return Prepared(entry, cls.name, registered, request, key)
+    clients = Clients()
+    registered = Registered(clients.track(registered.model), clients.track(registered.async_model), registered.aliases)
+    return Prepared(entry, cls.name, registered, request, key, clients)
 
 
 def open_response(prepared: Prepared, model: Any, stream: bool) -> Any:

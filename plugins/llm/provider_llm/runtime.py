@@ -38,6 +38,7 @@ def _relay(prepared: Prepared, response: Any) -> Iterator[Event]:
         yield from tail
     finally:
         events.close()
+        prepared.clients.close()
 
 
 def complete(cls: Any, model: str, messages: Any, stream: bool, options: Mapping[str, Any]) -> Iterator[Event]:

@@ -5,6 +5,8 @@ usage, tool calls, what is sent, keys, and every error row."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,7 +29,7 @@ from provider_core.events import FinishReason, ToolCallDelta, Usage
 from provider_core.fallback import Completion
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
-from provider_core.testing.server import Reply, refused_url
+from provider_core.testing.server import Reply, refused_url, split_bytes
 
 KEY = "sk-loop-SECRET-7777"
 HI = [{"role": "user", "content": "Hi"}]
@@ -261,3 +263,28 @@ def test_routed_through_the_core(server: OpenAIServer, replies: Any) -> None:  #
     completion = provider_core.create_completion("loop", HI, registry=registry())
     assert "".join(completion) == "routed"
     assert completion.usage == Usage(5, 3)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_closing_early_closes_the_connection(server: OpenAIServer, replies: Any, native: bool) -> None:
+    gate = threading.Event()
+    held = replace(replies.stream(["first ", "second ", "third"]), hold=gate, hold_timeout=30.0, gone_after_hold=True)
+    server.enqueue(replace(held, body=split_bytes(held.body, 64)))
+    cls = provider()
+    if native:
+
+        async def first() -> Any:
+            items = cls.acreate_completion("loop", HI, True)
+            item = await items.__anext__()
+            await items.aclose()
+            return item
+
+        assert asyncio.run(first()) == "first "
+    else:
+        items = cls.create_completion("loop", HI, True)
+        assert next(items) == "first "
+        items.close()
+    gate.set()  # the server sends the rest only if the client is still there
+    (request,) = server.chats
+    assert request.done.wait(30.0)
+    assert request.outcome == "client-gone"
