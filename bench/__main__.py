@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import core, gateway_bench, startup, streams
+from . import core, gateway_bench, llm_bridge, startup, streams
 from .config import FULL, QUICK, Config
 from .measure import machine
 from .report import Row, render, write_results
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "memory": streams.bench_memory,
     "concurrency": streams.bench_concurrency,
     "gateway": gateway_bench.bench_gateway,
+    "llm": llm_bridge.bench_llm_bridge,
 }
 
 

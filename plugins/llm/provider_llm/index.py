@@ -13,16 +13,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Index", "ModelEntry", "PluginEntry", "read_index", "write_index"]
 
 
-@dataclass(frozen=True)
-class ModelEntry:
-    """One model an llm plugin registered (``id`` is llm's model id)."""
+class ModelEntry(NamedTuple):
+    """One model an llm plugin registered (``id`` is llm's model id). Named tuples, not
+    dataclasses: every command's start-up reads the index, and making a dataclass costs
+    about a millisecond."""
 
     id: str
     plugin: str
@@ -63,8 +63,7 @@ class ModelEntry:
         return entry
 
 
-@dataclass(frozen=True)
-class PluginEntry:
+class PluginEntry(NamedTuple):
     """One llm plugin; ``error`` says why it could not be used (``None``: it loaded)."""
 
     name: str
@@ -80,8 +79,7 @@ class PluginEntry:
         return f"llm plugin {self.name!r}{where} failed to load: {self.error}"
 
 
-@dataclass(frozen=True)
-class Index:
+class Index(NamedTuple):
     """What the llm plugins of one interpreter and user directory register.
 
     ``key`` is the :func:`provider_llm.discovery.index_key` it was built for; ``error``
@@ -93,7 +91,7 @@ class Index:
     models: tuple[ModelEntry, ...] = ()
     default_model: str | None = None
     error: str | None = None
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     def warnings(self) -> list[str]:
         """Every problem to report: llm unusable, each plugin that failed, the notes."""
@@ -104,8 +102,8 @@ class Index:
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": dict(self.key),
-            "plugins": [asdict(p) for p in self.plugins],
-            "models": [asdict(m) for m in self.models],
+            "plugins": [p._asdict() for p in self.plugins],
+            "models": [m._asdict() for m in self.models],
             "default_model": self.default_model,
             "error": self.error,
             "notes": list(self.notes),

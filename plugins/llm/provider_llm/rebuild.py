@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from provider_core.secrets import redact_secrets
 
@@ -40,8 +38,7 @@ CHILD_CODE = (
 MAX_CHILDREN = 64
 
 
-@dataclass
-class _Outcome:
+class _Outcome(NamedTuple):
     index: dict[str, Any] | None
     last: str | None
     why: str
@@ -78,6 +75,8 @@ def _read(stdout: bytes | str | None) -> tuple[dict[str, Any] | None, str | None
 
 
 def _run_child(exclude: dict[str, str], environ: Mapping[str, str], timeout: float) -> _Outcome:
+    import subprocess
+
     request = json.dumps({"path": sys.path, "exclude": exclude}) + "\n"
     try:
         proc = subprocess.run(
