@@ -182,12 +182,19 @@ def main(request: Mapping[str, Any]) -> None:
 
     from .keys import read_key_store
 
-    read_key_store(user_dir())  # every stored key is now redacted from the error texts
+    directory = user_dir()
+    existed = directory.exists()
+    read_key_store(directory)  # every stored key is now redacted from the error texts
     emit({"loading": "llm"})
     try:
         import llm  # noqa: F401
     except BaseException as exc:
-        emit({"index": Index(index_key(user_dir()), error=f"import failed: {summary(exc, ERROR_CHARS)}").to_dict()})
+        emit({"index": Index(index_key(directory), error=f"import failed: {summary(exc, ERROR_CHARS)}").to_dict()})
         return
     index = collect(dict(request.get("exclude") or {}), lambda name: emit({"loading": name}))
+    if not existed:  # llm's hooks create its directory; listing models leaves no trace
+        try:
+            directory.rmdir()
+        except OSError:
+            pass  # not empty (or gone): not ours to remove
     emit({"index": _redacted(index, os.environ)})

@@ -46,6 +46,12 @@ def test_user_dir_as_llm_finds_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert not user_dir().exists()  # never created here
 
 
+def test_building_leaves_no_llm_directory_behind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LLM_USER_PATH", str(tmp_path / "never-used-llm"))
+    assert "gpt-4o" in {m.id for m in load_index().models}
+    assert not (tmp_path / "never-used-llm").exists()
+
+
 def test_config_files_leave_out_databases_and_directories(llm_home: Path) -> None:
     for name in ("keys.json", "logs.db", "logs.db-wal", "extra-openai-models.yaml"):
         (llm_home / name).write_text("x", "utf-8")
