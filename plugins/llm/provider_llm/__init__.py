@@ -1,7 +1,11 @@
 """provider-core-llm: the models of every installed plugin of llm (simonw's) as
 provider-core providers.
 
-The hook, run by the registry when it loads:
+The hooks, run by the registry when it loads (and, for the aliases, at the first routing
+question about a name that is no model id):
+
+``register_aliases``
+    llm's model aliases (from the same index), as provider-core aliases.
 
 ``register_providers``
     Reads the model index (:mod:`provider_llm.rebuild`: stored in the user cache
@@ -68,3 +72,12 @@ def register_providers(register: Callable[[type], type]) -> None:
         register(cls)
     for text in problems:
         warnings.warn(text, LlmPluginWarning, stacklevel=2)
+
+
+@hookimpl
+def register_aliases(register: Callable[[str, str | list[str]], None]) -> None:
+    """llm's model aliases (``4o`` -> ``gpt-4o``, ...) as provider-core aliases: each names
+    the model id, so every provider serving it is a candidate (the bridge's own come last,
+    at priority -1). An alias in the user's config file replaces one of these."""
+    for alias, model in model_aliases().items():
+        register(alias, model)

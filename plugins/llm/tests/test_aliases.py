@@ -42,3 +42,14 @@ def test_aliases_of_the_real_index(use_site: Callable[[str], Path], llm_home: Pa
     assert aliases["pe"] == "pcfix-echo"  # the plugin's
     assert aliases["mine"] == "pcfix-free"  # aliases.json
     assert "ghost" not in aliases  # an alias of a model nobody registers
+
+
+def test_the_aliases_route_through_the_registry(use_site: Callable[[str], Path], llm_home: Path) -> None:
+    from provider_core import Registry
+
+    use_site("good")
+    registry = Registry(environ={"PROVIDER_CORE_PLUGINS": "llm"})
+    alias = registry.aliases()["pe"]
+    assert [str(t) for t in alias.targets] == ["pcfix-echo"] and alias.source == "plugin llm"
+    plan = registry.router.plan("pe", include_not_working=True)
+    assert plan.alias is alias and all(model == "pcfix-echo" for model in plan.models)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from support import run_cli
 
-from provider_core.fallback import Completion
 from provider_core.plugins import discover
 
 
@@ -85,7 +84,6 @@ def test_a_failing_llm_plugin_is_a_warning_on_every_run(
     assert "llm-pcfix_echo" in listed.stdout and warnings_of(listed.stderr) == expected
 
 
-@pytest.mark.skipif(not hasattr(Completion, "usage"), reason="the core does not relay version-2 events yet")
 def test_chat(cli_env: Callable[..., dict], llm_sites: dict[str, Path]) -> None:  # pragma: no cover - v2 core
     result = run_cli("chat", "-m", "pcfix-free", "hello there", env=cli_env(llm_sites["good"]))
     assert (result.code, result.stdout) == (0, "hello there\n")

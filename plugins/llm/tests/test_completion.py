@@ -26,7 +26,6 @@ from provider_core.errors import (
     StreamInterrupted,
 )
 from provider_core.events import FinishReason, ToolCallDelta, Usage
-from provider_core.fallback import Completion
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
 from provider_core.testing.server import Reply, refused_url, split_bytes
@@ -34,7 +33,6 @@ from provider_core.testing.server import Reply, refused_url, split_bytes
 KEY = "sk-loop-SECRET-7777"
 HI = [{"role": "user", "content": "Hi"}]
 #: Whether the core relays version-2 events (a routed completion of this bridge needs it).
-CORE_HAS_EVENTS = hasattr(Completion, "usage")
 
 
 def registry(*extra: type) -> Registry:
@@ -255,7 +253,6 @@ def test_routing_falls_back_before_the_first_chunk(server: OpenAIServer, replies
         provider_core.create_completion("loop", HI, registry=reg, stream=False)
 
 
-@pytest.mark.skipif(not CORE_HAS_EVENTS, reason="the core does not relay version-2 events yet")
 def test_routed_through_the_core(server: OpenAIServer, replies: Any) -> None:  # pragma: no cover - v2 core
     import provider_core
 

@@ -2,17 +2,15 @@
 OpenAI-compatible model (``extra-openai-models.yaml``), sent to the suite's server with the
 per-call ``base_url`` that llm's OpenAI-compatible models accept through the bridge.
 
-The suite of today's core reads text chunks only (its ``chunk-str`` rule predates the
-version-2 events), so it runs over :class:`TextOnly`, which passes the provider's text
-through and leaves out its ``ToolCallDelta`` / ``Usage`` / ``FinishReason`` events; those
-are tested in ``test_completion.py``. The model's non-streamed replies carry ``usage``:
-llm's OpenAI model requires it.
+The suite checks the provider's events too (``usage-once``, ``finish-last``,
+``tool-call-delta``) and, since the model declares tools, a tool call from the loopback
+OpenAI server, streamed and not. The model's non-streamed replies carry ``usage``: llm's
+OpenAI model requires it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from provider_llm.keys import KeyStore
 from provider_llm.providers import make_providers
 from provider_openai.server import completion_reply, stream_reply
 
+from provider_core.events import ToolCall
 from provider_core.testing import ProviderContract
 from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
 
@@ -29,28 +28,13 @@ ENTRY = ModelEntry(
     "demo", "default", name="OpenAI Chat: demo", can_stream=True, tools=True, schema=True, has_async=True
 )
 (Bridge,) = make_providers(Index(key={}, models=(ENTRY,)), KeyStore({}, {}))
-YAML = "- model_id: demo\n  model_name: demo\n  api_base: http://127.0.0.1:9/v1\n"
+YAML = "- model_id: demo\n  model_name: demo\n  api_base: http://127.0.0.1:9/v1\n  supports_tools: true\n"
 
 
-def _text_only(items: Iterator[Any]) -> Iterator[str]:
-    try:
-        for item in items:
-            if isinstance(item, str):
-                yield item
-    finally:
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()
-
-
-class TextOnly(Bridge):  # type: ignore[misc, valid-type]
-    """The bridge's ``llm-default`` for the model ``demo``, yielding its text only."""
+class Contracted(Bridge):  # type: ignore[misc, valid-type]
+    """The bridge's ``llm-default`` for the model ``demo``, under a name of its own."""
 
     name = "llm-contract"
-
-    @classmethod
-    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[str]:
-        return _text_only(super().create_completion(model, messages, stream, **kwargs))
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +49,7 @@ def _with_usage(reply: Reply) -> Reply:
 
 
 class TestLlmBridgeContract(ProviderContract):
-    provider = TextOnly
+    provider = Contracted
 
     def provider_kwargs(self, server: LoopbackServer) -> dict[str, Any]:
         return {"base_url": server.url + "/v1"}
@@ -75,6 +59,11 @@ class TestLlmBridgeContract(ProviderContract):
             return _with_usage(completion_reply(text))
         pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
         return stream_reply(pieces, split=3)  # every multi-byte character can land split
+
+    def tool_call_reply(self, call: ToolCall, *, stream: bool) -> Reply:
+        if stream:
+            return stream_reply([], tool_calls=[call], split=7)
+        return _with_usage(completion_reply(None, tool_calls=[call]))
 
     def sent_model(self, request: RecordedRequest) -> str | None:
         body = request.json
