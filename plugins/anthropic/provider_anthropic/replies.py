@@ -104,9 +104,17 @@ def reply_events(payload: Any, *, provider: str = NAME, secrets: tuple[str, ...]
             continue
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
-        elif block.get("type") == "tool_use" and isinstance(block.get("id"), str) and isinstance(block.get("name"), str):
+        elif (
+            block.get("type") == "tool_use" and isinstance(block.get("id"), str) and isinstance(block.get("name"), str)
+        ):
             arguments = block.get("input")
-            calls.append(ToolCall(block["id"], block["name"], json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)))
+            calls.append(
+                ToolCall(
+                    block["id"],
+                    block["name"],
+                    json.dumps(arguments if arguments is not None else {}, ensure_ascii=False),
+                )
+            )
     text = "".join(texts)
     if not text and not calls:
         why = f" (stop_reason {payload.get('stop_reason')!r})" if payload.get("stop_reason") else ""
@@ -128,7 +136,18 @@ class StreamReader:
     ``chars`` / ``chunks`` count the text characters and the items returned so far.
     """
 
-    __slots__ = ("_blocks", "_completion", "_prompt", "_stop", "_tools", "chars", "chunks", "done", "provider", "secrets")
+    __slots__ = (
+        "_blocks",
+        "_completion",
+        "_prompt",
+        "_stop",
+        "_tools",
+        "chars",
+        "chunks",
+        "done",
+        "provider",
+        "secrets",
+    )
 
     def __init__(self, *, provider: str = NAME, secrets: tuple[str, ...] = ()) -> None:
         self.provider = provider
@@ -157,7 +176,9 @@ class StreamReader:
         return handler(self, payload) if handler is not None else []
 
     def _error(self, payload: Any) -> Exception:
-        return upstream_error(payload, chars=self.chars, chunks=self.chunks, secrets=self.secrets, provider=self.provider)
+        return upstream_error(
+            payload, chars=self.chars, chunks=self.chunks, secrets=self.secrets, provider=self.provider
+        )
 
     def _on_error(self, payload: dict[str, Any]) -> list[Any]:
         raise self._error(payload)
