@@ -1,0 +1,471 @@
+"""The pure translation, both ways: OpenAI-shaped messages and keywords -> the Messages API
+body; Anthropic replies, stream events, stop reasons, usage and errors -> what the provider
+yields. No sockets here (the server's own body checks are used as a judge where useful)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from provider_anthropic.messages import translate_messages
+from provider_anthropic.replies import FINISH_REASONS, StreamReader, finish_reason, reply_events
+from provider_anthropic.request import DEFAULT_MAX_TOKENS, build_body
+from provider_anthropic.server_checks import check_body
+from provider_anthropic.server_replies import error_event, message, sse, stream_events
+from provider_anthropic.wire import parse_error_body
+
+from provider_core.errors import (
+    EmptyResponse,
+    InvalidMessages,
+    ProviderConnectionError,
+    StreamInterrupted,
+    UpstreamError,
+)
+from provider_core.events import FinishReason, ToolCall, ToolCallDelta, Usage
+from provider_core.sse import SSEParser
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+def call(id_: str, name: str, arguments: str) -> dict:
+    return {"id": id_, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+def test_system_messages_become_one_top_level_field_in_order():
+    system, turns = translate_messages(
+        [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "hi"},
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "Answer in French."}, {"type": "text", "text": "X"}],
+            },
+        ]
+    )
+    assert system == "Be terse.\n\nAnswer in French.\n\nX"
+    assert turns == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+
+def test_images_from_data_urls_and_http_urls():
+    _, turns = translate_messages(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in these?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
+                    {"type": "image_url", "image_url": {"url": "https://example.org/cat.jpg"}},
+                ],
+            }
+        ]
+    )
+    assert turns[0]["content"][1:] == [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.org/cat.jpg"}},
+    ]
+
+
+@pytest.mark.parametrize(
+    "url", ["data:image/png,not-base64", "data:;base64,AAAA", "ftp://example.org/x.png", "file:///etc/passwd"]
+)
+def test_an_image_url_that_cannot_be_sent_is_refused(url):
+    with pytest.raises(InvalidMessages, match=r"messages\[0\]\.content\[0\]\.image_url\.url"):
+        translate_messages([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
+
+
+def test_tool_calls_and_results_round_trip_with_ids_unchanged():
+    _, turns = translate_messages(
+        [
+            {"role": "user", "content": "Weather in Paris and Rome?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [call("toolu_01A", "weather", '{"city": "Paris"}'), call("toolu_01B", "weather", "")],
+            },
+            {"role": "tool", "tool_call_id": "toolu_01A", "content": "21C"},
+            {"role": "tool", "tool_call_id": "toolu_01B", "content": [{"type": "text", "text": "19C"}]},
+            {"role": "user", "content": "Thanks. Which is warmer?"},
+        ]
+    )
+    assert [t["role"] for t in turns] == ["user", "assistant", "user"]
+    assert turns[1]["content"] == [  # no empty text block for the null content
+        {"type": "tool_use", "id": "toolu_01A", "name": "weather", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "toolu_01B", "name": "weather", "input": {}},
+    ]
+    assert turns[2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "21C"},
+        {"type": "tool_result", "tool_use_id": "toolu_01B", "content": [{"type": "text", "text": "19C"}]},
+        {"type": "text", "text": "Thanks. Which is warmer?"},
+    ]
+
+
+def test_an_assistant_turn_with_empty_content_and_tool_calls_has_no_text_block():
+    _, turns = translate_messages(
+        [USER[0], {"role": "assistant", "content": "", "tool_calls": [call("toolu_1", "f", "{}")]}]
+    )
+    assert [b["type"] for b in turns[1]["content"]] == ["tool_use"]
+
+
+@pytest.mark.parametrize("arguments", ["[1, 2]", '"text"', "{broken", "42"])
+def test_arguments_that_are_not_a_json_object_are_refused_naming_the_message(arguments):
+    with pytest.raises(InvalidMessages) as info:
+        translate_messages([USER[0], {"role": "assistant", "content": None, "tool_calls": [call("t", "f", arguments)]}])
+    assert info.value.errors[0][0] == "messages[1].tool_calls[0].function.arguments"
+
+
+def test_consecutive_turns_of_one_role_are_merged_and_tool_results_lead_their_turn():
+    _, turns = translate_messages(
+        [
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": "b"},
+            {"role": "assistant", "content": "c", "tool_calls": [call("t1", "f", "{}")]},
+            {"role": "user", "content": "late text"},
+            {"role": "tool", "tool_call_id": "t1", "content": "result"},
+        ]
+    )
+    assert turns[0]["content"] == [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    assert [b["type"] for b in turns[2]["content"]] == ["tool_result", "text"]
+
+
+def test_empty_text_is_dropped_names_too_and_an_old_style_tool_message_is_user_text():
+    system, turns = translate_messages(
+        [
+            {"role": "user", "content": "  ", "name": "ann"},
+            {"role": "user", "content": "real", "name": "ann"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "tool", "content": '{"temperature_c": 21}'},
+        ]
+    )
+    assert system is None
+    assert turns == [
+        {"role": "user", "content": [{"type": "text", "text": "real"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+        {"role": "user", "content": [{"type": "text", "text": '{"temperature_c": 21}'}]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("messages", "where"),
+    [
+        ([], "messages"),
+        ("hello", "messages"),
+        ([{"role": "robot", "content": "hi"}], "messages[0].role"),
+        ([{"role": "user"}], "messages[0].content"),
+        ([{"role": "user", "content": 42}], "messages[0].content"),
+        ([{"role": "user", "content": [{"type": "audio"}]}], "messages[0].content[0]"),
+        ([{"role": "system", "content": "only a system prompt"}], "messages"),
+        ([USER[0], {"role": "tool", "tool_call_id": "", "content": "x"}], "messages[1].tool_call_id"),
+        (
+            [{"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}],
+            "messages[0].content[0]",
+        ),
+    ],
+)
+def test_shapes_that_cannot_be_translated_are_refused_with_their_location(messages, where):
+    with pytest.raises(InvalidMessages) as info:
+        translate_messages(messages)
+    assert info.value.errors[0][0] == where
+
+
+# -- request fields -------------------------------------------------------------------------
+
+
+def test_the_minimal_body_always_carries_max_tokens():
+    assert build_body("claude-sonnet-4-6", USER, False, {}) == {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": DEFAULT_MAX_TOKENS,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "stream": False,
+    }
+    assert build_body("claude-sonnet-4-6", USER, True, {"max_tokens": 7})["max_tokens"] == 7
+
+
+def test_sampling_stop_and_seed_on_a_model_that_accepts_sampling():
+    body = build_body("claude-sonnet-4-6", USER, True, {"temperature": 0.3, "stop": "END", "seed": 42})
+    assert (body["temperature"], body["stop_sequences"], "seed" in body) == (0.3, ["END"], False)
+    body = build_body("claude-sonnet-4-6", USER, True, {"top_p": 0.9, "stop": ["a", "b"]})
+    assert (body["top_p"], body["stop_sequences"]) == (0.9, ["a", "b"])
+
+
+def test_sampling_is_left_out_for_models_that_refuse_it_but_still_checked():
+    body = build_body("claude-opus-5-5", USER, True, {"temperature": 0.3, "top_p": 0.5})
+    assert "temperature" not in body and "top_p" not in body
+    with pytest.raises(InvalidMessages, match="temperature"):
+        build_body("claude-opus-5-5", USER, True, {"temperature": 1.5})
+
+
+@pytest.mark.parametrize("temperature", [1.01, 1.5, 2])
+def test_a_temperature_above_anthropics_range_is_refused_not_clamped(temperature):
+    with pytest.raises(InvalidMessages) as info:
+        build_body("claude-sonnet-4-6", USER, True, {"temperature": temperature})
+    assert info.value.errors[0][0] == "temperature"
+    assert build_body("claude-sonnet-4-6", USER, True, {"temperature": 1})["temperature"] == 1
+
+
+def test_temperature_and_top_p_together_are_refused():
+    with pytest.raises(InvalidMessages, match="top_p"):
+        build_body("claude-sonnet-4-6", USER, True, {"temperature": 0.2, "top_p": 0.9})
+
+
+def test_tools_and_every_tool_choice():
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "weather", "description": "Weather", "parameters": {"type": "object"}},
+        },
+        {"type": "function", "function": {"name": "now"}},
+    ]
+    body = build_body("claude-sonnet-4-6", USER, True, {"tools": tools, "tool_choice": "auto"})
+    assert body["tools"] == [
+        {"name": "weather", "description": "Weather", "input_schema": {"type": "object"}},
+        {"name": "now", "input_schema": {"type": "object", "properties": {}}},
+    ]
+    choices = {
+        "auto": {"type": "auto"},
+        "none": {"type": "none"},
+        "required": {"type": "any"},
+    }
+    for given_choice, expected in choices.items():
+        assert (
+            build_body("claude-sonnet-4-6", USER, True, {"tools": tools, "tool_choice": given_choice})["tool_choice"]
+            == expected
+        )
+    named = {"type": "function", "function": {"name": "weather"}}
+    assert build_body("claude-sonnet-4-6", USER, True, {"tools": tools, "tool_choice": named})["tool_choice"] == {
+        "type": "tool",
+        "name": "weather",
+    }
+
+
+def test_a_forced_tool_choice_is_refused_where_the_model_cannot_be_forced_or_there_are_no_tools():
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    with pytest.raises(InvalidMessages, match="tool_choice: claude-opus-5-5 does not accept a forced tool choice"):
+        build_body("claude-opus-5-5", USER, True, {"tools": tools, "tool_choice": "required"})
+    assert build_body("claude-opus-5-5", USER, True, {"tools": tools, "tool_choice": "none"})["tool_choice"] == {
+        "type": "none"
+    }
+    with pytest.raises(InvalidMessages, match="no tools"):
+        build_body("claude-sonnet-4-6", USER, True, {"tool_choice": "required"})
+    assert "tool_choice" not in build_body("claude-sonnet-4-6", USER, True, {"tool_choice": "auto"})
+
+
+def test_response_format_json_schema_maps_to_structured_outputs_and_json_object_is_refused():
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False}
+    fmt = {"type": "json_schema", "json_schema": {"name": "thing", "schema": schema, "strict": True}}
+    body = build_body("claude-sonnet-4-6", USER, True, {"response_format": fmt})
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert "output_config" not in build_body("claude-sonnet-4-6", USER, True, {"response_format": {"type": "text"}})
+    with pytest.raises(InvalidMessages, match="response_format: Anthropic has no JSON mode without a schema"):
+        build_body("claude-sonnet-4-6", USER, True, {"response_format": {"type": "json_object"}})
+
+
+# -- a property: any valid conversation translates into a body Anthropic accepts --------------
+
+_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12).filter(
+    str.strip
+)
+
+
+@st.composite
+def conversations(draw):
+    """Valid OpenAI-shaped conversations: system prompts anywhere, user text and images,
+    assistant text and tool calls answered by tool messages, repeated roles."""
+    messages: list[dict] = []
+    for turn in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["system", "user", "user", "images", "assistant", "tools"]))
+        if kind == "system":
+            messages.append({"role": "system", "content": draw(_text)})
+        elif kind == "user":
+            messages.append({"role": "user", "content": draw(_text)})
+        elif kind == "images":
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": draw(_text)},
+                        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}},
+                    ],
+                }
+            )
+        elif kind == "assistant":
+            messages.append({"role": "assistant", "content": draw(_text)})
+        else:
+            ids = [f"toolu_{turn}_{n}" for n in range(draw(st.integers(1, 3)))]
+            content = draw(st.sampled_from([None, "", "Let me check."]))
+            calls = [call(i, "lookup", json.dumps({"q": draw(_text)})) for i in ids]
+            messages.append({"role": "assistant", "content": content, "tool_calls": calls})
+            messages += [{"role": "tool", "tool_call_id": i, "content": draw(_text)} for i in ids]
+    if not any(m["role"] in ("user", "assistant", "tool") for m in messages):
+        messages.append({"role": "user", "content": "hello"})
+    return messages
+
+
+@settings(max_examples=200, deadline=None)
+@given(conversations())
+def test_any_valid_conversation_becomes_a_body_the_server_accepts(messages):
+    body = build_body("claude-sonnet-4-6", messages, True, {})
+    assert check_body(body) is None, (messages, body)
+    sent_texts = json.dumps(body, ensure_ascii=False)
+    for m in messages:
+        if isinstance(m.get("content"), str) and m["content"].strip():
+            assert json.dumps(m["content"], ensure_ascii=False)[1:-1] in sent_texts
+
+
+# -- replies ----------------------------------------------------------------------------------
+
+
+def test_a_non_streamed_reply_yields_text_tool_calls_usage_finish():
+    payload = message("Checking.", [("toolu_01X", "weather", ['{"city": "Zürich"}'])], usage=(31, 12))
+    assert reply_events(payload) == [
+        "Checking.",
+        ToolCall("toolu_01X", "weather", '{"city": "Zürich"}'),
+        Usage(31, 12),
+        FinishReason("tool_calls"),
+    ]
+
+
+def test_a_non_streamed_reply_with_nothing_in_it_is_empty_and_an_error_body_is_upstream():
+    with pytest.raises(EmptyResponse, match="refusal"):
+        reply_events(message(None, stop_reason="refusal"))
+    with pytest.raises(UpstreamError) as info:
+        reply_events({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    assert (info.value.error_type, info.value.fallback_ok) == ("overloaded_error", True)
+    with pytest.raises(ValueError):
+        reply_events({"id": "x"})
+
+
+@pytest.mark.parametrize(("stop", "finish"), sorted(FINISH_REASONS.items()))
+def test_every_stop_reason_maps(stop, finish):
+    assert finish_reason(stop) == finish
+    assert reply_events(message("x", stop_reason=stop))[-1] == FinishReason(finish)
+    assert read(stream_events(["x"], stop_reason=stop))[-1] == FinishReason(finish)
+
+
+def test_unknown_or_missing_stop_reasons_are_stop():
+    assert (finish_reason("something_new"), finish_reason(None)) == ("stop", "stop")
+
+
+def read(events, text: str | None = None, *, secrets=()):
+    """Feed ``events`` (or their SSE ``text``) to an SSEParser and a StreamReader."""
+    parser = SSEParser()
+    reader = StreamReader(secrets=secrets)
+    items = []
+    for event in parser.feed(sse(*events) if text is None else text):
+        items += reader.event(event.event, event.data)
+    if not reader.done:
+        raise reader.cut_short(parser.close())
+    return items + reader.finish()
+
+
+def test_a_stream_yields_text_tool_deltas_in_tool_order_usage_and_finish():
+    events = stream_events(
+        ["Let me ", "look."],
+        [("toolu_01A", "weather", ['{"ci', 'ty": "Paris"}']), ("toolu_01B", "clock", [])],
+        thinking=["The user wants...", " two calls"],
+        usage=(25, 40),
+    )
+    assert read(events) == [
+        "Let me ",
+        "look.",
+        ToolCallDelta(0, id="toolu_01A", name="weather"),
+        ToolCallDelta(0, arguments='{"ci'),
+        ToolCallDelta(0, arguments='ty": "Paris"}'),
+        ToolCallDelta(1, id="toolu_01B", name="clock"),
+        ToolCallDelta(1, arguments="{}"),  # no fragment came: the arguments are "{}"
+        Usage(25, 40),
+        FinishReason("tool_calls"),
+    ]
+
+
+def test_usage_takes_the_last_message_delta_and_never_adds_message_starts_output_tokens():
+    events = stream_events(["a"], usage=(11, 3))
+    later = ("message_delta", {"type": "message_delta", "delta": {}, "usage": {"output_tokens": 9}})
+    events.insert(-1, later)
+    assert read(events)[-2] == Usage(11, 9, 20)
+
+
+def test_unknown_events_ping_comments_and_unknown_deltas_are_skipped():
+    events = stream_events(["ok"])
+    extra = [
+        ("some_future_event", {"type": "some_future_event"}),
+        ": a comment\n\n",
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta"}}),
+    ]
+    assert read(events[:2] + extra + events[2:])[0] == "ok"
+
+
+_events = stream_events(
+    ["Привет, ", "世界 ", "👋🏽!"], [("toolu_1", "f", ['{"a": ', '"é"}'])], thinking=["..."], usage=(5, 6)
+)
+_stream_text = sse(*_events, line_ending="\r\n")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, len(_stream_text)), max_size=12))
+def test_any_split_of_a_valid_stream_parses_the_same(cuts):
+    bounds = [0, *sorted(cuts), len(_stream_text)]
+    parser, reader, items = SSEParser(), StreamReader(), []
+    for start, end in zip(bounds, bounds[1:]):
+        for event in parser.feed(_stream_text[start:end]):
+            items += reader.event(event.event, event.data)
+    assert reader.done
+    items += reader.finish()
+    assert items == read(_events)
+    assert "".join(i for i in items if isinstance(i, str)) == "Привет, 世界 👋🏽!"
+
+
+# -- errors in a stream ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error_type", "fallback"),
+    [("overloaded_error", True), ("api_error", True), ("rate_limit_error", True), ("invalid_request_error", False)],
+)
+def test_an_error_event_before_the_first_text_is_an_upstream_error(error_type, fallback):
+    events = [*stream_events([])[:2], error_event(error_type, "Something happened")]
+    with pytest.raises(UpstreamError) as info:
+        read(events)
+    exc = info.value
+    assert (exc.error_type, exc.fallback_ok, exc.retry_after) == (error_type, fallback, None)
+    assert str(exc) == f"Anthropic: [{error_type}] Something happened"
+
+
+def test_an_error_event_after_text_interrupts_saying_how_much_arrived():
+    events = [*stream_events(["Hello", ", wor"])[:6], error_event("overloaded_error", "Overloaded")]
+    with pytest.raises(StreamInterrupted) as info:
+        read(events)
+    assert (info.value.received_chars, info.value.received_chunks) == (10, 2)
+    assert "after 10 characters" in str(info.value) and "[overloaded_error] Overloaded" in str(info.value)
+
+
+def test_an_error_event_never_repeats_the_key():
+    events = [*stream_events([])[:2], error_event("authentication_error", "bad key sk-ant-secret-777")]
+    with pytest.raises(UpstreamError) as info:
+        read(events, secrets=("sk-ant-secret-777",))
+    assert "sk-ant-secret-777" not in str(info.value) and "[redacted]" in str(info.value)
+
+
+def test_a_stream_without_message_stop():
+    with pytest.raises(StreamInterrupted, match="without message_stop after 2 characters"):
+        read(stream_events(["ab"])[:-2])
+    with pytest.raises(ProviderConnectionError, match="before any text"):
+        read(stream_events([])[:2])
+    with pytest.raises(StreamInterrupted, match="in the middle of an event"):
+        read(None, text=sse(*stream_events(["ab"])[:5]) + "event: content_block_delta\ndata: {")
+
+
+def test_a_stream_with_nothing_in_it_is_empty():
+    with pytest.raises(EmptyResponse):
+        read(stream_events([]))
+
+
+def test_error_bodies_parse_to_message_and_type():
+    body = json.dumps({"type": "error", "error": {"type": "rate_limit_error", "message": "Slow down"}})
+    assert parse_error_body(body.encode()) == ("Slow down", "rate_limit_error", None)
+    assert parse_error_body(b"<html>bad gateway</html>") is None
+    assert parse_error_body(b'{"type": "error"}') is None
