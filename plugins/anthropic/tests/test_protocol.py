@@ -5,6 +5,7 @@ yields. No sockets here (the server's own body checks are used as a judge where 
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -410,7 +411,7 @@ _stream_text = sse(*_events, line_ending="\r\n")
 def test_any_split_of_a_valid_stream_parses_the_same(cuts):
     bounds = [0, *sorted(cuts), len(_stream_text)]
     parser, reader, items = SSEParser(), StreamReader(), []
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in pairwise(bounds):
         for event in parser.feed(_stream_text[start:end]):
             items += reader.event(event.event, event.data)
     assert reader.done
