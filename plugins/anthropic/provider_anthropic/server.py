@@ -35,6 +35,7 @@ from .models import display_names
 from .server_checks import check_body
 from .server_replies import (
     JSON_HEADERS,
+    SSE_HEADERS,
     ToolScript,
     error_body,
     error_event,
@@ -47,6 +48,8 @@ from .server_replies import (
 )
 
 __all__ = [
+    "JSON_HEADERS",
+    "SSE_HEADERS",
     "AnthropicServer",
     "ToolScript",
     "error_body",

@@ -195,13 +195,13 @@ def _cut(events: list[tuple[str, dict[str, Any]]], text_deltas: int) -> list[tup
     out: list[tuple[str, dict[str, Any]]] = []
     seen = 0
     for name, payload in events:
-        is_text = name == "content_block_delta" and payload["delta"].get("type") == "text_delta"
         if name == "content_block_start" and text_deltas == 0:
             break
-        if is_text and seen == text_deltas:
-            break
         out.append((name, payload))
-        seen += is_text
+        if name == "content_block_delta" and payload["delta"].get("type") == "text_delta":
+            seen += 1
+            if seen == text_deltas:
+                break
     return out
 
 
