@@ -9,7 +9,6 @@ import pytest
 from provider_anthropic import Anthropic, configured
 from provider_anthropic.server import (
     SSE_HEADERS,
-    AnthropicServer,
     error_event,
     error_reply,
     message_reply,
