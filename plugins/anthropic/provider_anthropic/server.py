@@ -75,8 +75,9 @@ class AnthropicServer:
     """An Anthropic-protocol server on ``127.0.0.1``; :attr:`url` is what
     ``ANTHROPIC_BASE_URL`` / ``base_url`` takes (no ``/v1``).
 
-    ``models`` (default: the plugin's shipped ids) are served and listed; ``api_key``, when
-    set, is the only key accepted (else any key is). Messages requests get the queued
+    ``models`` (default: the plugin's shipped ids) are served and listed, at most
+    ``max_page`` per page; ``api_key``, when set, is the only key accepted (else any key
+    is); ``check=False`` turns off the body checks. Messages requests get the queued
     replies first, then an echo. :attr:`messages_requests` lists those requests;
     :attr:`requests` every request.
     """
@@ -88,6 +89,7 @@ class AnthropicServer:
         api_key: str | None = None,
         echo_prefix: str = "",
         check: bool = True,
+        max_page: int = 1000,
         port: int = 0,
     ) -> None:
         names = display_names()
@@ -95,6 +97,7 @@ class AnthropicServer:
         self.api_key = api_key
         self.echo_prefix = echo_prefix
         self.check = check
+        self.max_page = max_page
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._handle, port=port)
@@ -170,7 +173,7 @@ class AnthropicServer:
     def _models_page(self, query: dict[str, list[str]]) -> Reply:
         ids = list(self.models)
         try:
-            limit = max(1, min(1000, int(query.get("limit", [DEFAULT_PAGE])[0])))
+            limit = max(1, min(self.max_page, int(query.get("limit", [DEFAULT_PAGE])[0])))
         except ValueError:
             return error_reply(400, "invalid_request_error", "limit: Input should be a valid integer")
         after, before = query.get("after_id", [None])[0], query.get("before_id", [None])[0]
