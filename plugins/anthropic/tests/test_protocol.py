@@ -8,11 +8,13 @@ import json
 from itertools import pairwise
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from provider_anthropic import Anthropic
 from provider_anthropic.messages import translate_messages
 from provider_anthropic.replies import FINISH_REASONS, StreamReader, finish_reason, reply_events
 from provider_anthropic.request import DEFAULT_MAX_TOKENS, build_body
+from provider_anthropic.server import AnthropicServer
 from provider_anthropic.server_checks import check_body
 from provider_anthropic.server_replies import error_event, message, sse, stream_events
 from provider_anthropic.wire import parse_error_body
@@ -315,6 +317,25 @@ def test_any_valid_conversation_becomes_a_body_the_server_accepts(messages):
     for m in messages:
         if isinstance(m.get("content"), str) and m["content"].strip():
             assert json.dumps(m["content"], ensure_ascii=False)[1:-1] in sent_texts
+
+
+@pytest.fixture(scope="module")
+def echo_server():
+    with AnthropicServer(models=["claude-sonnet-4-6"]) as running:
+        yield running
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(conversations())
+def test_any_valid_conversation_round_trips_through_the_server(echo_server, messages):
+    """Sent for real: the server accepts the body and echoes the last user turn's text."""
+    items = list(
+        Anthropic.create_completion("claude-sonnet-4-6", messages, False, base_url=echo_server.url, api_key="k")
+    )
+    assert isinstance(items[-1], FinishReason) and echo_server.server.errors == []
+    last = json.loads(echo_server.messages_requests[-1].body)["messages"][-1]
+    if last["role"] == "user" and last["content"][-1]["type"] == "text":
+        assert items[0] == "".join(b["text"] for b in last["content"] if b["type"] == "text")
 
 
 # -- replies ----------------------------------------------------------------------------------
