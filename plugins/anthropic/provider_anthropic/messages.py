@@ -1,6 +1,9 @@
 """OpenAI-shaped chat messages -> Anthropic's ``system`` text and ``messages`` list.
 
-Pure functions; no I/O. The translation, message by message:
+Pure functions; no I/O. The messages arrive checked by provider-core (a routed call, or a
+direct call through :class:`~provider_core.provider.AbstractProvider`'s wrapper, see
+:func:`provider_core.messages.validate_messages`): their shapes are not checked again here.
+The translation, message by message:
 
 * ``system`` messages (anywhere in the list) are taken out; their text, in order, joined
   with a blank line, becomes the top-level ``system`` field;
@@ -20,15 +23,16 @@ Pure functions; no I/O. The translation, message by message:
   assistant turns to alternate); in a merged user turn the ``tool_result`` blocks come
   first, in order, then the rest (Anthropic requires tool results to lead the turn).
 
-Anything that is not one of these shapes raises
-:class:`~provider_core.errors.InvalidMessages` naming the message (``messages[2]...``):
-the core validates messages before a routed call, so this matters for direct calls.
+What is valid for provider-core but cannot be sent to Anthropic raises
+:class:`~provider_core.errors.InvalidMessages` naming the message (``messages[2]...``): an
+image URL that is neither ``http(s)`` nor a base64 data URL, tool-call arguments that are
+not a JSON object, an empty ``tool_call_id``, and a list with nothing but system messages.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from provider_core.errors import InvalidMessages
@@ -36,7 +40,6 @@ from provider_core.errors import InvalidMessages
 __all__ = ["translate_messages"]
 
 Block = dict[str, Any]
-_ROLES = ("system", "user", "assistant", "tool")
 
 
 class _Bad(Exception):
@@ -48,18 +51,14 @@ class _Bad(Exception):
         self.why = why
 
 
-def translate_messages(messages: Any) -> tuple[str | None, list[dict[str, Any]]]:
+def translate_messages(messages: list[Mapping[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
     """``(system, messages)`` for the request body; see the module documentation."""
-    if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
-        raise InvalidMessages([("messages", f"must be a list of messages, got {type(messages).__name__}")])
-    if not messages:
-        raise InvalidMessages([("messages", "at least one message is required")])
     system: list[str] = []
     turns: list[tuple[str, list[Block]]] = []
     errors: list[tuple[str, str]] = []
     for index, message in enumerate(messages):
         try:
-            role, blocks = _message(index, message, system)
+            role, blocks = _message(f"messages[{index}]", message, system)
         except _Bad as bad:
             errors.append((bad.where, bad.why))
             continue
@@ -73,48 +72,34 @@ def translate_messages(messages: Any) -> tuple[str | None, list[dict[str, Any]]]
     return ("\n\n".join(system) if system else None), merged
 
 
-def _message(index: int, message: Any, system: list[str]) -> tuple[str, list[Block]]:
-    where = f"messages[{index}]"
-    if not isinstance(message, Mapping):
-        raise _Bad(where, f"must be an object, got {type(message).__name__}")
-    role = message.get("role")
-    if role not in _ROLES:
-        raise _Bad(f"{where}.role", f"must be one of {', '.join(_ROLES)}, got {role!r}")
+def _message(where: str, message: Mapping[str, Any], system: list[str]) -> tuple[str, list[Block]]:
+    role = message["role"]
     content = message.get("content")
-    tool_calls = message.get("tool_calls")
-    if "content" not in message and not (role == "assistant" and tool_calls):
-        raise _Bad(f"{where}.content", "is required")
     if role == "system":
-        system.extend(b["text"] for b in _content(where, content, images=False))
+        system.extend(b["text"] for b in _content(where, content))
         return "system", []
     if role == "user":
-        return "user", _content(where, content, images=True)
+        return "user", _content(where, content)
     if role == "assistant":
-        blocks = [] if content is None else _content(where, content, images=False)
-        if tool_calls is not None:
-            blocks.extend(_tool_uses(where, tool_calls))
+        blocks = _content(where, content)
+        for number, call in enumerate(message.get("tool_calls") or ()):
+            blocks.append(_tool_use(f"{where}.tool_calls[{number}]", call))
         return "assistant", blocks
     return "user", _tool_result(where, message, content)
 
 
-def _content(where: str, content: Any, *, images: bool) -> list[Block]:
-    """The blocks of a message's content: a ``str`` or a list of parts."""
+def _content(where: str, content: Any) -> list[Block]:
+    """The blocks of a message's content: ``None``, a ``str`` or a list of parts."""
+    if content is None:
+        return []
     if isinstance(content, str):
         return _text_block(content)
-    if not isinstance(content, list):
-        raise _Bad(f"{where}.content", f"must be a string or a list of parts, got {type(content).__name__}")
     blocks: list[Block] = []
     for number, part in enumerate(content):
-        at = f"{where}.content[{number}]"
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        if kind == "text" and isinstance(part.get("text"), str):
+        if part["type"] == "text":
             blocks.extend(_text_block(part["text"]))
-        elif kind == "image_url" and images:
-            blocks.append(_image(at, part.get("image_url")))
-        elif kind == "image_url":
-            raise _Bad(at, "an image is only accepted in user and tool messages")
-        else:
-            raise _Bad(at, "must be {'type': 'text', 'text': str} or {'type': 'image_url', 'image_url': {'url': str}}")
+        else:  # image_url: the core lets images into user messages only
+            blocks.append(_image(f"{where}.content[{number}].image_url.url", part["image_url"]["url"]))
     return blocks
 
 
@@ -122,10 +107,7 @@ def _text_block(text: str) -> list[Block]:
     return [{"type": "text", "text": text}] if text.strip() else []
 
 
-def _image(where: str, image: Any) -> Block:
-    url = image.get("url") if isinstance(image, Mapping) else None
-    if not isinstance(url, str):
-        raise _Bad(f"{where}.image_url.url", "is required (a data: or http(s) URL)")
+def _image(where: str, url: str) -> Block:
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
     if url.startswith("data:"):
@@ -133,31 +115,17 @@ def _image(where: str, image: Any) -> Block:
         media_type, _, encoding = header.partition(";")
         if comma and encoding == "base64" and media_type and data:
             return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
-        raise _Bad(f"{where}.image_url.url", "a data URL must look like data:image/png;base64,<data>")
-    raise _Bad(f"{where}.image_url.url", f"must be a data: or http(s) URL, got {url[:40]!r}")
+        raise _Bad(where, "a data URL must look like data:image/png;base64,<data>")
+    raise _Bad(where, f"must be a data: or http(s) URL, got {url[:40]!r}")
 
 
-def _tool_uses(where: str, tool_calls: Any) -> list[Block]:
-    if not isinstance(tool_calls, list):
-        raise _Bad(f"{where}.tool_calls", "must be a list")
-    blocks = []
-    for number, call in enumerate(tool_calls):
-        at = f"{where}.tool_calls[{number}]"
-        function = call.get("function") if isinstance(call, Mapping) else None
-        if not isinstance(function, Mapping) or not isinstance(call.get("id"), str):
-            raise _Bad(at, "must be {'id': str, 'type': 'function', 'function': {'name', 'arguments'}}")
-        name, arguments = function.get("name"), function.get("arguments", "")
-        if not isinstance(name, str) or not name:
-            raise _Bad(f"{at}.function.name", "must be a non-empty string")
-        blocks.append({"type": "tool_use", "id": call["id"], "name": name, "input": _arguments(at, arguments)})
-    return blocks
+def _tool_use(where: str, call: Mapping[str, Any]) -> Block:
+    function = call["function"]
+    return {"type": "tool_use", "id": call["id"], "name": function["name"], "input": _arguments(where, function)}
 
 
-def _arguments(where: str, arguments: Any) -> dict[str, Any]:
-    if isinstance(arguments, Mapping):
-        return dict(arguments)
-    if not isinstance(arguments, str):
-        raise _Bad(f"{where}.function.arguments", f"must be a JSON string, got {type(arguments).__name__}")
+def _arguments(where: str, function: Mapping[str, Any]) -> dict[str, Any]:
+    arguments = function["arguments"]
     if not arguments.strip():
         return {}
     try:
@@ -165,22 +133,22 @@ def _arguments(where: str, arguments: Any) -> dict[str, Any]:
     except ValueError as exc:
         raise _Bad(f"{where}.function.arguments", f"is not JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise _Bad(f"{where}.function.arguments", f"must be a JSON object, got {type(value).__name__}")
+        raise _Bad(f"{where}.function.arguments", f"must be a JSON object for Anthropic, got {type(value).__name__}")
     return value
 
 
 def _tool_result(where: str, message: Mapping[str, Any], content: Any) -> list[Block]:
     call_id = message.get("tool_call_id")
     if call_id is None:
-        return _content(where, content, images=True)  # the older shape: no call to tie it to
-    if not isinstance(call_id, str) or not call_id:
-        raise _Bad(f"{where}.tool_call_id", "must be a non-empty string")
+        return _content(where, content)  # the older shape: no call to tie it to
+    if not call_id:
+        raise _Bad(f"{where}.tool_call_id", "must not be empty: Anthropic ties a tool result to its call by id")
     block: Block = {"type": "tool_result", "tool_use_id": call_id}
     if isinstance(content, str):
         if content:
             block["content"] = content
-    elif content is not None:
-        parts = _content(where, content, images=True)
+    else:
+        parts = _content(where, content)
         if parts:
             block["content"] = parts
     return [block]

@@ -5,9 +5,12 @@ what the reply carries (:mod:`.replies`): with ``stream=True`` it reads the serv
 events as they arrive (``stream_post`` + ``iter_text`` + one ``SSEParser``); with
 ``stream=False`` it reads the one JSON reply. Errors, by when they happen:
 
-* before sending: :class:`~provider_core.errors.ModelNotSupported` (an unknown model),
-  :class:`~provider_core.errors.InvalidMessages` (a message or keyword that cannot be
-  sent), :class:`~provider_core.errors.ProviderError` (no key: falls back);
+* before sending: :class:`~provider_core.errors.InvalidMessages` (a message or keyword
+  provider-core accepts but Anthropic cannot take, see :mod:`.request`),
+  :class:`~provider_core.errors.ProviderError` (no key: falls back). The model and the
+  input's shapes are checked by provider-core before this provider is called (routed, or
+  by :class:`~provider_core.provider.AbstractProvider`'s wrapper for a direct call:
+  ``ModelNotSupported``, ``InvalidMessages``);
 * an HTTP error status: the transport's ``ProviderHTTPError`` with Anthropic's message and
   error type (401/403/404/429/5xx/529 fall back, 400/413 do not; 429/529 carry
   ``retry_after``);
@@ -19,12 +22,11 @@ events as they arrive (``stream_post`` + ``iter_text`` + one ``SSEParser``); wit
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from provider_core.errors import InvalidMessages, ModelNotSupported, ProviderConnectionError, ProviderError
+from provider_core.errors import InvalidMessages, ProviderConnectionError, ProviderError
 from provider_core.provider import AbstractProvider, Messages
 from provider_core.sse import SSEParser
 
@@ -104,14 +106,6 @@ def configured(environ: Mapping[str, str]) -> type[Anthropic]:
     return type("Anthropic", (Anthropic,), attrs)
 
 
-def _check_model(cls: type[Anthropic], model: Any) -> str:
-    model = model or cls.default_model or ""
-    if model not in cls.models:
-        close = difflib.get_close_matches(str(model), list(cls.models), n=3, cutoff=0.6)
-        raise ModelNotSupported(str(model), provider=cls.name, suggestions=close)
-    return model
-
-
 def _target(cls: type[Anthropic], options: Mapping[str, Any]) -> tuple[str, Any]:
     """``(base URL, key)``: the environment's key goes only to the environment's base URL."""
     base = cls.base_url if options.get("base_url") is None else _valid_base(options["base_url"], "base_url")
@@ -130,7 +124,6 @@ def _complete(
 
     from .request import build_body
 
-    model = _check_model(cls, model)
     body = build_body(model, messages, stream, options)
     base, key = _target(cls, options)
     headers = auth_headers(key)

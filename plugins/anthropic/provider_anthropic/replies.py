@@ -27,6 +27,7 @@ from typing import Any
 from provider_core.errors import EmptyResponse, ProviderConnectionError, StreamInterrupted, UpstreamError
 from provider_core.events import FinishReason, ToolCall, ToolCallDelta, Usage
 from provider_core.secrets import redact
+from provider_core.streaming import json_loads
 
 from .wire import NAME, error_details
 
@@ -164,7 +165,7 @@ class StreamReader:
     def event(self, name: str, data: str) -> list[Any]:
         """The items event ``name`` (the SSE ``event`` field) with JSON ``data`` adds."""
         try:
-            payload = json.loads(data)
+            payload = json_loads(data)  # a lone surrogate escape becomes U+FFFD
         except ValueError:
             if name == "error":
                 raise self._error(data) from None

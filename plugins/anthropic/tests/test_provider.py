@@ -152,10 +152,37 @@ def test_unknown_model_and_bad_input_are_refused_before_sending(server, complete
     with pytest.raises(ModelNotSupported) as info:
         complete(model="claude-sonet-4-6")
     assert info.value.suggestions[0] == "claude-sonnet-4-6"
-    with pytest.raises(InvalidMessages):
-        complete([{"role": "robot", "content": "x"}])
     with pytest.raises(InvalidMessages, match="response_format"):
-        complete(response_format={"type": "json_object"})
+        complete(response_format={"type": "json_object"})  # valid for the core, not for Anthropic
+    assert server.requests == []
+
+
+TOOL = {"type": "function", "function": {"name": "f"}}
+
+
+@pytest.mark.parametrize(
+    ("messages", "options", "where"),
+    [
+        ([{"role": "robot", "content": "hi"}], {}, "messages[0].role"),
+        ([{"role": "user"}], {}, "messages[0].content"),
+        ([{"role": "user", "content": 42}], {}, "messages[0].content"),
+        ([{"role": "user", "content": [{"type": "audio"}]}], {}, "messages[0].content[0]"),
+        (
+            [{"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}],
+            {},
+            "messages[0].content[0].type",
+        ),
+        (USER, {"temperature": 2.5}, "temperature"),
+        (USER, {"tool_choice": "required"}, "tool_choice"),
+        (USER, {"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "g"}}}, "tool_choice"),
+    ],
+)
+def test_a_direct_call_with_what_the_core_refuses_raises_before_sending(server, complete, messages, options, where):
+    """The provider does not check shapes itself: AbstractProvider's wrapper does it for a
+    direct call, as provider_core.create_completion does for a routed one."""
+    with pytest.raises(InvalidMessages) as info:
+        complete(messages, **options)
+    assert info.value.errors[0][0].startswith(where)
     assert server.requests == []
 
 
