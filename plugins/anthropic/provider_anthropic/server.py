@@ -6,7 +6,11 @@ Built on :class:`provider_core.testing.server.LoopbackServer` (real sockets, rea
   queued with :meth:`AnthropicServer.enqueue`, else by echoing the last user message's text
   (as named server-sent events when the body asks for ``"stream": true``, else as one JSON
   message), after checking the body as Anthropic would (:mod:`.server_checks`; a 400
-  ``invalid_request_error`` names the first problem);
+  ``invalid_request_error`` names the first problem). A request with ``tools`` (and a
+  ``tool_choice`` other than ``none``) whose last turn is the user's text is answered with
+  a call to the first tool (or the one ``tool_choice`` names), input ``{"query": <that
+  text>}``, id ``toolu_loopback_NNNN`` (NNNN counts the messages requests); a last turn
+  of tool results is echoed as ``"The tool said: <their text>"``: a whole tool loop;
 * ``GET /v1/models`` lists the served models in pages, in the official shape (``data``,
   ``has_more``, ``first_id``, ``last_id``; ``limit``, ``after_id``, ``before_id``);
   ``GET /v1/models/{id}`` returns one;
@@ -193,8 +197,17 @@ class AnthropicServer:
         model = body.get("model") if isinstance(body, dict) else None
         if model not in self.models:
             return error_reply(404, "not_found_error", f"model: {model}")
-        text = self.echo_prefix + _last_user_text(body.get("messages") or [])
-        prompt = sum(len(json.dumps(m).split()) for m in body.get("messages") or [])
+        messages = body.get("messages") or []
+        text, answered = _last_user_text(messages)
+        prompt = sum(len(json.dumps(m).split()) for m in messages)
+        tool = None if answered else _tool_to_call(body)
+        if tool is not None:
+            call_id = f"toolu_loopback_{len(self.messages_requests):04d}"
+            script = [(call_id, tool, [json.dumps({"query": text}, ensure_ascii=False)])]
+            if body.get("stream"):
+                return stream_reply([], script, usage=(prompt, 12), model=model)
+            return message_reply(None, script, usage=(prompt, 12), model=model)
+        text = self.echo_prefix + (f"The tool said: {text}" if answered else text)
         words = text.split(" ")
         pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
         pieces = [p for p in pieces if p] or ["(empty)"]
@@ -203,21 +216,37 @@ class AnthropicServer:
         return message_reply("".join(pieces), usage=(prompt, len(pieces)), model=model)
 
 
-def _last_user_text(messages: list[Any]) -> str:
-    """The text of the last user turn: its text blocks, else its tool results' text."""
+def _tool_to_call(body: dict[str, Any]) -> str | None:
+    """The tool the echo calls: the one ``tool_choice`` names, else the first; ``None``
+    without tools or with ``tool_choice`` ``none``."""
+    tools = body.get("tools")
+    choice = body.get("tool_choice") or {}
+    if not isinstance(tools, list) or not tools or choice.get("type") == "none":
+        return None
+    if choice.get("type") == "tool":
+        return str(choice.get("name"))
+    return str(tools[0].get("name", "tool"))
+
+
+def _last_user_text(messages: list[Any]) -> tuple[str, bool]:
+    """The text of the last user turn, and whether it answers tool calls: its text blocks
+    when it has any, else its tool results' text."""
     for turn in reversed(messages):
         if not isinstance(turn, dict) or turn.get("role") != "user":
             continue
         content = turn.get("content")
         if isinstance(content, str):
-            return content
+            return content, False
         texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
-        if not texts:
-            for block in content:
-                inner = block.get("content") if isinstance(block, dict) else None
-                texts.append(inner if isinstance(inner, str) else "")
-        return "".join(texts)
-    return ""
+        if texts:
+            return "".join(texts), False
+        for block in content:
+            inner = block.get("content") if isinstance(block, dict) else None
+            if isinstance(inner, list):  # text blocks
+                inner = "".join(b.get("text", "") for b in inner if isinstance(b, dict))
+            texts.append(inner if isinstance(inner, str) else "")
+        return "".join(texts), True
+    return "", False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

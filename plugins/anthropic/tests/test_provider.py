@@ -94,7 +94,7 @@ def test_a_tool_loop_is_sent_as_anthropic_blocks(server, complete, last_body):
         },
         {"role": "tool", "tool_call_id": "toolu_01X", "content": "-3C, snow"},
     ]
-    assert complete(messages).text == "-3C, snow"  # the echo server answers with the tool result
+    assert complete(messages).text == "The tool said: -3C, snow"  # the echo server answers the result
     body = last_body()
     assert body["system"] == "Use tools."
     assert body["messages"][1]["content"] == [

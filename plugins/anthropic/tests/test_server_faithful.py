@@ -63,6 +63,27 @@ def test_raw_stream_events_in_order(server, client):
     assert events[0].message.usage.input_tokens == 10 and events[-2].usage.output_tokens == 5
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_echo_runs_a_tool_loop_the_sdk_follows(server, client, stream):
+    """Unscripted: with tools, the echo calls the first one; given the result, it answers."""
+    tools = [{"name": "weather", "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}}]
+    if stream:
+        with client.messages.stream(model=MODEL, max_tokens=50, messages=USER, tools=tools) as events:
+            first = events.get_final_message()
+    else:
+        first = client.messages.create(model=MODEL, max_tokens=50, messages=USER, tools=tools)
+    (call,) = first.content
+    assert (call.type, call.name, call.input) == ("tool_use", "weather", {"query": "Hello there"})
+    assert first.stop_reason == "tool_use"
+    assert call.id == f"toolu_loopback_{len(server.messages_requests):04d}"
+    result = {"type": "tool_result", "tool_use_id": call.id, "content": [{"type": "text", "text": "18C"}]}
+    turns = [*USER, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}]
+    final = client.messages.create(model=MODEL, max_tokens=50, messages=turns, tools=tools)
+    assert [b.text for b in final.content] == ["The tool said: 18C"] and final.stop_reason == "end_turn"
+    none = client.messages.create(model=MODEL, max_tokens=50, messages=USER, tools=tools, tool_choice={"type": "none"})
+    assert [b.text for b in none.content] == ["Hello there"]
+
+
 @pytest.mark.parametrize("stop", ["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"])
 def test_every_stop_reason_parses(server, client, stop):
     server.enqueue(stream_reply(["x"], stop_reason=stop), message_reply("x", stop_reason=stop))
