@@ -167,18 +167,22 @@ def _stream(cls: type[Anthropic], url: str, request: dict[str, Any], secrets: tu
     texts = iter_text(stream_post(cls.name, url, **request))
     parser = SSEParser()
     reader = StreamReader(provider=cls.name, secrets=secrets)
+    feed, read, next_text = parser.feed, reader.event, texts.__next__  # bound once: the loop runs per event
     try:
         while not reader.done:
             try:
-                text = next(texts)
+                text = next_text()
             except StopIteration:
                 break
             except StreamInterrupted as exc:  # the connection broke: say what had arrived
                 raise _broken(cls, reader, exc) from None
-            for event in parser.feed(text):
-                items = reader.event(event.event, event.data)
-                if items:
-                    yield from items
+            for event in feed(text):
+                got = read(event.event, event.data)
+                if type(got) is str:  # a text delta: most events
+                    yield got
+                    continue
+                if got:
+                    yield from got
                 if reader.done:
                     break
         if not reader.done:

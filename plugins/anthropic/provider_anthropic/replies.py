@@ -131,7 +131,8 @@ def reply_events(payload: Any, *, provider: str = NAME, secrets: tuple[str, ...]
 class StreamReader:
     """Reads one streamed reply, event by event; see the module documentation.
 
-    :meth:`event` returns the items an event adds and raises for an ``error`` event;
+    :meth:`event` returns what an event adds (a text delta's ``str``, else a list of
+    items) and raises for an ``error`` event;
     :attr:`done` turns true at ``message_stop``, after which :meth:`finish` gives the usage
     and finish reason; :meth:`cut_short` is the error for a stream that ended before it.
     ``chars`` / ``chunks`` count the text characters and the items returned so far.
@@ -162,16 +163,27 @@ class StreamReader:
         self._completion: int | None = None
         self._stop: Any = None
 
-    def event(self, name: str, data: str) -> list[Any]:
-        """The items event ``name`` (the SSE ``event`` field) with JSON ``data`` adds."""
+    def event(self, name: str, data: str) -> str | list[Any]:
+        """What event ``name`` (the SSE ``event`` field) with JSON ``data`` adds: the text
+        of a text delta as a ``str`` (most events of a reply: the fast path), else a list
+        of items, maybe empty."""
         try:
             payload = json_loads(data)  # a lone surrogate escape becomes U+FFFD
         except ValueError:
             if name == "error":
                 raise self._error(data) from None
             raise self._error(f"the stream carried an event that is not JSON: {data[:200]!r}") from None
-        if not isinstance(payload, dict):
+        if type(payload) is not dict:  # decoded JSON: a dict test is enough, and cheaper than Mapping
             raise self._error(f"the stream carried an event that is not an object: {data[:200]!r}")
+        if name == "content_block_delta":
+            delta = payload.get("delta")
+            if type(delta) is dict and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if type(text) is not str or not text:
+                    return []
+                self.chars += len(text)
+                self.chunks += 1
+                return text
         kind = name if name != "message" else payload.get("type")
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         return handler(self, payload) if handler is not None else []

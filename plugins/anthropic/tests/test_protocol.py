@@ -362,13 +362,21 @@ def test_unknown_or_missing_stop_reasons_are_stop():
     assert (finish_reason("something_new"), finish_reason(None)) == ("stop", "stop")
 
 
+def take(items: list, got) -> None:
+    """Add what ``StreamReader.event`` returned (a text delta's str, or a list) to ``items``."""
+    if isinstance(got, str):
+        items.append(got)
+    else:
+        items.extend(got)
+
+
 def read(events, text: str | None = None, *, secrets=()):
     """Feed ``events`` (or their SSE ``text``) to an SSEParser and a StreamReader."""
     parser = SSEParser()
     reader = StreamReader(secrets=secrets)
     items = []
     for event in parser.feed(sse(*events) if text is None else text):
-        items += reader.event(event.event, event.data)
+        take(items, reader.event(event.event, event.data))
     if not reader.done:
         raise reader.cut_short(parser.close())
     return items + reader.finish()
@@ -424,7 +432,7 @@ def test_any_split_of_a_valid_stream_parses_the_same(cuts):
     parser, reader, items = SSEParser(), StreamReader(), []
     for start, end in pairwise(bounds):
         for event in parser.feed(_stream_text[start:end]):
-            items += reader.event(event.event, event.data)
+            take(items, reader.event(event.event, event.data))
     assert reader.done
     items += reader.finish()
     assert items == read(_events)
