@@ -37,6 +37,12 @@ class Config:
     #: a streamed tool call: argument deltas per call, and alternating rounds
     tool_pieces: int
     tool_rounds: int
+    #: the Anthropic plugin's stream: KiB of text, characters per text delta, alternating
+    #: rounds, and requests for the time to first chunk
+    anthropic_kib: int
+    anthropic_delta: int
+    anthropic_rounds: int
+    anthropic_ttfc_requests: int
 
 
 FULL = Config(
@@ -62,6 +68,10 @@ FULL = Config(
     concurrency_rounds=3,
     tool_pieces=2_000,
     tool_rounds=15,
+    anthropic_kib=4_096,
+    anthropic_delta=16,
+    anthropic_rounds=9,
+    anthropic_ttfc_requests=301,
 )
 
 #: The full run's shape at a fraction of its size: under a minute, for CI to keep it alive.
@@ -83,4 +93,7 @@ QUICK = replace(
     concurrency_rounds=2,
     tool_pieces=500,
     tool_rounds=5,
+    anthropic_kib=1_024,
+    anthropic_rounds=3,
+    anthropic_ttfc_requests=41,
 )
