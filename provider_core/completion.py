@@ -5,6 +5,13 @@ model name (or takes the named provider), and runs the candidates in a
 Input and routing errors are raised here, before any request; provider errors while the
 completion is read. The async twin is :func:`provider_core.aio.acreate_completion`, which
 opens its completion here too (:func:`open_completion`).
+
+A model no provider lists may be one a live list has gained since it was last fetched:
+:func:`create_completion` then asks the registry's model catalog to refresh the lists that
+are stale, failed or never fetched (at most once per refresh interval,
+:meth:`provider_core.catalog.ModelCatalog.refresh_for_model`) and routes again.
+:func:`open_completion` never does: it sends nothing but the request (the async API and
+the gateway call it on an event loop; the gateway refreshes on its own, in a thread).
 """
 
 from __future__ import annotations
@@ -15,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from .contract import validate_provider
 from .defaults import get_registry
-from .errors import Attempt, NoProviderAvailable, ProviderNotFound, ProviderNotWorkingWarning, StreamInterrupted
+from .errors import (
+    Attempt,
+    ModelNotSupported,
+    NoProviderAvailable,
+    ProviderNotFound,
+    ProviderNotWorkingWarning,
+    StreamInterrupted,
+)
 from .fallback import Completion
 from .messages import resolve_model, validate_messages, validate_options
 from .routing import override_hint
@@ -119,16 +133,28 @@ def create_completion(
     ``provider`` bypasses routing (a not-working provider then only warns). Input errors
     and routing errors are raised here, before any request; provider errors are raised
     while iterating. Extra ``kwargs`` (``temperature``, ``system_message``, ...) go to the
-    provider. The async twin is :func:`provider_core.aio.acreate_completion`.
+    provider. A model no provider lists first gets the model lists that are due refreshed
+    (see the module docstring). The async twin is :func:`provider_core.aio.acreate_completion`.
     """
-    completion = open_completion(
-        model,
-        messages,
-        stream,
-        provider,
-        registry=registry,
-        prefer=prefer,
-        include_not_working=include_not_working,
-        **kwargs,
-    )
+    registry = get_registry() if registry is None else registry
+    options: dict[str, Any] = {"registry": registry, "prefer": prefer, "include_not_working": include_not_working}
+    try:
+        completion = open_completion(model, messages, stream, provider, **options, **kwargs)
+    except ModelNotSupported as exc:
+        if not _refreshed(registry, model, provider, exc):
+            raise
+        completion = open_completion(model, messages, stream, provider, **options, **kwargs)
     return completion if stream else collect_text(completion)
+
+
+def _refreshed(registry: Registry, model: Any, provider: str | type | None, exc: ModelNotSupported) -> bool:
+    """Whether refreshing the model lists that are due changed one (only for a model id
+    that no provider, or not the one named, lists)."""
+    if not isinstance(model, str) or not model or exc.model != model:
+        return False
+    named = None
+    if provider is not None:
+        if not isinstance(provider, str):
+            return False
+        named = registry.get(provider)
+    return registry.catalog.refresh_for_model(model, named)

@@ -5,6 +5,10 @@ Only this module talks to ``importlib.metadata``. It lists the entry points of t
 applies ``PROVIDER_CORE_PLUGINS`` (allow-list) and ``PROVIDER_CORE_DISABLE_PLUGINS``
 (deny-list), both comma-separated entry-point names, read when a registry loads. A set
 but blank ``PROVIDER_CORE_PLUGINS`` is an empty allow-list: no plugin loads.
+
+The scan's result is cached (:mod:`provider_core.epcache`, keyed by the state of every
+``sys.path`` entry, so installing or removing a distribution invalidates it): a start-up
+that finds the cache valid imports no ``importlib.metadata`` and reads no distribution.
 """
 
 from __future__ import annotations
@@ -15,11 +19,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import epcache
+
 ENTRY_POINT_GROUP = "provider_core"
 ENV_ENABLE = "PROVIDER_CORE_PLUGINS"
 ENV_DISABLE = "PROVIDER_CORE_DISABLE_PLUGINS"
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginSource", "discover", "unknown_allowed"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "PluginSource",
+    "canonical_name",
+    "discover",
+    "installed_distributions",
+    "unknown_allowed",
+]
 
 
 @dataclass
@@ -79,15 +93,77 @@ def _names(raw: str | None) -> set[str] | None:
     return {part.strip().lower() for part in raw.split(",") if part.strip()}
 
 
-def _entry_points() -> Iterable[Any]:
+def _metadata() -> Any:
+    """``importlib.metadata``; on 3.10/3.11 its backport, which gives them the same
+    de-duplicated view of distributions as the 3.12 standard library."""
     if sys.version_info >= (3, 12):
-        from importlib.metadata import entry_points
-    else:  # the backport gives 3.10/3.11 the same de-duplicated view of distributions
+        import importlib.metadata as metadata
+    else:
         try:
-            from importlib_metadata import entry_points
+            import importlib_metadata as metadata
         except ImportError:  # pragma: no cover - the dependency is declared for < 3.12
-            from importlib.metadata import entry_points
-    return entry_points(group=ENTRY_POINT_GROUP)
+            import importlib.metadata as metadata
+    return metadata
+
+
+def _entry_points() -> Iterable[Any]:
+    return _metadata().entry_points(group=ENTRY_POINT_GROUP)
+
+
+class _CachedEntryPoint:
+    """An entry point known from the cache: ``load()`` imports ``module[:attr.attr]`` as
+    :meth:`importlib.metadata.EntryPoint.load` does, without importing that module."""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value
+
+    def load(self) -> Any:
+        import importlib
+
+        module, _, attrs = self.value.split("[", 1)[0].partition(":")
+        found = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            found = getattr(found, attr)
+        return found
+
+
+def _scan() -> list[tuple[str, str, str | None, str | None, Any]]:
+    """Every entry point of the group: ``(name, value, distribution, version, entry point)``,
+    from the cache when it is valid, else from the installed metadata (then cached)."""
+    use_cache = epcache.enabled()
+    if use_cache:
+        records = epcache.load(ENTRY_POINT_GROUP)
+        if records is not None:
+            return [(n, v, d, ver, _CachedEntryPoint(n, v)) for n, v, d, ver in records]
+    found = []
+    for ep in _entry_points():
+        dist_name, version = _name_version(getattr(ep, "dist", None))
+        found.append((ep.name, ep.value, dist_name, version, ep))
+    if use_cache:
+        epcache.store(ENTRY_POINT_GROUP, [list(item[:4]) for item in found])
+    return found
+
+
+def canonical_name(name: str) -> str:
+    """A distribution name as package installers compare them: lower case, each run of
+    ``-``, ``_`` and ``.`` one ``-`` (``Provider_Core`` -> ``provider-core``)."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_distributions() -> dict[str, str]:
+    """Every distribution installed now (never cached): canonical name -> version. For the
+    installer, which compares the environment before and after pip ran."""
+    found: dict[str, str] = {}
+    for dist in _metadata().distributions():
+        name, version = _name_version(dist)
+        if name:
+            found.setdefault(canonical_name(name), version or "")
+    return found
 
 
 def _name_version(dist: Any) -> tuple[str | None, str | None]:
@@ -134,14 +210,13 @@ def discover(environ: Mapping[str, str] | None = None) -> list[PluginSource]:
     enable = _names(env.get(ENV_ENABLE))
     disable = _names(env.get(ENV_DISABLE)) or set()
     sources = []
-    for ep in _entry_points():
-        dist_name, version = _name_version(getattr(ep, "dist", None))
-        key = ep.name.lower()
+    for name, value, dist_name, version, ep in _scan():
+        key = name.lower()
         skip = None
         if key in disable:
             skip = f"disabled by {ENV_DISABLE}"
         elif enable is not None and key not in enable:
             skip = f"not listed in {ENV_ENABLE}"
-        sources.append(PluginSource(ep.name, ep.value, dist_name, version, ep, skip))
+        sources.append(PluginSource(name, value, dist_name, version, ep, skip))
     sources.sort(key=lambda s: (s.name.lower(), s.distribution or "", s.value))
     return sources

@@ -7,7 +7,10 @@ from three parts, each owning its own state:
 * a :class:`~provider_core.loader.PluginLoader`: the plugins and their records;
 * a :class:`~provider_core.hookcalls.HookCalls`: the request-time hook queries;
 * a :class:`~provider_core.routing.Router`: route plans, cached until the catalog or a
-  provider's health changes.
+  provider's health changes;
+* a :class:`~provider_core.catalog.ModelCatalog` (made at first use): the live model lists,
+  refreshed into the on-disk cache, after which the plugins concerned register again
+  (:meth:`Registry.reload_plugins`).
 
 The registry itself owns the providers, keyed by name case-insensitively; when two share a
 name the first registered wins (plugins load in entry-point name order) and a
@@ -20,7 +23,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .contract import validate_provider
 from .errors import DuplicateProviderWarning, ProviderNotFound, summary
@@ -28,6 +31,9 @@ from .hookcalls import HookCalls
 from .loader import PluginLoader
 from .plugins import PluginInfo
 from .routing import Router
+
+if TYPE_CHECKING:
+    from .catalog import ModelCatalog
 
 __all__ = ["EXPLICIT", "Registry"]
 
@@ -63,6 +69,7 @@ class Registry:
         self._index: dict[str, tuple[type, ...]] | None = None
         self._builtin_plugins: list[object] = []
         self._parts: tuple[Any, HookCalls, PluginLoader] | None = None  # built with the first query
+        self._catalog: ModelCatalog | None = None
         #: route plans for this registry, cached; health plugins tell it when answers change
         self.router = Router(self)
 
@@ -88,6 +95,17 @@ class Registry:
     def hooks(self) -> HookCalls:
         """The request-time hook queries (``provider_working``, ``provider_attempt``, ...)."""
         return self._built()[1]
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        """The live model lists of this registry's providers (:mod:`provider_core.catalog`)."""
+        if self._catalog is None:
+            from .catalog import ModelCatalog
+
+            with self._lock:
+                if self._catalog is None:
+                    self._catalog = ModelCatalog(self, self._environ)
+        return self._catalog
 
     @property
     def loaded(self) -> bool:
@@ -153,34 +171,61 @@ class Registry:
         self._file(cls, EXPLICIT, replace=replace)
         return cls
 
-    def _accept(self, cls: type, info: PluginInfo) -> None:
-        """The loader's callback for a class a plugin registered."""
-        if self._file(cls, info.name, replace=False) and cls.name not in info.providers:
+    def _accept(self, cls: type, info: PluginInfo, into: tuple[dict[str, type], dict[str, str]] | None = None) -> None:
+        """The loader's callback for a class a plugin registered (filed ``into`` the given
+        providers and origins while :meth:`reload_plugins` builds them)."""
+        if self._file(cls, info.name, replace=False, into=into) and cls.name not in info.providers:
             info.providers.append(cls.name)
 
-    def _file(self, cls: type, origin: str, *, replace: bool) -> bool:
+    def _file(
+        self, cls: type, origin: str, *, replace: bool, into: tuple[dict[str, type], dict[str, str]] | None = None
+    ) -> bool:
         """Check ``cls`` and file it under its name; False when a duplicate was ignored."""
         validate_provider(cls)
         key = cls.name.lower()
         with self._lock:
-            current = self._providers.get(key)
+            providers, origins = into or (self._providers, self._origin)
+            current = providers.get(key)
             if current is cls:
                 return True
             if current is not None and not replace:
                 text = (
                     f"provider name {cls.name!r} registered twice: keeping {_label(current)} "
-                    f"from {self._origin[key]!r}, ignoring {_label(cls)} from {origin!r}"
+                    f"from {origins[key]!r}, ignoring {_label(cls)} from {origin!r}"
                 )
                 self._warn(text, DuplicateProviderWarning)
                 loader = self._built()[2]
-                for info in (loader.info(self._origin[key]), loader.info(origin)):
+                for info in (loader.info(origins[key]), loader.info(origin)):
                     if info is not None and text not in info.warnings:
                         info.warnings.append(text)
                 return False
-            self._providers[key] = cls
-            self._origin[key] = origin
+            providers[key] = cls
+            origins[key] = origin
             self._changed()
             return True
+
+    def reload_plugins(self, names: Iterable[str]) -> list[str]:
+        """Run the ``register_providers`` hook of each plugin named again (the model
+        catalog does, after the cache changed for one of its providers): the classes it
+        registers now replace those it registered before, all at once, so a query in
+        another thread sees the old set or the new one, never a mix. Returns the plugins
+        whose hook ran (a plugin that failed to import, or is unknown, is skipped)."""
+        self.load()
+        names = list(dict.fromkeys(names))
+        with self._lock:
+            loader = self._built()[2]
+            providers = {k: c for k, c in self._providers.items() if self._origin[k] not in names}
+            origins = {k: self._origin[k] for k in providers}
+            ran = [n for n in names if loader.rerun(n, lambda cls, info: self._accept(cls, info, (providers, origins)))]
+            for key, cls in self._providers.items():  # a plugin that could not run again keeps its classes
+                if self._origin[key] in names and self._origin[key] not in ran:
+                    providers.setdefault(key, cls)
+                    origins.setdefault(key, self._origin[key])
+            self._origin = {**self._origin, **origins}  # a reader finding a new class finds its origin
+            self._providers = providers
+            self._origin = origins
+            self._changed()
+        return ran
 
     def unregister(self, name: str) -> type:
         """Remove a provider by name; returns its class."""

@@ -18,9 +18,17 @@ __all__ = ["CLIError", "print_json", "registry", "report_error", "show_warning",
 
 
 class CLIError(Exception):
-    """A usage or input error the CLI detects itself: one line on stderr, exit code 2."""
+    """An error the CLI detects itself: one line on stderr, exit code 2 (a usage or input
+    error) unless ``exit_code`` says otherwise."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+        #: close matches for a mistyped name (``--json`` error objects list them)
+        self.suggestions = list(suggestions)
 
 
 def registry() -> Registry:
