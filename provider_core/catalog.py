@@ -70,6 +70,8 @@ class Host(Protocol):
 
     def reload_plugins(self, names: Iterable[str]) -> list[str]: ...
 
+    def models_seen(self) -> dict[str, ModelEntry | None]: ...
+
 
 @dataclass(frozen=True)
 class RefreshResult:
@@ -245,7 +247,7 @@ class ModelCatalog:
         """Let the plugins whose providers were registered from entries that differ from
         the cache now (refreshed here or by another process) register again; returns them."""
         current = self.cache.entries()
-        changed = {key for key, seen in self.cache.served().items() if _differs(seen, current.get(key))}
+        changed = {key for key, seen in self._host.models_seen().items() if _differs(seen, current.get(key))}
         if not changed:
             return []
         plugins = {self._host.origin(p) for p in self._host.providers() if entry_key(p.name, p.url) in changed}

@@ -122,7 +122,8 @@ class ModelNotSupported(ProviderError, ValueError):
 
 
 class ProviderNotFound(ProviderError, LookupError):
-    """No provider is registered under this name."""
+    """No provider is registered under this name. ``suggestions`` holds the installed
+    names closest to it (case-insensitively), for a typo."""
 
     fallback_ok = False
     exit_code = 2
@@ -130,10 +131,24 @@ class ProviderNotFound(ProviderError, LookupError):
     def __init__(self, name: str, *, known: list[str] | None = None) -> None:
         self.name = name
         self.known = list(known or [])
+        self.suggestions = _close(name, self.known)
         text = f"no provider named {name!r}"
+        if self.suggestions:
+            text += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
         if self.known:
             text += " (installed: " + ", ".join(self.known) + ")"
         super().__init__(text)
+
+
+def _close(name: str, known: list[str]) -> list[str]:
+    """The names in ``known`` closest to ``name``, ignoring case (difflib is imported only
+    here, on the error path)."""
+    if not known or not isinstance(name, str):
+        return []
+    import difflib
+
+    by_key = {k.lower(): k for k in known}
+    return [by_key[k] for k in difflib.get_close_matches(name.lower(), list(by_key), n=3, cutoff=0.6)]
 
 
 class ProviderContractError(ProviderError, TypeError):

@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import ProviderContractError, summary
 from .isolation import InterruptWatch, SlowWatch, slow_seconds
+from .modelcache import ModelEntry, Recording
 from .plugins import PluginInfo, discover, unknown_allowed
 from .secrets import redact_secrets
 from .version import __version__
@@ -52,6 +53,8 @@ class PluginLoader:
         self._environ = environ
         self._plugins: dict[str, PluginInfo] = {}
         self._status: dict[str, str] = {}  # each plugin's status before its hook ran
+        #: the model-cache entries the plugins' hooks read, by key, as of their latest run
+        self.models_seen: dict[str, ModelEntry | None] = {}
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, in load order."""
@@ -166,7 +169,8 @@ class PluginLoader:
 
             given = {"register": register, "warn": warn}
             try:
-                impl.function(**{arg: given[arg] for arg in impl.argnames if arg in given})
+                with Recording(self.models_seen):
+                    impl.function(**{arg: given[arg] for arg in impl.argnames if arg in given})
             except BaseException as exc:
                 if (interrupts or InterruptWatch()).by_user(exc):
                     raise

@@ -36,6 +36,7 @@ __all__ = [
     "default_cache",
     "entry_key",
     "list_problem",
+    "Recording",
 ]
 
 FILE_NAME = "models.json"
@@ -82,17 +83,36 @@ def entry_key(name: str, url: str) -> str:
     return f"{name.lower()} {url}"
 
 
+_recorder = threading.local()
+
+
+class Recording:
+    """``with Recording(seen):`` every :meth:`ModelCache.lookup` made in this thread
+    meanwhile is noted in ``seen`` (key -> entry handed out). The plugin loader records each
+    ``register_providers`` call, so that a registry knows which entries its providers were
+    built from (:meth:`provider_core.catalog.ModelCatalog.pick_up`)."""
+
+    def __init__(self, seen: dict[str, ModelEntry | None]) -> None:
+        self.seen = seen
+        self.previous: dict[str, ModelEntry | None] | None = None
+
+    def __enter__(self) -> dict[str, ModelEntry | None]:
+        self.previous = getattr(_recorder, "seen", None)
+        _recorder.seen = self.seen
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        _recorder.seen = self.previous
+
+
 class ModelCache:
-    """One cache file. :meth:`lookup` remembers what it handed out (:meth:`served`), so
-    that a process can tell which of its providers were registered from entries that have
-    changed since (:meth:`provider_core.catalog.ModelCatalog.pick_up`). Thread-safe."""
+    """One cache file, read again only when it changed; thread-safe."""
 
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.clock = clock
         self._lock = threading.RLock()
         self._read: tuple[Any, dict[str, ModelEntry]] = (None, {})
-        self._served: dict[str, ModelEntry | None] = {}
 
     def signature(self) -> tuple[int, int, int] | None:
         """The file's modification time, size and inode (``None`` when absent): cheap to
@@ -127,18 +147,14 @@ class ModelCache:
         return {key: entry for key, entry in found.items() if entry is not None}
 
     def lookup(self, name: str, url: str) -> ModelEntry | None:
-        """The entry of the provider ``name`` at ``url``, or ``None``; remembered as served."""
+        """The entry of the provider ``name`` at ``url``, or ``None`` (noted by an active
+        :class:`Recording`)."""
         key = entry_key(name, url)
-        with self._lock:
-            entry = self.entries().get(key)
-            self._served[key] = entry
-            return entry
-
-    def served(self) -> dict[str, ModelEntry | None]:
-        """Every entry :meth:`lookup` handed out, by key, as it was then (the latest lookup
-        of each key)."""
-        with self._lock:
-            return dict(self._served)
+        entry = self.entries().get(key)
+        seen = getattr(_recorder, "seen", None)
+        if seen is not None:
+            seen[key] = entry
+        return entry
 
     def update(self, changes: Mapping[str, ModelEntry]) -> bool:
         """Merge ``changes`` into the file (re-read just before, replaced atomically);

@@ -40,9 +40,10 @@ __all__ = [
 class PluginInfo:
     """What the registry knows of one plugin: where it came from, what it registered, what broke.
 
-    ``status`` is ``"loaded"`` (its hooks ran; ``errors`` may still name refused classes),
-    ``"failed"`` (it could not be imported or its hook raised), ``"disabled"`` (skipped by
-    the environment) or ``"builtin"`` / ``"explicit"`` for plugins added in-process.
+    ``status`` is ``"loaded"`` (its hooks ran; ``errors`` may still name refused classes,
+    ``warnings`` what it reported through ``warn`` and duplicate names), ``"failed"`` (it
+    could not be imported or its hook raised), ``"disabled"`` (skipped by the environment;
+    ``warnings`` says why) or ``"builtin"`` / ``"explicit"`` for plugins added in-process.
     """
 
     name: str
@@ -58,6 +59,16 @@ class PluginInfo:
     def failed(self) -> bool:
         return self.status == "failed" or bool(self.errors)
 
+    @property
+    def label(self) -> str:
+        """The status as ``plugins`` shows it: ``"loaded (2 warnings)"``, ``"loaded (1
+        error)"`` (a refused class), ``"failed"``, ``"disabled"``."""
+        if self.status in ("failed", "disabled"):
+            return self.status
+        counts = [(len(self.errors), "error"), (len(self.warnings), "warning")]
+        shown = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in counts if n]
+        return f"{self.status} ({', '.join(shown)})" if shown else self.status
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -65,6 +76,7 @@ class PluginInfo:
             "version": self.version,
             "entry_point": self.value,
             "status": self.status,
+            "label": self.label,
             "providers": list(self.providers),
             "errors": list(self.errors),
             "warnings": list(self.warnings),

@@ -353,6 +353,12 @@ class Registry:
         self.load()
         return self._built()[2].plugins()
 
+    def models_seen(self) -> dict[str, Any]:
+        """The model-cache entries this registry's providers were registered from, by key
+        (:mod:`provider_core.modelcache`): what the model catalog compares with the cache."""
+        self.load()
+        return dict(self._built()[2].models_seen)
+
     def warnings(self) -> list[str]:
         """Warnings recorded while loading (duplicate names, failed discovery, raising hooks)."""
         self.load()

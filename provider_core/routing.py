@@ -20,13 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .errors import Attempt, ModelNotSupported, NoProviderAvailable
 from .hookcalls import HookCalls
 from .messages import validate_model
 
-__all__ = ["NO_STREAM", "Catalog", "RoutePlan", "Router", "override_hint"]
+__all__ = ["LIBRARY_HINT", "NO_STREAM", "Catalog", "HintWording", "RoutePlan", "Router", "override_hint"]
 
 
 class Catalog(Protocol):
@@ -69,14 +69,29 @@ class RoutePlan:
         }
 
 
-def override_hint(plan: RoutePlan) -> str:
-    """How to call a provider that was skipped for not working anyway (or ``""``)."""
-    names = [a.provider for a in plan.skipped if a.reason != NO_STREAM]
+class HintWording(NamedTuple):
+    """How a front end words the two ways to call a provider that routing skipped as not
+    working: ``name_it`` (formatted with ``name``) and ``include_all``."""
+
+    name_it: str
+    include_all: str
+
+
+#: The library's wording: the Python keywords, and the CLI's options.
+LIBRARY_HINT = HintWording(
+    "name it (provider={name!r}; CLI: --provider {name})",
+    "allow providers marked not working (include_not_working=True; CLI: --include-not-working)",
+)
+
+
+def override_hint(skipped: RoutePlan | Sequence[Attempt], wording: HintWording = LIBRARY_HINT) -> str:
+    """How to call anyway a provider that was skipped for not working (or ``""``), from a
+    plan or the attempts of a :class:`~provider_core.errors.NoProviderAvailable`, in the
+    ``wording`` of the front end that shows it (the gateway has its own)."""
+    attempts = skipped.skipped if isinstance(skipped, RoutePlan) else skipped
+    names = [a.provider for a in attempts if a.reason != NO_STREAM and a.error is None]
     if names:
-        return (
-            f"To call it anyway, name it (provider={names[0]!r}; CLI: --provider {names[0]}) "
-            "or allow providers marked not working (include_not_working=True; CLI: --include-not-working)"
-        )
+        return f"To call it anyway, {wording.name_it.format(name=names[0])} or {wording.include_all}"
     return ""
 
 

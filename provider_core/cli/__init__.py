@@ -6,6 +6,16 @@ provider, invalid messages); 130 interrupted. An error's exit code is its type's
 ``exit_code`` (:class:`~provider_core.errors.ProviderError` and
 :class:`~provider_core.cli.output.CLIError`). Errors are one line on stderr, prefixed
 ``error:``; ``--debug`` adds the traceback. Warnings are one line each, ``warning:``.
+
+A command run with ``--json`` that fails (with an exception, a usage error included)
+also prints a JSON error object on stdout, whatever the command
+(:func:`~provider_core.cli.output.json_error`)::
+
+    {"error": {"type": "ProviderNotFound", "message": "no provider named 'aivm'; did you mean 'Aivvm'? ...",
+               "exit_code": 2, "suggestions": ["Aivvm"]}}
+
+A mistyped command gets the closest ones suggested (``provders``: did you mean
+``providers``?).
 """
 
 from __future__ import annotations
@@ -18,8 +28,8 @@ from typing import NoReturn
 
 from ..errors import ProviderError
 from ..version import __version__
-from . import chat, check, plugins, probe, providers, route, serve
-from .output import CLIError, report_error, show_warning
+from . import chat, check, install, models, plugins, probe, providers, refresh, route, serve, uninstall
+from .output import CLIError, json_error, report_error, show_warning
 
 __all__ = ["COMMANDS", "CLIError", "build_parser", "main", "run"]
 
@@ -27,14 +37,37 @@ __all__ = ["COMMANDS", "CLIError", "build_parser", "main", "run"]
 #: and ``run(args, out)``. Every CLI start imports all of them, so a command module imports
 #: the library it drives inside ``run`` (bench/RESULTS.md, "CLI cold start", says what that
 #: saves), and its module level holds only what ``--help`` needs.
-COMMANDS = (providers, plugins, route, chat, check, probe, serve)
+COMMANDS = (providers, models, plugins, route, chat, check, probe, refresh, install, uninstall, serve)
+
+
+class _UsageError(CLIError):
+    """A usage error argparse found (exit code 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors are one line on stderr (exit 2), like every other error of the CLI."""
+    """Usage errors are one line on stderr (exit 2), like every other error of the CLI
+    (and a JSON error object under ``--json``)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _command_names() -> list[str]:
+    return [command.__name__.rsplit(".", 1)[-1] for command in COMMANDS]
+
+
+def _check_command(argv: Sequence[str]) -> None:
+    """An unknown command (the first word that is not an option: the CLI's own options
+    take no value) is a usage error naming the closest commands."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    names = _command_names()
+    if word is None or word in names:
+        return
+    import difflib  # only on this error path
+
+    close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise _UsageError(f"unknown command {word!r}{hint} (see 'provider-core --help')", suggestions=close)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,26 +92,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
     for stream in (sys.stdout, sys.stderr):  # text that cannot be encoded never ends a command
         try:
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         except (AttributeError, ValueError):
             pass
+    parser = build_parser()
+    try:
+        _check_command(argv)
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _failed(exc, as_json, debug=False)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    as_json = bool(getattr(args, "json", False))
     previous_showwarning = warnings.showwarning
     warnings.showwarning = show_warning(sys.stderr)
     try:
         return int(args.func(args, sys.stdout))
     except (ProviderError, CLIError) as exc:
-        report_error(exc, args.debug)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        return 130
+        return _failed(exc, as_json, args.debug)
+    except KeyboardInterrupt as exc:
+        return _failed(exc, as_json, debug=False, code=130, text="interrupted")
     except BrokenPipeError:
         try:
             sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - silence the flush at exit
@@ -87,10 +125,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:  # a bug here or in a plugin: still one line, unless --debug
         hint = "" if args.debug else " (run with --debug for the traceback)"
-        report_error(exc, args.debug, prefix=f"internal error: {type(exc).__name__}: ", suffix=hint)
-        return 1
+        return _failed(exc, as_json, args.debug, prefix=f"internal error: {type(exc).__name__}: ", suffix=hint)
     finally:
         warnings.showwarning = previous_showwarning
+
+
+def _failed(
+    exc: BaseException,
+    as_json: bool,
+    debug: bool,
+    *,
+    code: int | None = None,
+    text: str | None = None,
+    prefix: str = "",
+    suffix: str = "",
+) -> int:
+    """Report ``exc``: the one ``error:`` line on stderr and, under ``--json``, the JSON
+    error object on stdout. Returns the exit code (the exception type's, else 1)."""
+    code = getattr(exc, "exit_code", 1) if code is None else code
+    if text is None:
+        report_error(exc, debug, prefix=prefix, suffix=suffix)
+    else:
+        sys.stderr.write(f"error: {text}\n")
+    if as_json:
+        try:
+            json_error(exc, code, sys.stdout, text=text, prefix=prefix)
+        except OSError:
+            pass
+    return code
 
 
 def run() -> None:
