@@ -16,8 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import epcache
 
@@ -36,7 +35,6 @@ __all__ = [
 ]
 
 
-@dataclass
 class PluginInfo:
     """What the registry knows of one plugin: where it came from, what it registered, what broke.
 
@@ -44,16 +42,37 @@ class PluginInfo:
     ``warnings`` what it reported through ``warn`` and duplicate names), ``"failed"`` (it
     could not be imported or its hook raised), ``"disabled"`` (skipped by the environment;
     ``warnings`` says why) or ``"builtin"`` / ``"explicit"`` for plugins added in-process.
+
+    (A plain class, not a dataclass: building a dataclass costs about a millisecond of
+    every command's start-up, see bench/RESULTS.md.)
     """
 
-    name: str
-    distribution: str | None = None
-    version: str | None = None
-    value: str | None = None
-    status: str = "loaded"
-    providers: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("distribution", "errors", "name", "providers", "status", "value", "version", "warnings")
+
+    def __init__(
+        self,
+        name: str,
+        distribution: str | None = None,
+        version: str | None = None,
+        value: str | None = None,
+        status: str = "loaded",
+    ) -> None:
+        self.name = name
+        self.distribution = distribution
+        self.version = version
+        self.value = value
+        self.status = status
+        self.providers: list[str] = []
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"PluginInfo(name={self.name!r}, distribution={self.distribution!r}, status={self.label!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PluginInfo) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
     @property
     def failed(self) -> bool:
@@ -83,8 +102,7 @@ class PluginInfo:
         }
 
 
-@dataclass(frozen=True)
-class PluginSource:
+class PluginSource(NamedTuple):
     """One entry point to load (or skip): its name, target, distribution and version."""
 
     name: str

@@ -56,13 +56,14 @@ def _command_names() -> list[str]:
     return [command.__name__.rsplit(".", 1)[-1] for command in COMMANDS]
 
 
-def _check_command(argv: Sequence[str]) -> None:
-    """An unknown command (the first word that is not an option: the CLI's own options
-    take no value) is a usage error naming the closest commands."""
+def _check_command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (the first word that is not an option: the CLI's own
+    options take no value), or ``None``; an unknown one is a usage error naming the
+    closest commands."""
     word = next((a for a in argv if not a.startswith("-")), None)
     names = _command_names()
     if word is None or word in names:
-        return
+        return word
     import difflib  # only on this error path
 
     close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
@@ -70,7 +71,10 @@ def _check_command(argv: Sequence[str]) -> None:
     raise _UsageError(f"unknown command {word!r}{hint} (see 'provider-core --help')", suggestions=close)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's argument parser; with ``command``, holding only that command's parser
+    (all a run of it needs: building every command's parser is a measurable part of each
+    start, bench/RESULTS.md)."""
     parser = _Parser(
         prog="provider-core",
         description="List, route to and call the LLM chat providers installed as provider-core plugins.",
@@ -81,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"provider-core {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for module in COMMANDS:
+        if command is None or module.__name__.rsplit(".", 1)[-1] == command:
+            module.add_parser(sub)
     for command_parser in sub.choices.values():  # --debug works after the command too
         command_parser.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
@@ -99,9 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
         except (AttributeError, ValueError):
             pass
-    parser = build_parser()
     try:
-        _check_command(argv)
+        command = _check_command(argv)
+        if command is not None and {"-h", "--help"} & set(argv[: argv.index(command)]):
+            command = None  # the CLI's own help lists every command
+        parser = build_parser(command)
         args = parser.parse_args(argv)
     except _UsageError as exc:
         return _failed(exc, as_json, debug=False)
