@@ -30,9 +30,9 @@ class ConfigError(ValueError):
         super().__init__("; ".join(f"{key}: {why}" for key, why in self.problems))
 
 
-def _seconds(value: Any, what: str) -> float:
+def _seconds(value: Any, what: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}".lstrip())
     return float(value)
 
 
@@ -134,7 +134,7 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "default_model": (None, _string),
     "priority": (0, _integer),
     "timeout": (None, _timeout),
-    "models_timeout": (5.0, lambda value: _seconds(value, "models_timeout")),
+    "models_timeout": (5.0, _seconds),
     "models_ttl": (None, _models_ttl),
     "headers": (None, _headers),
     "proxy": (None, _string),
