@@ -28,7 +28,6 @@ import json
 import os
 import sys
 import time
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,10 +61,19 @@ def _fingerprint(paths: Sequence[str]) -> list[list[Any]]:
     return found
 
 
+def _hash(text: str) -> int:
+    """32-bit FNV-1a of ``text`` (stable across processes, unlike ``hash()``; no zlib or
+    hashlib import for one short string). Files that collide are told apart by their content."""
+    value = 0x811C9DC5
+    for byte in text.encode("utf-8", "surrogatepass"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
 def _file(group: str, paths: Sequence[str]) -> str:
     relative = any(not os.path.isabs(entry) for entry in paths)  # '' is the working directory
     key = "\0".join([group, sys.implementation.cache_tag or "", os.getcwd() if relative else "", *paths])
-    return os.path.join(cache_dir(), f"{PREFIX}{zlib.crc32(key.encode('utf-8', 'surrogatepass')):08x}.json")
+    return os.path.join(cache_dir(), f"{PREFIX}{_hash(key):08x}.json")
 
 
 def load(group: str, paths: Sequence[str] | None = None) -> list[Record] | None:

@@ -12,9 +12,9 @@ use so that ``import provider_core`` does not import requests.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from .records import Record
 from .secrets import redact_secrets
 
 __all__ = [
@@ -257,13 +257,16 @@ class StreamInterrupted(ProviderError):
             self.partial_text = "".join(parts)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One candidate in a routing decision: skipped before trying, or tried and failed."""
+class Attempt(Record):
+    """One candidate in a routing decision: skipped before trying, or tried and failed
+    (``error``: what it raised). Immutable."""
 
+    _fields = ("provider", "reason", "error")
+    __slots__ = _fields
+    _defaults: ClassVar = {"error": None}
     provider: str
     reason: str
-    error: BaseException | None = None
+    error: BaseException | None
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.reason}"

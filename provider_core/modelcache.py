@@ -23,8 +23,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
+from .records import Record
 from .userdirs import cache_dir
 
 __all__ = [
@@ -43,9 +44,11 @@ FILE_NAME = "models.json"
 FORMAT = 1
 
 
-class ModelEntry(NamedTuple):
-    """What the cache knows of one provider's live model list."""
+class ModelEntry(Record):
+    """What the cache knows of one provider's live model list; immutable."""
 
+    _fields = ("models", "fetched_at", "error", "checked_at")
+    __slots__ = _fields
     #: the model ids of the last list fetched successfully (empty: none so far)
     models: tuple[str, ...]
     #: when that list was fetched (``time.time()``), ``None`` if never

@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar
 
 from . import epcache
+from .records import Record
 
 ENTRY_POINT_GROUP = "provider_core"
 ENV_ENABLE = "PROVIDER_CORE_PLUGINS"
@@ -102,15 +103,18 @@ class PluginInfo:
         }
 
 
-class PluginSource(NamedTuple):
+class PluginSource(Record):
     """One entry point to load (or skip): its name, target, distribution and version."""
 
+    _fields = ("name", "value", "distribution", "version", "entry_point", "skip_reason")
+    __slots__ = _fields
+    _defaults: ClassVar = {"skip_reason": None}
     name: str
     value: str
     distribution: str | None
     version: str | None
     entry_point: Any
-    skip_reason: str | None = None
+    skip_reason: str | None
 
     def load(self) -> Any:
         return self.entry_point.load()

@@ -78,13 +78,12 @@ class Registry:
         (creating a registry imports nothing: pluggy comes with the first question)."""
         parts = self._parts
         if parts is None:
-            import pluggy
-
             from . import hookspecs
+            from .manager import PluginManager
 
             with self._lock:
                 if self._parts is None:
-                    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+                    manager = PluginManager(hookspecs.PROJECT_NAME)
                     manager.add_hookspecs(hookspecs)
                     hooks = HookCalls(manager, self._warn)
                     self._parts = (manager, hooks, PluginLoader(manager, self._accept, self._warn, self._environ))

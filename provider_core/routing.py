@@ -19,12 +19,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .errors import Attempt, ModelNotSupported, NoProviderAvailable
 from .hookcalls import HookCalls
 from .messages import validate_model
+from .records import Record
 
 __all__ = ["LIBRARY_HINT", "NO_STREAM", "Catalog", "HintWording", "RoutePlan", "Router", "override_hint"]
 
@@ -48,14 +48,16 @@ class Catalog(Protocol):
 NO_STREAM = "does not support streaming"
 
 
-@dataclass(frozen=True)
-class RoutePlan:
+class RoutePlan(Record):
     """A routing decision: the ordered ``candidates`` and each ``skipped`` provider with why."""
 
+    _fields = ("model", "stream", "candidates", "skipped")
+    __slots__ = _fields
+    _defaults: ClassVar = {"skipped": ()}
     model: str
     stream: bool
     candidates: tuple[type, ...]
-    skipped: tuple[Attempt, ...] = field(default=())
+    skipped: tuple[Attempt, ...]
 
     def to_dict(self, registry: Catalog | None = None) -> dict[str, Any]:
         def origin(p: type) -> str | None:
@@ -69,10 +71,12 @@ class RoutePlan:
         }
 
 
-class HintWording(NamedTuple):
+class HintWording(Record):
     """How a front end words the two ways to call a provider that routing skipped as not
     working: ``name_it`` (formatted with ``name``) and ``include_all``."""
 
+    _fields = ("name_it", "include_all")
+    __slots__ = _fields
     name_it: str
     include_all: str
 

@@ -24,7 +24,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..errors import ProviderError
 from ..version import __version__
@@ -44,9 +44,35 @@ class _UsageError(CLIError):
     """A usage error argparse found (exit code 2)."""
 
 
+def _columns() -> int:
+    """The terminal's width for help texts: ``$COLUMNS``, else stdout's terminal, else 80
+    (what ``shutil.get_terminal_size`` says, without importing shutil, which brings bz2 and
+    lzma along: a millisecond of every start)."""
+    import os
+
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, given the width (so it does not import shutil)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        super().__init__(prog, indent_increment, max_help_position, width or _columns() - 2)
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors are one line on stderr (exit 2), like every other error of the CLI
     (and a JSON error object under ``--json``)."""
+
+    def __init__(self, *args: Any, formatter_class: Any = _Formatter, **kwargs: Any) -> None:
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{message} (see '{self.prog} --help')")

@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +41,7 @@ from provider_core.secrets import remember
 
 from .fields import FIELDS, ConfigError, check_fields
 from .paths import ENV_API_KEY, ENV_BASE_URL, ENV_CONFIG, config_path
+from .tomlcache import read_table
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -135,22 +134,18 @@ class EndpointConfig:
         return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
-@dataclass
 class LoadedConfig:
     """The endpoints that loaded, the problems found (one line each), and the file read."""
 
-    endpoints: list[EndpointConfig] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    path: str | None = None
+    __slots__ = ("endpoints", "errors", "path")
 
+    def __init__(self) -> None:
+        self.endpoints: list[EndpointConfig] = []
+        self.errors: list[str] = []
+        self.path: str | None = None
 
-def _read_toml(path: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
-    with open(path, "rb") as handle:
-        return tomllib.load(handle)
+    def __repr__(self) -> str:
+        return f"LoadedConfig(endpoints={self.endpoints!r}, errors={self.errors!r}, path={self.path!r})"
 
 
 def _endpoint(
@@ -197,7 +192,7 @@ def _from_file(path: str, env: Mapping[str, str], result: LoadedConfig) -> bool:
     """Read the file's ``[openai]`` table into ``result``; returns the ``env`` setting."""
     where = path
     try:
-        data = _read_toml(path)
+        section = read_table(path, SECTION)  # the parsed table, cached while the file is unchanged
     except FileNotFoundError:
         if env.get(ENV_CONFIG):
             result.errors.append(f"{where}: file not found (named by {ENV_CONFIG})")
@@ -209,7 +204,6 @@ def _from_file(path: str, env: Mapping[str, str], result: LoadedConfig) -> bool:
         result.errors.append(f"{where}: invalid TOML: {exc}")
         return True
     result.path = path
-    section = data.get(SECTION)
     if section is None:
         return True
     if not isinstance(section, dict):
