@@ -31,7 +31,7 @@ from .errors import (
     StreamInterrupted,
 )
 from .fallback import Completion
-from .messages import resolve_model, validate_messages, validate_options
+from .messages import resolve_model, validate_messages, validate_model, validate_options
 from .routing import override_hint
 from .secrets import protect_options
 
@@ -151,6 +151,10 @@ def _refreshed(registry: Registry, model: Any, provider: str | type | None, exc:
     """Whether refreshing the model lists that are due changed one (only for a model id
     that no provider, or not the one named, lists)."""
     if not isinstance(model, str) or not model or exc.model != model:
+        return False
+    try:
+        validate_model(model)  # an id that cannot be one (control characters, too long) is refused as it is
+    except ModelNotSupported:
         return False
     named = None
     if provider is not None:

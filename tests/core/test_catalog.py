@@ -229,6 +229,14 @@ def test_create_completion_refreshes_for_an_unknown_model(make_provider):
     assert plugin.fetched == ["live", "live"]
 
 
+def test_a_model_id_that_cannot_be_one_fetches_nothing():
+    plugin = LivePlugin()
+    registry = live_registry(plugin)
+    with pytest.raises(ModelNotSupported, match="control characters"):
+        create_completion("bad\x07id", USER, registry=registry)
+    assert plugin.fetched == []
+
+
 def test_another_process_refresh_is_picked_up():
     writer, reader = LivePlugin(), LivePlugin()
     first, second = live_registry(writer), live_registry(reader)

@@ -142,7 +142,8 @@ def test_the_readme_commands_work_when_pasted():
     assert ".venv/bin/provider-core" in text and "source .venv/bin/activate" in text
     assert "provider-core install ./plugins/openai" in text
     blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
-    used = {m for block in blocks for m in re.findall(r"(?:^|\s|/)provider-core ([a-z]+)", block, re.M)}
+    commands = [line.split(" #", 1)[0] for block in blocks for line in block.splitlines()]
+    used = {m for line in commands for m in re.findall(r"(?:^|\s|/)provider-core ([a-z]+)", line)}
     known = {c.__name__.rsplit(".", 1)[-1] for c in cli.COMMANDS}
     assert used and used <= known, used - known
 

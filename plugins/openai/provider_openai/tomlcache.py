@@ -10,14 +10,17 @@ two seconds (a file system with coarse timestamps could change it again within t
 tick), a table JSON cannot hold, or a cache that cannot be read. What is validated is the
 same either way: only the parsing is skipped.
 
-The table can hold header values and proxy URLs (API keys never: the configuration
-refuses them), so the cache file is written readable by its owner only.
+Nothing that may be a secret is copied: a table with ``headers`` or a ``proxy`` anywhere,
+or a URL carrying a user name or password (``http://user:pass@host``), is not cached (it is
+parsed at every start, as before); API keys are never in the file at all. The cache file is
+written readable by its owner only all the same.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -30,6 +33,18 @@ CACHE_FILE = "openai-config.json"
 FORMAT = 1
 SETTLE_NS = 2_000_000_000
 _ABSENT = object()
+#: keys whose values may be secrets (a header's value, a proxy URL's password)
+SENSITIVE_KEYS = frozenset({"headers", "proxy"})
+_URL_WITH_USER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+
+
+def _sensitive(value: Any) -> bool:
+    """Whether ``value`` holds something that may be a secret (see the module docstring)."""
+    if isinstance(value, dict):
+        return any(k in SENSITIVE_KEYS or _sensitive(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_sensitive(v) for v in value)
+    return isinstance(value, str) and _URL_WITH_USER.match(value.strip()) is not None
 
 
 def _parse(path: str) -> dict[str, Any]:
@@ -52,7 +67,7 @@ def read_table(path: str, section: str) -> Any:
     if cached is not _ABSENT:
         return cached
     table = _parse(path).get(section)
-    if time.time_ns() - st.st_mtime_ns >= SETTLE_NS:
+    if time.time_ns() - st.st_mtime_ns >= SETTLE_NS and not _sensitive(table):
         _store(cache, stamp, table)
     return table
 
