@@ -19,9 +19,10 @@ Nothing here reads a clock or does I/O: the backends apply these transitions ato
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
+
+from ..records import Record
 
 __all__ = [
     "CLOSED_STATE",
@@ -46,18 +47,21 @@ class Phase(str, Enum):
     HALF_OPEN = "half-open"
 
 
-@dataclass(frozen=True)
-class BreakerConfig:
+class BreakerConfig(Record):
     """Thresholds: ``failures`` upstream faults in a row open the circuit for ``cooldown``
     seconds (a longer ``Retry-After`` wins, up to ``max_cooldown``); a half-open trial
-    claim lapses after ``trial_timeout`` seconds."""
+    claim lapses after ``trial_timeout`` seconds. Immutable; a bad value is a ``ValueError``."""
 
-    failures: int = 3
-    cooldown: float = 60.0
-    max_cooldown: float = 3600.0
-    trial_timeout: float = 60.0
+    _fields = ("failures", "cooldown", "max_cooldown", "trial_timeout")
+    __slots__ = _fields
+    _defaults: ClassVar = {"failures": 3, "cooldown": 60.0, "max_cooldown": 3600.0, "trial_timeout": 60.0}
+    failures: int
+    cooldown: float
+    max_cooldown: float
+    trial_timeout: float
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if not (isinstance(self.failures, int) and self.failures >= 1):
             raise ValueError(f"failures must be an integer >= 1, got {self.failures!r}")
         for name in ("cooldown", "max_cooldown", "trial_timeout"):
@@ -68,8 +72,7 @@ class BreakerConfig:
             raise ValueError(f"max_cooldown ({self.max_cooldown:g}) is shorter than cooldown ({self.cooldown:g})")
 
 
-@dataclass(frozen=True)
-class CircuitState:
+class CircuitState(Record):
     """One provider's circuit. Times are clock seconds; ``0`` means unset.
 
     ``failures``: upstream faults in a row; ``opened_until``: end of the open period (kept
@@ -80,13 +83,24 @@ class CircuitState:
     same stream then breaks, so a provider whose streams always break still opens.
     """
 
-    failures: int = 0
-    opened_until: float = 0.0
-    trial_until: float = 0.0
-    retry_until: float = 0.0
-    last_error: str = ""
-    changed: float = 0.0
-    suspended: int = 0
+    _fields = ("failures", "opened_until", "trial_until", "retry_until", "last_error", "changed", "suspended")
+    __slots__ = _fields
+    _defaults: ClassVar = {
+        "failures": 0,
+        "opened_until": 0.0,
+        "trial_until": 0.0,
+        "retry_until": 0.0,
+        "last_error": "",
+        "changed": 0.0,
+        "suspended": 0,
+    }
+    failures: int
+    opened_until: float
+    trial_until: float
+    retry_until: float
+    last_error: str
+    changed: float
+    suspended: int
 
     @property
     def clean(self) -> bool:
@@ -172,7 +186,7 @@ def claim_trial(state: CircuitState, now: float, config: BreakerConfig) -> tuple
         return True, state
     if current is Phase.OPEN or state.trial_until > now:
         return False, state
-    return True, replace(state, trial_until=now + config.trial_timeout, changed=now)
+    return True, state.replace(trial_until=now + config.trial_timeout, changed=now)
 
 
 def format_clock(when: float) -> str:
