@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "import": startup.bench_import,
     "cli": startup.bench_cli,
     "plugins": startup.bench_many_plugins,
+    "config": startup.bench_config,
     "route": core.bench_route,
     "overhead": core.bench_overhead,
     "stream": streams.bench_stream,

@@ -12,9 +12,12 @@ plugin.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CheckedProvider", "collect", "run_checks"]
+if TYPE_CHECKING:
+    from .registry import Registry
+
+__all__ = ["CheckedProvider", "collect", "config_problems", "run_checks"]
 
 
 @dataclass
@@ -111,3 +114,11 @@ def run_checks(registry: Any, names: list[str] | None = None) -> tuple[list[Chec
         failed = {p: e for p, e in failed.items() if p.lower() in wanted}
     checked = [CheckedProvider(_label(c), p, c, check_provider(c)) for p, c in found]
     return checked, failed
+
+
+def config_problems(registry: Registry) -> list[tuple[str, str]]:
+    """``(where, message)`` for each problem of ``registry``'s aliases and routing settings:
+    the config file and its tables, and each alias's targets against what is installed
+    (``provider-core check`` reports them)."""
+    registry.load()
+    return registry.settings.problems(registry.models(), [p.name for p in registry.providers()])

@@ -5,6 +5,13 @@ model name (or takes the named provider), and runs the candidates in a
 Input and routing errors are raised here, before any request; provider errors while the
 completion is read. The async twin is :func:`provider_core.aio.acreate_completion`, which
 opens its completion here too (:func:`open_completion`).
+
+A model no provider lists may be one a live list has gained since it was last fetched:
+:func:`create_completion` then asks the registry's model catalog to refresh the lists that
+are stale, failed or never fetched (at most once per refresh interval,
+:meth:`provider_core.catalog.ModelCatalog.refresh_for_model`) and routes again.
+:func:`open_completion` never does: it sends nothing but the request (the async API and
+the gateway call it on an event loop; the gateway refreshes on its own, in a thread).
 """
 
 from __future__ import annotations
@@ -15,9 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from .contract import validate_provider
 from .defaults import get_registry
-from .errors import Attempt, NoProviderAvailable, ProviderNotFound, ProviderNotWorkingWarning, StreamInterrupted
+from .errors import (
+    Attempt,
+    ModelNotSupported,
+    NoProviderAvailable,
+    ProviderNotFound,
+    ProviderNotWorkingWarning,
+    StreamInterrupted,
+)
 from .fallback import Completion
-from .messages import resolve_model, validate_messages
+from .messages import resolve_model, validate_messages, validate_model
 from .options import KNOWN_OPTIONS, NOTHING, needs, validate_options
 from .reply import ChatResult
 from .routing import override_hint
@@ -191,18 +205,34 @@ def create_completion(
     the provider as keywords (one left ``None`` is not sent). Routing skips a provider that
     lacks what the request needs (tools, images, JSON output). Other ``options`` are the
     provider's own and go to it unchecked. Input errors and routing errors are raised here,
-    before any request; provider errors while iterating. The async twin is
-    :func:`provider_core.aio.acreate_completion`.
+    before any request; provider errors while iterating. A model no provider lists first
+    gets the model lists that are due refreshed (see the module docstring). The async twin
+    is :func:`provider_core.aio.acreate_completion`.
     """
+    registry = get_registry() if registry is None else registry
     given = request_options(tools, tool_choice, response_format, max_tokens, temperature, top_p, stop, seed, options)
-    completion = open_completion(
-        model,
-        messages,
-        stream,
-        provider,
-        registry=registry,
-        prefer=prefer,
-        include_not_working=include_not_working,
-        **given,
-    )
+    routing: dict[str, Any] = {"registry": registry, "prefer": prefer, "include_not_working": include_not_working}
+    try:
+        completion = open_completion(model, messages, stream, provider, **routing, **given)
+    except ModelNotSupported as exc:
+        if not _refreshed(registry, model, provider, exc):
+            raise
+        completion = open_completion(model, messages, stream, provider, **routing, **given)
     return completion if stream else collect_text(completion)
+
+
+def _refreshed(registry: Registry, model: Any, provider: str | type | None, exc: ModelNotSupported) -> bool:
+    """Whether refreshing the model lists that are due changed one (only for a model id
+    that no provider, or not the one named, lists)."""
+    if not isinstance(model, str) or not model or exc.model != model:
+        return False
+    try:
+        validate_model(model)  # an id that cannot be one (control characters, too long) is refused as it is
+    except ModelNotSupported:
+        return False
+    named = None
+    if provider is not None:
+        if not isinstance(provider, str):
+            return False
+        named = registry.get(provider)
+    return registry.catalog.refresh_for_model(model, named)

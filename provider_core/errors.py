@@ -12,9 +12,9 @@ use so that ``import provider_core`` does not import requests.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from .records import Record
 from .secrets import redact_secrets
 
 __all__ = [
@@ -122,7 +122,8 @@ class ModelNotSupported(ProviderError, ValueError):
 
 
 class ProviderNotFound(ProviderError, LookupError):
-    """No provider is registered under this name."""
+    """No provider is registered under this name. ``suggestions`` holds the installed
+    names closest to it (case-insensitively), for a typo."""
 
     fallback_ok = False
     exit_code = 2
@@ -130,10 +131,24 @@ class ProviderNotFound(ProviderError, LookupError):
     def __init__(self, name: str, *, known: list[str] | None = None) -> None:
         self.name = name
         self.known = list(known or [])
+        self.suggestions = _close(name, self.known)
         text = f"no provider named {name!r}"
+        if self.suggestions:
+            text += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
         if self.known:
             text += " (installed: " + ", ".join(self.known) + ")"
         super().__init__(text)
+
+
+def _close(name: str, known: list[str]) -> list[str]:
+    """The names in ``known`` closest to ``name``, ignoring case (difflib is imported only
+    here, on the error path)."""
+    if not known or not isinstance(name, str):
+        return []
+    import difflib
+
+    by_key = {k.lower(): k for k in known}
+    return [by_key[k] for k in difflib.get_close_matches(name.lower(), list(by_key), n=3, cutoff=0.6)]
 
 
 class ProviderContractError(ProviderError, TypeError):
@@ -242,18 +257,20 @@ class StreamInterrupted(ProviderError):
             self.partial_text = "".join(parts)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One candidate in a routing decision: skipped before trying, or tried and failed.
-    ``model`` is the model it was asked for when that is not the requested one (an alias's
-    target); ``retry_after`` the seconds until it may be tried again, when known (an open
-    circuit's reopening)."""
+class Attempt(Record):
+    """One candidate in a routing decision: skipped before trying, or tried and failed
+    (``error``: what it raised). ``model`` is the model it was asked for when that is not
+    the requested one (an alias's target); ``retry_after`` the seconds until it may be tried
+    again, when known (an open circuit's reopening). Immutable."""
 
+    _fields = ("provider", "reason", "error", "model", "retry_after")
+    __slots__ = _fields
+    _defaults: ClassVar = {"error": None, "model": None, "retry_after": None}
     provider: str
     reason: str
-    error: BaseException | None = None
-    model: str | None = None
-    retry_after: float | None = None
+    error: BaseException | None
+    model: str | None
+    retry_after: float | None
 
     def __str__(self) -> str:
         who = f"{self.provider} ({self.model})" if self.model else self.provider

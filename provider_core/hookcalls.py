@@ -1,7 +1,8 @@
 """The hooks asked on the request path: working now?, may I call?, how did it go?, why not?
 
 :class:`HookCalls` asks the ``provider_working``, ``provider_attempt``, ``provider_outcome``
-and ``provider_status`` hooks of one plugin manager (a registry composes one). A hook that
+and ``provider_status`` hooks of one plugin manager (a registry composes one), and, for the
+model catalog, ``fetch_models`` and ``models_max_age``. A hook that
 raises is a registry warning (recorded once per message) and counts as no opinion: a broken
 plugin never breaks a request. Which hooks are implemented at all is cached (routing asks
 per request), and forgotten whenever a plugin is added (:meth:`HookCalls.forget`).
@@ -97,6 +98,20 @@ class HookCalls:
     def report_outcome(self, provider: type, model: str, error: BaseException | None, elapsed: float) -> None:
         """Tell the ``provider_outcome`` hooks how an attempt went (never raises)."""
         self._call("provider_outcome", None, provider=provider, model=model, error=error, elapsed=elapsed)
+
+    def fetch_models(self, provider: type) -> list[str] | None:
+        """The ``fetch_models`` hooks' live list for ``provider`` (``None``: no plugin
+        fetches one). Unlike the request-time hooks, it raises what the plugin raised: the
+        model catalog records it as the list's problem."""
+        caller = self.caller("fetch_models")
+        return None if caller is None else caller(provider=provider)
+
+    def models_max_age(self, provider: type) -> float | None:
+        """The ``models_max_age`` hooks' answer for ``provider``, or ``None``."""
+        answer = self._call("models_max_age", None, provider=provider)
+        if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not answer >= 0:
+            return None
+        return float(answer)
 
     def status_reason(self, provider: type, model: str | None = None) -> str | None:
         """The ``provider_status`` hooks' explanation of why ``provider`` is not working."""

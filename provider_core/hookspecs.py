@@ -8,6 +8,9 @@ its functions marked ``@provider_core.hookimpl`` are called by the registry::
     @hookimpl
     def register_providers(register):
         register(MyProvider)
+
+A hook implementation takes any subset of its specification's arguments, by name: a plugin
+written for ``register_providers(register)`` keeps working now that ``warn`` exists.
 """
 
 from __future__ import annotations
@@ -23,14 +26,23 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def register_providers(register: Callable[[type], type]) -> None:
+def register_providers(register: Callable[[type], type], warn: Callable[[str], None]) -> None:
     """Register the provider classes this plugin ships.
 
     Call ``register(ProviderClass)`` once per class. Each class is checked against the
     provider contract; a class that breaks it is refused and reported (``provider-core
-    plugins``), and the plugin's other classes still register. The hook runs once per
-    registry, at its first query. It must not do network I/O: the registry is read by
-    every CLI command, offline too.
+    plugins``), and the plugin's other classes still register.
+
+    ``warn(text)`` records a problem that is not a failure (one bad entry of the plugin's
+    configuration among good ones, a deprecated setting): the plugin stays ``loaded`` and
+    ``provider-core plugins`` shows ``loaded (1 warning)`` with the text. Raise instead when
+    the plugin cannot work at all; it is then ``failed``, with the exception as its error.
+
+    The hook runs at the registry's first query, and again whenever the model catalog's
+    cache changes for a provider it registered (a refresh: see :func:`fetch_models`); it
+    must then register the same providers, built from what it reads now. It must not do
+    network I/O: the registry is read by every CLI command, offline too. A provider whose
+    models are fetched live reads its list with :func:`provider_core.modelcache.cached_models`.
     """
 
 
@@ -90,6 +102,34 @@ def provider_outcome(provider: type, model: str, error: BaseException | None, el
     timeouts, 5xx, 429, resets, empty replies and broken providers count; a caller's bad
     request, ``fallback_ok`` false, does not). Called in the request's thread; a hook that
     raises is recorded as a registry warning and never breaks the request.
+    """
+
+
+@hookspec(firstresult=True)
+def fetch_models(provider: type) -> list[str] | None:
+    """Fetch the live list of model ids ``provider`` serves, now, from its service.
+
+    Return the list (at least one id), or ``None`` when this plugin does not fetch a list
+    for ``provider`` (not its provider, or one whose models are fixed): the first
+    non-``None`` answer wins. Raise a :class:`~provider_core.errors.ProviderError` whose
+    message says what went wrong (``connection refused (http://host/v1/models)``): the
+    catalog records it as the provider's list problem. Bound the request's time yourself
+    (the catalog stops waiting after its own timeout, 30 s by default).
+
+    Called only by the model catalog (:mod:`provider_core.catalog`): by ``provider-core
+    refresh``, by a gateway in the background and, at most once per refresh interval, when
+    a request names a model no provider lists. The list goes into the cache
+    (:mod:`provider_core.modelcache`) and the plugin's ``register_providers`` runs again to
+    pick it up. Called from worker threads, several providers at once.
+    """
+
+
+@hookspec(firstresult=True)
+def models_max_age(provider: type) -> float | None:
+    """Seconds a fetched model list of ``provider`` stays fresh, or ``None`` for the
+    default (one hour). A gateway refreshes lists older than this in the background, and a
+    request for an unknown model refreshes them at once; ``0`` makes a list always stale
+    (a local server whose models change as they are pulled). Must be cheap: no I/O.
     """
 
 

@@ -6,21 +6,28 @@ runs its ``register_providers`` hook, handing each class to the registry's ``acc
 callback (which checks the class against the contract and files it by name).
 
 A plugin that cannot be imported, fails pluggy's hook validation or whose
-``register_providers`` hook raises is recorded on its :class:`PluginInfo` and never stops
-the others, a ``KeyboardInterrupt`` it raises itself included; only the user's Ctrl-C gets
-through (:class:`~provider_core.isolation.InterruptWatch`). A plugin that takes long to
-load is named in a warning while it is still loading (:class:`~provider_core.isolation.SlowWatch`).
+``register_providers`` hook raises is recorded on its :class:`PluginInfo` (status
+``"failed"``) and never stops the others, a ``KeyboardInterrupt`` it raises itself
+included; only the user's Ctrl-C gets through
+(:class:`~provider_core.isolation.InterruptWatch`). What the hook reports through its
+``warn`` argument is recorded as a warning, the plugin staying ``"loaded"``. A plugin that
+takes long to load is named in a warning while it is still loading
+(:class:`~provider_core.isolation.SlowWatch`). The hook of a loaded plugin can be run again
+(:meth:`PluginLoader.rerun`: the model catalog does after a refresh).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import ProviderContractError, summary
 from .isolation import InterruptWatch, SlowWatch, slow_seconds
+from .modelcache import ModelEntry, Recording
 from .plugins import PluginInfo, discover, unknown_allowed
+from .secrets import redact_secrets
 from .version import __version__
 
 __all__ = ["Accept", "PluginLoader"]
@@ -46,6 +53,9 @@ class PluginLoader:
         self._warn = warn
         self._environ = environ
         self._plugins: dict[str, PluginInfo] = {}
+        self._status: dict[str, str] = {}  # each plugin's status before its hook ran
+        #: the model-cache entries the plugins' hooks read, by key, as of their latest run
+        self.models_seen: dict[str, ModelEntry | None] = {}
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, in load order."""
@@ -84,6 +94,15 @@ class PluginLoader:
         if typo:
             self._warn(typo)
         env = os.environ if self._environ is None else self._environ
+        collecting = gc.isenabled()
+        gc.disable()  # importing and registering make long-lived objects: collecting meanwhile is wasted work
+        try:
+            self._load_sources(sources, env)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _load_sources(self, sources: list[Any], env: Mapping[str, str]) -> None:
         with InterruptWatch() as interrupts, SlowWatch(slow_seconds(env), self._slow) as slow:
             for source in sources:
                 key = source.name if source.name not in self._plugins else f"{source.name}@{source.distribution}"
@@ -120,19 +139,48 @@ class PluginLoader:
             info.status = "failed"
             info.errors.append(f"hook validation failed: {summary(exc)}")
             return
+        self._status[info.name] = info.status
         if not self._pm.get_hookcallers(plugin):  # this plugin implements no hook at all
             info.warnings.append("no provider_core hook implementations found")
+        self._register_providers(plugin, info, self._accept, interrupts)
+
+    def rerun(self, name: str, accept: Accept) -> bool:
+        """Run the ``register_providers`` hook of the plugin ``name`` again, handing its
+        classes to ``accept``; its record's providers, errors and warnings start afresh.
+        False (and nothing runs) unless the plugin's hooks are registered."""
+        info, plugin = self._plugins.get(name), self._pm.get_plugin(name)
+        if info is None or plugin is None or name not in self._status:
+            return False
+        info.status = self._status[name]
+        info.providers.clear()
+        info.errors.clear()
+        info.warnings.clear()
+        if not self._pm.get_hookcallers(plugin):
+            info.warnings.append("no provider_core hook implementations found")
+        self._register_providers(plugin, info, accept)
+        return True
+
+    def _register_providers(
+        self, plugin: object, info: PluginInfo, accept: Accept, interrupts: InterruptWatch | None = None
+    ) -> None:
         for impl in [impl for impl in self._pm.hook.register_providers.get_hookimpls() if impl.plugin is plugin]:
 
             def register(cls: type, *, _info: PluginInfo = info) -> type:
                 try:
-                    self._accept(cls, _info)
+                    accept(cls, _info)
                 except ProviderContractError as exc:
                     _info.errors.append(str(exc))
                 return cls
 
+            def warn(text: object, *, _info: PluginInfo = info) -> None:
+                line = redact_secrets(" ".join(str(text).split()))
+                if line and line not in _info.warnings:
+                    _info.warnings.append(line)
+
+            given = {"register": register, "warn": warn}
             try:
-                impl.function(**{arg: register for arg in impl.argnames if arg == "register"})
+                with Recording(self.models_seen):
+                    impl.function(**{arg: given[arg] for arg in impl.argnames if arg in given})
             except BaseException as exc:
                 if (interrupts or InterruptWatch()).by_user(exc):
                     raise

@@ -2,12 +2,15 @@
 
 A :class:`Registry` answers the questions a user and the router ask (``providers``,
 ``models``, ``get``, ``route``, ``failed_plugins``, ``origin``, ``describe``). It is built
-from three parts, each owning its own state:
+from parts, each owning its own state:
 
 * a :class:`~provider_core.loader.PluginLoader`: the plugins and their records;
 * a :class:`~provider_core.hookcalls.HookCalls`: the request-time hook queries;
 * a :class:`~provider_core.routing.Router`: route plans, cached until the catalog or a
-  provider's health changes.
+  provider's health changes; a :class:`~provider_core.settings.RoutingSettings`: aliases;
+* a :class:`~provider_core.catalog.ModelCatalog` (made at first use): the live model lists,
+  refreshed into the on-disk cache, after which the plugins concerned register again
+  (:meth:`Registry.reload_plugins`).
 
 The registry itself owns the providers, keyed by name case-insensitively; when two share a
 name the first registered wins (plugins load in entry-point name order) and a
@@ -23,15 +26,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .contract import validate_provider
+from .describe import describe as describe_provider
 from .errors import DuplicateProviderWarning, ProviderNotFound, summary
 from .hookcalls import HookCalls
 from .loader import PluginLoader
 from .plugins import PluginInfo
-from .routing import Router
+from .routing import Router, index_by_model
 from .settings import RoutingSettings
 
 if TYPE_CHECKING:
     from .aliases import Alias
+    from .catalog import ModelCatalog
     from .strategy import RoutingConfig
 
 __all__ = ["EXPLICIT", "Registry"]
@@ -71,9 +76,11 @@ class Registry:
         self._index: dict[str, tuple[type, ...]] | None = None
         self._builtin_plugins: list[object] = []
         self._parts: tuple[Any, HookCalls, PluginLoader] | None = None  # built with the first query
+        self._catalog: ModelCatalog | None = None
         #: route plans for this registry, cached; health plugins tell it when answers change
         self.router = Router(self)
-        self._settings = RoutingSettings(
+        #: the aliases and [routing] settings (provider_core.settings)
+        self.settings = RoutingSettings(
             lambda: self.hooks.caller("register_aliases"),
             environ,
             self._warn,
@@ -85,13 +92,12 @@ class Registry:
         (creating a registry imports nothing: pluggy comes with the first question)."""
         parts = self._parts
         if parts is None:
-            import pluggy
-
             from . import hookspecs
+            from .manager import PluginManager
 
             with self._lock:
                 if self._parts is None:
-                    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+                    manager = PluginManager(hookspecs.PROJECT_NAME)
                     manager.add_hookspecs(hookspecs)
                     hooks = HookCalls(manager, self._warn)
                     self._parts = (manager, hooks, PluginLoader(manager, self._accept, self._warn, self._environ))
@@ -102,6 +108,17 @@ class Registry:
     def hooks(self) -> HookCalls:
         """The request-time hook queries (``provider_working``, ``provider_attempt``, ...)."""
         return self._built()[1]
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        """The live model lists of this registry's providers (:mod:`provider_core.catalog`)."""
+        if self._catalog is None:
+            from .catalog import ModelCatalog
+
+            with self._lock:
+                if self._catalog is None:
+                    self._catalog = ModelCatalog(self, self._environ)
+        return self._catalog
 
     @property
     def loaded(self) -> bool:
@@ -167,34 +184,61 @@ class Registry:
         self._file(cls, EXPLICIT, replace=replace)
         return cls
 
-    def _accept(self, cls: type, info: PluginInfo) -> None:
-        """The loader's callback for a class a plugin registered."""
-        if self._file(cls, info.name, replace=False) and cls.name not in info.providers:
+    def _accept(self, cls: type, info: PluginInfo, into: tuple[dict[str, type], dict[str, str]] | None = None) -> None:
+        """The loader's callback for a class a plugin registered (filed ``into`` the given
+        providers and origins while :meth:`reload_plugins` builds them)."""
+        if self._file(cls, info.name, replace=False, into=into) and cls.name not in info.providers:
             info.providers.append(cls.name)
 
-    def _file(self, cls: type, origin: str, *, replace: bool) -> bool:
+    def _file(
+        self, cls: type, origin: str, *, replace: bool, into: tuple[dict[str, type], dict[str, str]] | None = None
+    ) -> bool:
         """Check ``cls`` and file it under its name; False when a duplicate was ignored."""
         validate_provider(cls)
         key = cls.name.lower()
         with self._lock:
-            current = self._providers.get(key)
+            providers, origins = into or (self._providers, self._origin)
+            current = providers.get(key)
             if current is cls:
                 return True
             if current is not None and not replace:
                 text = (
                     f"provider name {cls.name!r} registered twice: keeping {_label(current)} "
-                    f"from {self._origin[key]!r}, ignoring {_label(cls)} from {origin!r}"
+                    f"from {origins[key]!r}, ignoring {_label(cls)} from {origin!r}"
                 )
                 self._warn(text, DuplicateProviderWarning)
                 loader = self._built()[2]
-                for info in (loader.info(self._origin[key]), loader.info(origin)):
+                for info in (loader.info(origins[key]), loader.info(origin)):
                     if info is not None and text not in info.warnings:
                         info.warnings.append(text)
                 return False
-            self._providers[key] = cls
-            self._origin[key] = origin
+            providers[key] = cls
+            origins[key] = origin
             self._changed()
             return True
+
+    def reload_plugins(self, names: Iterable[str]) -> list[str]:
+        """Run the ``register_providers`` hook of each plugin named again (the model
+        catalog does, after the cache changed for one of its providers): the classes it
+        registers now replace those it registered before, all at once, so a query in
+        another thread sees the old set or the new one, never a mix. Returns the plugins
+        whose hook ran (a plugin that failed to import, or is unknown, is skipped)."""
+        self.load()
+        names = list(dict.fromkeys(names))
+        with self._lock:
+            loader = self._built()[2]
+            providers = {k: c for k, c in self._providers.items() if self._origin[k] not in names}
+            origins = {k: self._origin[k] for k in providers}
+            ran = [n for n in names if loader.rerun(n, lambda cls, info: self._accept(cls, info, (providers, origins)))]
+            for key, cls in self._providers.items():  # a plugin that could not run again keeps its classes
+                if self._origin[key] in names and self._origin[key] not in ran:
+                    providers.setdefault(key, cls)
+                    origins.setdefault(key, self._origin[key])
+            self._origin = {**self._origin, **origins}  # a reader finding a new class finds its origin
+            self._providers = providers
+            self._origin = origins
+            self._changed()
+        return ran
 
     def unregister(self, name: str) -> type:
         """Remove a provider by name; returns its class."""
@@ -211,41 +255,24 @@ class Registry:
         self._index = None
         if self._parts is not None:
             self._parts[1].forget()
-        self._settings.forget()
+        self.settings.forget()
         self.router.routes_changed()
-
-    # -- aliases and routing settings (provider_core.settings) ----------------------------
 
     def aliases(self) -> Mapping[str, Alias]:
         """Every alias: the plugins', the config file's (which win), and :meth:`add_alias`'s."""
         self.load()
-        return self._settings.aliases()
+        return self.settings.aliases()
 
     def add_alias(self, name: str, targets: str | list[str]) -> Alias:
         """Define alias ``name`` (``"MODEL[@PROVIDER]"`` or an ordered list) in this process."""
-        alias = self._settings.add_alias(name, targets)
+        alias = self.settings.add_alias(name, targets)
         self.router.routes_changed()
         return alias
 
     def routing_config(self) -> RoutingConfig:
         """The ``[routing]`` settings of the config file (strategy, weights)."""
         self.load()
-        return self._settings.routing()
-
-    def config_problems(self) -> list[tuple[str, str]]:
-        """``(where, message)`` for each problem of the routing settings and aliases: the
-        file, its tables, and each alias's targets against what is installed."""
-        from .aliases import alias_problems
-
-        found = self._settings.problems()
-        known = [p.name for p in self._providers.values()]
-        found += [(p.where, p.message) for p in alias_problems(self.aliases(), self.models(), known)]
-        return found
-
-    def provider_names(self) -> dict[str, str]:
-        """Lower-cased provider name -> its name."""
-        self.load()
-        return {key: cls.name for key, cls in self._providers.items()}
+        return self.settings.routing()
 
     def _warn(self, text: str, category: type[Warning] = RuntimeWarning) -> None:
         self._warnings.append(text)
@@ -275,16 +302,13 @@ class Registry:
         return self._origin[self.get(name).name.lower()]
 
     def is_working(self, provider: type, model: str | None = None) -> bool:
-        """Whether ``provider`` counts as working now, for ``model`` when given (the
-        ``provider_working`` hooks, else its static ``working`` flag)."""
+        """Whether ``provider`` (for ``model``) works now: the hooks', else its own flag."""
         return self.hooks.is_working(provider, model)
 
-    def status_reason(self, provider: type) -> str | None:
-        """Why ``provider`` is not working now (a ``provider_status`` hook, else its
-        ``status_reason``); ``None`` while it works."""
-        if self.hooks.is_working(provider):
-            return None
-        return self.hooks.status_reason(provider) or getattr(provider, "status_reason", None)
+    def status_reason(self, provider: type, model: str | None = None) -> str | None:
+        """Why ``provider`` (for ``model``) is not working now, as routing says it; ``None``
+        while it works."""
+        return None if self.hooks.is_working(provider, model) else self.router.not_working_reason(provider, model)
 
     def providers(
         self, working: bool | None = None, model: str | None = None, stream: bool | None = None
@@ -315,12 +339,7 @@ class Registry:
         if index is None:
             self.load()
             with self._lock:
-                building: dict[str, list[type]] = {}
-                for cls in self._providers.values():
-                    for model in cls.models:
-                        building.setdefault(model, []).append(cls)
-                index = {m: tuple(sorted(ps, key=_routing_order)) for m, ps in building.items()}
-                self._index = index
+                index = self._index = index_by_model(self._providers.values())
         return index
 
     def route(
@@ -356,6 +375,12 @@ class Registry:
         self.load()
         return self._built()[2].plugins()
 
+    def models_seen(self) -> dict[str, Any]:
+        """The model-cache entries this registry's providers were registered from, by key
+        (:mod:`provider_core.modelcache`): what the model catalog compares with the cache."""
+        self.load()
+        return dict(self._built()[2].models_seen)
+
     def warnings(self) -> list[str]:
         """Warnings recorded while loading (duplicate names, failed discovery, raising hooks)."""
         self.load()
@@ -367,24 +392,8 @@ class Registry:
         return [(self._origin[k], c) for k, c in self._providers.items()]
 
     def describe(self, provider: type) -> dict[str, Any]:
-        """What the front ends show of one provider (``providers --json``, the gateway's
-        ``/v1/providers``): its static flags, ``working`` now (``working_static`` the class's
-        own flag), the plugin that registered it, why it is not working, and which of its
-        models are not working now while it is (``unavailable_models``: model -> why, e.g.
-        its circuit for that model is open until a given time)."""
-        data = provider.describe()  # type: ignore[attr-defined]
-        data["working_static"] = data["working"]
-        data["working"] = self.hooks.is_working(provider)
-        data["plugin"] = self.origin(provider)
-        data["status_reason"] = self.status_reason(provider)
-        hooks = self.hooks
-        down = [m for m in provider.models if not hooks.is_working(provider, m)] if data["working"] else []
-        data["unavailable_models"] = {m: hooks.status_reason(provider, m) or "not working" for m in down}
-        return data
-
-
-def _routing_order(provider: type) -> tuple[int, str]:
-    return (-provider.priority, provider.name.lower())
+        """What the front ends show of one provider: see :func:`provider_core.describe.describe`."""
+        return describe_provider(self, provider)
 
 
 def _label(cls: type) -> str:

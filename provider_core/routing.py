@@ -28,18 +28,27 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 from .aliases import Alias, as_served, expand
 from .errors import Attempt, ModelNotSupported, NoProviderAvailable
 from .hookcalls import HookCalls
 from .messages import validate_model
 from .options import LACKS, NOTHING, Needs
+from .records import Record
 from .strategy import LoadStats, RoutingConfig, order
 
-__all__ = ["NO_STREAM", "Catalog", "RoutePlan", "Router", "override_hint"]
+__all__ = [
+    "LIBRARY_HINT",
+    "NO_STREAM",
+    "Catalog",
+    "HintWording",
+    "RoutePlan",
+    "Router",
+    "index_by_model",
+    "override_hint",
+]
 
 
 class Catalog(Protocol):
@@ -61,29 +70,41 @@ class Catalog(Protocol):
 
     def routing_config(self) -> RoutingConfig: ...
 
-    def provider_names(self) -> Mapping[str, str]: ...
+    def providers(self) -> list[type]: ...
 
 
 NO_STREAM = "does not support streaming"
 
 
-@dataclass(frozen=True)
-class RoutePlan:
+def index_by_model(providers: Iterable[type]) -> dict[str, tuple[type, ...]]:
+    """Model id -> the ``providers`` listing it, in routing order: highest ``priority``
+    first, then by name (case-insensitive)."""
+    building: dict[str, list[type]] = {}
+    for cls in providers:
+        for model in cls.models:
+            building.setdefault(model, []).append(cls)
+    return {m: tuple(sorted(ps, key=lambda p: (-p.priority, p.name.lower()))) for m, ps in building.items()}
+
+
+class RoutePlan(Record):
     """A routing decision: the ordered ``candidates``, the model each is asked for
     (``models``), their ranks (``tiers``, ascending: a strategy reorders within equal ones),
     and each ``skipped`` provider with why. ``alias`` is the alias the request named, and
-    ``strategy`` the strategy that orders the candidates per request."""
+    ``strategy`` the strategy that orders the candidates per request; ``keys`` the
+    (provider name, model) of each candidate, as the strategies' figures are keyed."""
 
+    _fields = ("model", "stream", "candidates", "skipped", "models", "tiers", "alias", "strategy", "keys")
+    __slots__ = _fields
+    _defaults: ClassVar = {"skipped": (), "models": (), "tiers": (), "alias": None, "strategy": "priority", "keys": ()}
     model: str
     stream: bool
     candidates: tuple[type, ...]
-    skipped: tuple[Attempt, ...] = field(default=())
-    models: tuple[str, ...] = field(default=())
-    tiers: tuple[int, ...] = field(default=())
-    alias: Alias | None = None
-    strategy: str = "priority"
-    #: (provider name, model) of each candidate, as the strategies' figures are keyed
-    keys: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    skipped: tuple[Attempt, ...]
+    models: tuple[str, ...]
+    tiers: tuple[int, ...]
+    alias: Alias | None
+    strategy: str
+    keys: tuple[tuple[str, str], ...]
 
     def model_of(self, index: int) -> str:
         return self.models[index] if self.models else self.model
@@ -108,14 +129,33 @@ class RoutePlan:
         }
 
 
-def override_hint(plan: RoutePlan) -> str:
-    """How to call a provider that was skipped for not working anyway (or ``""``)."""
-    names = [a.provider for a in plan.skipped if a.reason != NO_STREAM and a.reason not in LACKS]
+class HintWording(Record):
+    """How a front end words the two ways to call a provider that routing skipped as not
+    working: ``name_it`` (formatted with ``name``) and ``include_all``."""
+
+    _fields = ("name_it", "include_all")
+    __slots__ = _fields
+    name_it: str
+    include_all: str
+
+
+#: The library's wording: the Python keywords, and the CLI's options.
+LIBRARY_HINT = HintWording(
+    "name it (provider={name!r}; CLI: --provider {name})",
+    "allow providers marked not working (include_not_working=True; CLI: --include-not-working)",
+)
+
+
+def override_hint(skipped: RoutePlan | Sequence[Attempt], wording: HintWording = LIBRARY_HINT) -> str:
+    """How to call anyway a provider that was skipped for not working (or ``""``), from a
+    plan or the attempts of a :class:`~provider_core.errors.NoProviderAvailable`, in the
+    ``wording`` of the front end that shows it (the gateway has its own). A provider skipped
+    for lacking a capability (tools, images, JSON) or streaming is not offered: naming it
+    would not help."""
+    attempts = skipped.skipped if isinstance(skipped, RoutePlan) else skipped
+    names = [a.provider for a in attempts if a.reason != NO_STREAM and a.reason not in LACKS and a.error is None]
     if names:
-        return (
-            f"To call it anyway, name it (provider={names[0]!r}; CLI: --provider {names[0]}) "
-            "or allow providers marked not working (include_not_working=True; CLI: --include-not-working)"
-        )
+        return f"To call it anyway, {wording.name_it.format(name=names[0])} or {wording.include_all}"
     return ""
 
 
@@ -258,7 +298,7 @@ class Router:
 
             close = difflib.get_close_matches(model, [*registry.models(), *aliases], n=3, cutoff=0.6)
             raise ModelNotSupported(model, suggestions=close)
-        names = registry.provider_names()
+        names = {p.name.lower(): p.name for p in registry.providers()}
         served = registry.models()
         ranked = registry.routing_config().strategy_for(model) == "priority"
         found: list[tuple[type, str, int]] = []

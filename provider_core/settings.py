@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .aliases import Alias, AliasProblem, parse_aliases
+from .aliases import Alias, alias_problems, parse_aliases
 from .errors import summary
 from .strategy import RoutingConfig
 
@@ -98,10 +98,9 @@ class RoutingSettings:
     def routing(self) -> RoutingConfig:
         return self._load()[1]
 
-    def problems(self) -> list[tuple[str, str]]:
-        """The settings' own problems: unreadable file, bad targets, bad settings."""
-        return list(self._load()[2])
-
-
-def format_problem(problem: AliasProblem | tuple[str, str]) -> str:
-    return str(problem) if isinstance(problem, AliasProblem) else f"{problem[0]}: {problem[1]}"
+    def problems(self, served: Mapping[str, Any], providers: list[str]) -> list[tuple[str, str]]:
+        """``(where, message)`` for each problem: the settings' own (an unreadable file, a
+        bad target or setting) and each alias's targets against ``served`` (model id ->
+        provider names) and the installed ``providers``."""
+        aliases, _, found = self._load()
+        return [*found, *((p.where, p.message) for p in alias_problems(aliases, served, providers))]

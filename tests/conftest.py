@@ -1,10 +1,30 @@
-"""Fixtures every test package uses: the fixture plugins, pip-installed once per session."""
+"""Fixtures every test package uses: a private cache directory, and the fixture plugins,
+pip-installed once per session."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+CACHE_VARIABLE = "PROVIDER_CORE_CACHE_DIR"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """provider-core's cache (the entry-point cache, the model lists) goes to a directory
+    of this session, in this process and in every process a test starts (``clean_env``
+    keeps the variable): no test reads or writes the user's cache."""
+    path = tmp_path_factory.mktemp("provider-core-cache")
+    previous = os.environ.get(CACHE_VARIABLE)
+    os.environ[CACHE_VARIABLE] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(CACHE_VARIABLE, None)
+    else:
+        os.environ[CACHE_VARIABLE] = previous
 
 
 @pytest.fixture(scope="session")

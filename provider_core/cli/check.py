@@ -60,13 +60,13 @@ def _write_text(checked: list[CheckedProvider], failed: dict[str, list[str]], ou
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run the command; returns the exit code (see the module docstring)."""
-    from ..checks import run_checks  # here: every CLI start imports this module
+    from ..checks import config_problems, run_checks  # here: every CLI start imports this module
 
     try:
         checked, failed = run_checks(registry(), list(args.names))
     except LookupError as exc:
         raise CLIError(str(exc)) from None
-    problems = registry().config_problems() if not args.names else []
+    problems = config_problems(registry()) if not args.names else []
     ok = all(cp.ok for cp in checked) and not failed and not problems
     if args.json:
         data = {

@@ -14,13 +14,31 @@ from ..secrets import redact_secrets
 if TYPE_CHECKING:
     from ..registry import Registry
 
-__all__ = ["CLIError", "print_json", "registry", "report_error", "show_warning", "table", "yes"]
+__all__ = [
+    "CLIError",
+    "confirm",
+    "json_error",
+    "print_json",
+    "registry",
+    "report_error",
+    "show_warning",
+    "table",
+    "yes",
+]
 
 
 class CLIError(Exception):
-    """A usage or input error the CLI detects itself: one line on stderr, exit code 2."""
+    """An error the CLI detects itself: one line on stderr, exit code 2 (a usage or input
+    error) unless ``exit_code`` says otherwise."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+        #: close matches for a mistyped name (``--json`` error objects list them)
+        self.suggestions = list(suggestions)
 
 
 def registry() -> Registry:
@@ -35,6 +53,21 @@ def print_json(data: Any, out: TextIO) -> None:
     out.write("\n")
 
 
+def json_error(exc: BaseException, exit_code: int, out: TextIO, *, text: str | None = None, prefix: str = "") -> None:
+    """The JSON error object of a failed ``--json`` command: ``{"error": {"type",
+    "message", "exit_code", "suggestions"}}`` (``suggestions``: close matches for a
+    mistyped name, else ``[]``), through the one redaction step."""
+    message = text if text is not None else prefix + one_line(exc)
+    suggestions = getattr(exc, "suggestions", None)
+    error = {
+        "type": type(exc).__name__.lstrip("_"),
+        "message": redact_secrets(message),
+        "exit_code": exit_code,
+        "suggestions": [str(s) for s in suggestions] if isinstance(suggestions, (list, tuple)) else [],
+    }
+    print_json({"error": error}, out)
+
+
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) -> None:
     """Columns padded to their widest cell, headers first."""
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
@@ -44,6 +77,20 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) ->
 
 def yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+def confirm(question: str, assume_yes: bool, flag: str = "--yes") -> bool:
+    """Ask ``question [y/N]`` on stderr and read the answer from stdin; ``assume_yes``
+    (the command's ``-y``) answers yes. Without a terminal to ask, a :class:`CLIError`
+    says to pass ``flag``."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        raise CLIError(f"{question} Not asked: stdin is not a terminal; pass {flag} to go ahead")
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
 
 
 def show_warning(out: TextIO) -> Callable[..., None]:

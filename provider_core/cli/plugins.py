@@ -1,4 +1,6 @@
-"""``provider-core plugins [--json]``: every plugin, loaded, failed (with the error) or disabled."""
+"""``provider-core plugins [--json]``: every plugin, loaded (``loaded (2 warnings)`` when it
+reported problems that are not failures), failed (with the error) or disabled; each error
+and warning follows, one line each."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     if all(i.status == "builtin" for i in infos):  # the core's own (the breaker) are listed, but not installed
         out.write("no plugins installed\n")
-    rows = [(i.name, i.distribution or "-", i.version or "-", i.status, ", ".join(i.providers) or "-") for i in infos]
+    rows = [(i.name, i.distribution or "-", i.version or "-", i.label, ", ".join(i.providers) or "-") for i in infos]
     if rows:
         table(rows, ("PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "PROVIDERS"), out)
     for info in infos:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..gateway import config as cfg
 from .output import CLIError
+
+if TYPE_CHECKING:
+    from ..gateway import config as cfg
 
 __all__ = ["add_parser", "run"]
 
@@ -74,6 +76,8 @@ def _port(text: str) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``serve`` to the CLI's subparsers."""
+    from ..gateway import config as cfg  # here: every CLI start imports this module
+
     p = subparsers.add_parser(
         "serve",
         help="run the OpenAI-compatible HTTP gateway (needs provider-core[server])",
@@ -145,6 +149,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _settings_env(args: argparse.Namespace) -> dict[str, str]:
     """The environment variables that carry the command's options to every worker."""
+    from ..gateway import config as cfg
+
     env = {}
     if args.api_keys_file:
         env[cfg.ENV_API_KEYS_FILE] = os.path.abspath(args.api_keys_file)
@@ -228,6 +234,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         raise CLIError(
             f"serve needs the web extra ({missing} is missing): pip install 'provider-core[server]'"
         ) from None
+    from ..gateway import config as cfg
     from ..gateway.logs import log_config
 
     os.environ.update(_settings_env(args))

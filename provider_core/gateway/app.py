@@ -30,6 +30,7 @@ from .bodylimit import BodyLimit
 from .config import GatewayConfig
 from .errors import ApiError, api_error_from, log_message
 from .guard import Guard
+from .refresh import ModelRefresh, lifespan
 from .request import ChatRequest, parse_chat_request, read_json
 from .sse import ChatReply, alias_object, json_bytes, model_list, model_object
 from .stream import CompletionStream
@@ -68,6 +69,7 @@ class Gateway:
         self._warm = False
         self.config = config
         self._workers: WorkerPool | None = None
+        self.model_refresh = ModelRefresh(self)  # live model lists: see .refresh
 
     @property
     def registry(self) -> Registry:
@@ -156,6 +158,7 @@ class Gateway:
         decoding its JSON), once :meth:`_warm_up` has run."""
         if not self._warm:
             await run_sync(self._warm_up)
+        await self.model_refresh.before_route(chat.model, chat.provider)
         return acreate_completion(
             chat.model,
             chat.messages,
@@ -288,6 +291,8 @@ def create_app(registry: Registry | None = None, config: GatewayConfig | None = 
             BodyLimit, max_bytes=config.max_body_bytes, drain_bytes=config.drain_bytes, timeout=config.body_timeout
         )
     )
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_exception})
+    app = Starlette(
+        routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_exception}, lifespan=lifespan
+    )
     app.state.gateway = gateway
     return app

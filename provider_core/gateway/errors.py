@@ -34,7 +34,9 @@ What a remote client is told (:func:`public_message`) names the provider and the
 fault, never the upstream's URL, a plugin's own exception text or a status reason's details:
 those go to the gateway's log (redacted, see :mod:`provider_core.secrets`). An upstream's
 own words reach the client only where they are about the client's request (HTTP
-400/413/422) or say when to come back; they pass the one redaction step first.
+400/413/422) or say when to come back; they pass the one redaction step first. Hints speak
+HTTP (:data:`HTTP_HINT`): the request's ``provider`` field and ``serve
+--include-not-working``, never the CLI's options.
 """
 
 from __future__ import annotations
@@ -46,9 +48,16 @@ from typing import Any
 
 from .. import errors as core
 from ..options import LACKS
+from ..routing import HintWording, override_hint
 from ..secrets import redact_secrets
 
-__all__ = ["ApiError", "RequestError", "api_error_from", "log_message", "public_message"]
+__all__ = ["HTTP_HINT", "ApiError", "RequestError", "api_error_from", "log_message", "public_message"]
+
+#: How the gateway tells a client to call a provider routing skipped as not working.
+HTTP_HINT = HintWording(
+    'name it in the request ("provider": "{name}")',
+    "start the gateway with 'provider-core serve --include-not-working'",
+)
 
 
 @dataclass(frozen=True)
@@ -135,11 +144,18 @@ def _fault(exc: BaseException) -> str:
 
 def public_message(exc: BaseException) -> str:
     """What a remote client is told about ``exc``: the provider and the kind of fault."""
+    if isinstance(exc, core.ModelNotSupported) and exc.model == "" and exc.provider is None:
+        return "no model given: name one ('GET /v1/models' lists them)"
     if isinstance(exc, (RequestError, core.InvalidMessages, core.ModelNotSupported, core.ProviderNotFound)):
         return log_message(exc)  # about the client's own request, in the client's own words
     if isinstance(exc, core.NoProviderAvailable):
         reasons = "; ".join(f"{a.provider}: {_attempt_reason(a)}" for a in exc.attempts)
-        return f"no provider could serve {exc.model!r}" + (f": {reasons}" if reasons else "")
+        hint = override_hint(exc.attempts, HTTP_HINT)
+        return (
+            f"no provider could serve {exc.model!r}"
+            + (f": {reasons}" if reasons else "")
+            + (f". {hint}" if hint else "")
+        )
     if isinstance(exc, core.ProviderError):
         return f"{exc.provider}: {_fault(exc)}" if exc.provider else _fault(exc)
     return "internal error in the gateway (the server log has the details)"

@@ -22,9 +22,10 @@ does I/O; :class:`~provider_core.health.breaker.CircuitBreaker` feeds them.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
+
+from ..records import Record
 
 __all__ = [
     "CLOSED_STATE",
@@ -55,18 +56,21 @@ class Phase(str, Enum):
     HALF_OPEN = "half-open"
 
 
-@dataclass(frozen=True)
-class BreakerConfig:
+class BreakerConfig(Record):
     """Thresholds: ``failures`` upstream faults in a row open the circuit for ``cooldown``
     seconds (a longer ``Retry-After`` wins, up to ``max_cooldown``); a half-open trial
-    claim lapses after ``trial_timeout`` seconds."""
+    claim lapses after ``trial_timeout`` seconds. Immutable; a bad value is a ``ValueError``."""
 
-    failures: int = 3
-    cooldown: float = 60.0
-    max_cooldown: float = 3600.0
-    trial_timeout: float = 60.0
+    _fields = ("failures", "cooldown", "max_cooldown", "trial_timeout")
+    __slots__ = _fields
+    _defaults: ClassVar = {"failures": 3, "cooldown": 60.0, "max_cooldown": 3600.0, "trial_timeout": 60.0}
+    failures: int
+    cooldown: float
+    max_cooldown: float
+    trial_timeout: float
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if not (isinstance(self.failures, int) and self.failures >= 1):
             raise ValueError(f"failures must be an integer >= 1, got {self.failures!r}")
         for name in ("cooldown", "max_cooldown", "trial_timeout"):
@@ -77,8 +81,7 @@ class BreakerConfig:
             raise ValueError(f"max_cooldown ({self.max_cooldown:g}) is shorter than cooldown ({self.cooldown:g})")
 
 
-@dataclass(frozen=True)
-class CircuitState:
+class CircuitState(Record):
     """One provider's circuit. Times are clock seconds; ``0`` means unset.
 
     ``failures``: upstream faults in a row; ``opened_until``: end of the open period (kept
@@ -89,13 +92,24 @@ class CircuitState:
     same stream then breaks, so a provider whose streams always break still opens.
     """
 
-    failures: int = 0
-    opened_until: float = 0.0
-    trial_until: float = 0.0
-    retry_until: float = 0.0
-    last_error: str = ""
-    changed: float = 0.0
-    suspended: int = 0
+    _fields = ("failures", "opened_until", "trial_until", "retry_until", "last_error", "changed", "suspended")
+    __slots__ = _fields
+    _defaults: ClassVar = {
+        "failures": 0,
+        "opened_until": 0.0,
+        "trial_until": 0.0,
+        "retry_until": 0.0,
+        "last_error": "",
+        "changed": 0.0,
+        "suspended": 0,
+    }
+    failures: int
+    opened_until: float
+    trial_until: float
+    retry_until: float
+    last_error: str
+    changed: float
+    suspended: int
 
     @property
     def clean(self) -> bool:
@@ -181,7 +195,7 @@ def claim_trial(state: CircuitState, now: float, config: BreakerConfig) -> tuple
         return True, state
     if current is Phase.OPEN or state.trial_until > now:
         return False, state
-    return True, replace(state, trial_until=now + config.trial_timeout, changed=now)
+    return True, state.replace(trial_until=now + config.trial_timeout, changed=now)
 
 
 class Change(NamedTuple):
@@ -196,8 +210,7 @@ class Change(NamedTuple):
 Kind = Literal["failure", "success", "claim", "reset"]
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(Record):
     """One event for the circuit ``key`` (an opaque string: never parsed), at ``now``.
 
     ``failure`` needs ``config`` and may carry ``error``, ``retry_after``, ``midstream``
@@ -206,15 +219,19 @@ class Transition:
     so a backend can send it elsewhere (a Lua script) or keep it to replay later.
     """
 
+    _fields = ("kind", "key", "now", "config", "error", "retry_after", "midstream")
+    __slots__ = _fields
+    _defaults: ClassVar = {"now": 0.0, "config": None, "error": "", "retry_after": None, "midstream": False}
     kind: Kind
     key: str
-    now: float = 0.0
-    config: BreakerConfig | None = None
-    error: str = ""
-    retry_after: float | None = None
-    midstream: bool = False
+    now: float
+    config: BreakerConfig | None
+    error: str
+    retry_after: float | None
+    midstream: bool
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if self.kind not in ("failure", "success", "claim", "reset"):
             raise ValueError(f"unknown transition {self.kind!r}")
         if self.kind in ("failure", "claim") and self.config is None:

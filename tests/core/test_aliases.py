@@ -10,6 +10,7 @@ import pytest
 
 from provider_core import Registry, create_completion, hookimpl
 from provider_core.aliases import Target, alias_problems, expand, parse_aliases, parse_target
+from provider_core.checks import config_problems
 from provider_core.errors import FallbackWarning, ModelNotSupported, NoProviderAvailable, ProviderConnectionError
 from provider_core.strategy import parse_routing
 
@@ -192,7 +193,7 @@ def test_problems_in_the_file_name_the_file_and_key(tmp_path, make_provider):
         '[aliases]\nok = "m"\nghost = "m@nobody"\n[routing]\nstrategy = "fastest"\n',
     )
     registry.register(make_provider("P"))
-    problems = registry.config_problems()
+    problems = config_problems(registry)
     path = str(tmp_path / "config.toml")
     assert (
         f"{path}: routing.strategy",
@@ -205,7 +206,7 @@ def test_problems_in_the_file_name_the_file_and_key(tmp_path, make_provider):
 def test_a_file_that_is_not_toml_is_one_problem(tmp_path, make_provider):
     registry = config_registry(tmp_path, "[aliases\n")
     registry.register(make_provider("P"))
-    ((where, message),) = registry.config_problems()
+    ((where, message),) = config_problems(registry)
     assert where == str(tmp_path / "config.toml") and message.startswith("cannot be read:")
     assert [p.name for p in registry.route("m")] == ["P"]
 

@@ -328,6 +328,7 @@ def test_main_plugins_json_shape(default_registry, make_provider, capsys):
         "version": None,
         "entry_point": None,
         "status": "explicit",
+        "label": "explicit",
         "providers": ["Via"],
         "errors": [],
         "warnings": [],

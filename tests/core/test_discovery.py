@@ -79,6 +79,7 @@ def test_broken_plugins_show_with_their_errors(cli, plugin_site):
         "version": "1.2.3",
         "entry_point": "pcfix_good",
         "status": "loaded",
+        "label": "loaded",
         "providers": ["FixtureEcho", "FixtureSleeper", "FixtureGated"],
         "errors": [],
         "warnings": [],

@@ -52,7 +52,7 @@ def use_registry():
 
 
 def test_probe_aivvm_prints_a_table_and_exits_0(aivvm_registry, aivvm_server):
-    code, out, err = run()
+    code, out, err = run("aivvm")  # named: probed although marked not working
     assert code == 0, err
     header, row = out.splitlines()
     assert header.split() == ["PROVIDER", "MODEL", "RESULT", "LATENCY", "CIRCUIT", "REPLY", "/", "ERROR"]
@@ -82,9 +82,18 @@ def test_probe_json_and_names_are_case_insensitive(aivvm_registry):
     assert row["latency_ms"] > 0
 
 
+def test_without_names_only_working_providers_are_probed(aivvm_registry, aivvm_server):
+    code, out, err = run()
+    assert (code, out) == (1, "")
+    assert err == "error: no provider is working now (1 installed: name them to probe them anyway)\n"
+    assert aivvm_server.requests == [], "the retired service's provider is not contacted"
+    code, out, _ = run("--json")
+    assert code == 1 and json.loads(out)["error"]["type"] == "CLIError"
+
+
 def test_a_failing_provider_exits_1_says_why_and_counts_against_its_circuit(aivvm_registry, aivvm_server):
     aivvm_server.script(status=503, body="overloaded, try later")
-    code, out, err = run()
+    code, out, err = run("aivvm")
     assert code == 1
     assert "error" in out and "ProviderHTTPError: HTTP 503" in out and "overloaded, try later" in out
     assert err == "error: 1 of 1 provider(s) did not answer: Aivvm\n"
@@ -93,11 +102,11 @@ def test_a_failing_provider_exits_1_says_why_and_counts_against_its_circuit(aivv
     assert breaker.state("Aivvm", model).failures == 1  # an HTTP error answers for its model
     aivvm_server.script(status=502)
     aivvm_server.script(status=500)
-    run()
-    code, out, _ = run("--json")
+    run("aivvm")
+    code, out, _ = run("aivvm", "--json")
     assert json.loads(out)["results"][0]["circuit"] == "open"
     assert breaker.phase("Aivvm", model) is Phase.OPEN and breaker.phase("Aivvm") is Phase.CLOSED
-    code, out, _ = run()
+    code, out, _ = run("aivvm")
     assert code == 0, "a probe names the provider, so it goes through an open circuit"
     assert breaker.phase("Aivvm", model) is Phase.CLOSED, "and its answer closes the circuit"
 
@@ -106,6 +115,8 @@ def test_an_unknown_name_is_a_one_line_usage_error(aivvm_registry):
     code, out, err = run("aivvm", "nope")
     assert code == 2 and out == ""
     assert err == "error: no provider named 'nope' (installed: Aivvm)\n"
+    code, _, err = run("aivm")
+    assert code == 2 and err == "error: no provider named 'aivm'; did you mean 'Aivvm'? (installed: Aivvm)\n"
 
 
 def test_no_providers_to_probe(use_registry):
@@ -165,7 +176,6 @@ def test_the_reply_is_cut_and_the_request_closed(provider, use_registry):
 
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "99999"])
 def test_a_bad_timeout_is_refused_by_argparse(value, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["probe", "--timeout", value])
-    assert info.value.code == 2
-    assert "--timeout" in capsys.readouterr().err
+    assert main(["probe", "--timeout", value]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: argument --timeout: ")

@@ -294,6 +294,7 @@ def test_the_breaker_is_listed_as_a_builtin_plugin_never_as_failed():
         "version": provider_core.__version__,
         "entry_point": "provider_core.health.plugin:BreakerPlugin",
         "status": "builtin",
+        "label": "builtin",
         "providers": [],
         "errors": [],
         "warnings": [],

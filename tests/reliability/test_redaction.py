@@ -72,6 +72,7 @@ def env(upstream: LoopbackServer, key: str, tmp_path: Path) -> dict[str, str]:
         OPENAI_BASE_URL=upstream.url + "/v1",
         PROVIDER_CORE_PLUGINS="openai",
         XDG_CONFIG_HOME=str(tmp_path / "config"),
+        PROVIDER_CORE_CACHE_DIR=str(tmp_path / "cache"),
         XDG_CACHE_HOME=str(tmp_path / "cache"),
     )
 
@@ -153,6 +154,7 @@ def test_credentials_in_a_base_url_are_never_shown(upstream: LoopbackServer, tmp
     env = clean_env(
         PROVIDER_CORE_CONFIG=str(config),
         PROVIDER_CORE_PLUGINS="openai",
+        PROVIDER_CORE_CACHE_DIR=str(tmp_path / "cache"),
         XDG_CACHE_HOME=str(tmp_path / "cache"),
         XDG_CONFIG_HOME=str(tmp_path / "config"),
     )

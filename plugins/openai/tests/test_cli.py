@@ -1,6 +1,7 @@
 """The real CLI, in a subprocess, with the plugin installed: OPENAI_BASE_URL pointing at a
-loopback server is enough for `provider-core chat` to stream through routing and for
-`provider-core route` to show the endpoint."""
+loopback server is enough for `provider-core chat` to stream through routing (its first
+request for an unknown model fetches the model list) and for `provider-core route` to show
+the endpoint; listing commands send nothing to the endpoint; `refresh` fetches the lists."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def test_chat_streams_through_routing_and_route_shows_the_endpoint(server, cli_e
     cli_env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY=KEY)
     chat = cli(cli_env, "chat", "-m", "demo", "Hello from the CLI", cwd=tmp_path)
     assert (chat.returncode, chat.stdout, chat.stderr) == (0, "Hello from the CLI\n", "")
+    assert [r.path for r in server.requests] == ["/v1/models", "/v1/chat/completions"]  # zero-config: no refresh needed
     (request,) = server.chats
     assert request.json["stream"] is True and request.json["model"] == "demo"
     assert request.headers["authorization"] == f"Bearer {KEY}"
@@ -107,8 +109,39 @@ def test_chat_output_appears_before_the_reply_has_ended(server, cli_env, tmp_pat
     assert proc.returncode == 0, err
 
 
+def test_listing_sends_nothing_to_the_endpoint(server, cli_env, tmp_path):
+    cli_env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY=KEY)
+    for args in (("providers",), ("providers", "--json"), ("plugins",), ("models",), ("route", "demo")):
+        cli(cli_env, *args, cwd=tmp_path)
+    assert server.requests == []
+    listed = json.loads(cli(cli_env, "providers", "--json", cwd=tmp_path).stdout)["providers"]
+    assert [(p["name"], p["working"], p["models"]) for p in listed] == [("openai", False, [])]
+    assert listed[0]["status_reason"] == "model list not fetched yet ('provider-core refresh openai' fetches it)"
+
+
+def test_refresh_fills_the_catalog_that_every_command_reads(server, cli_env, tmp_path):
+    cli_env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY=KEY)
+    refresh = cli(cli_env, "refresh", "--json", cwd=tmp_path)
+    assert refresh.returncode == 0, refresh.stderr
+    data = json.loads(refresh.stdout)
+    assert data["ok"] is True and data["cache"] == str(tmp_path / "cache" / "provider-core" / "models.json")
+    assert data["results"] == [{"provider": "openai", "status": "updated", "models": 2, "error": None}]
+    models = json.loads(cli(cli_env, "models", "--json", cwd=tmp_path).stdout)["models"]
+    assert models == [
+        {"id": "demo", "providers": ["openai"], "working": ["openai"]},
+        {"id": "gpt-4o-mini", "providers": ["openai"], "working": ["openai"]},
+    ]
+    assert cli(cli_env, "models", cwd=tmp_path).stdout.splitlines() == [
+        "MODEL        PROVIDERS",
+        "demo         openai",
+        "gpt-4o-mini  openai",
+    ]
+    assert [r.path for r in server.requests] == ["/v1/models"]
+
+
 def test_providers_and_plugins_never_show_the_key(server, cli_env, tmp_path):
     cli_env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY=KEY)
+    assert cli(cli_env, "refresh", cwd=tmp_path).returncode == 0
     outputs = []
     for args in (("providers",), ("providers", "--json"), ("plugins",), ("plugins", "--json"), ("route", "demo")):
         result = cli(cli_env, *args, cwd=tmp_path)
@@ -132,6 +165,16 @@ def test_providers_and_plugins_never_show_the_key(server, cli_env, tmp_path):
 def test_an_unreachable_endpoint_is_shown_not_working_with_the_reason(cli_env, tmp_path):
     url = refused_url() + "/v1"
     cli_env.update(OPENAI_BASE_URL=url)
+    refresh = cli(cli_env, "refresh", cwd=tmp_path)
+    assert refresh.returncode == 1
+    assert refresh.stdout.splitlines()[1].split() == [
+        "openai",
+        "failed",
+        "0",
+        "connection",
+        "refused",
+        f"({url}/models)",
+    ]
     result = cli(cli_env, "providers", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"openai: not working: model list unavailable: connection refused ({url}/models)" in result.stdout
@@ -149,7 +192,21 @@ def test_config_errors_show_in_plugins_with_file_and_key(server, cli_env, tmp_pa
     cli_env.update(PROVIDER_CORE_CONFIG=str(config), LOCAL_KEY=KEY)
     plugins = cli(cli_env, "plugins", cwd=tmp_path)
     assert plugins.returncode == 0, plugins.stderr
-    assert f"{config}: openai.endpoints.broken.timeout: must be a positive number of seconds" in plugins.stdout
+    (row,) = [line for line in plugins.stdout.splitlines() if line.startswith("openai ")]
+    assert row.split()[3:] == ["loaded", "(1", "warning)", "local"]  # the good endpoint loaded
+    warning = f"openai: warning: {config}: openai.endpoints.broken.timeout: must be a positive number of seconds"
+    assert warning in plugins.stdout
+    (record,) = [
+        p
+        for p in json.loads(cli(cli_env, "plugins", "--json", cwd=tmp_path).stdout)["plugins"]
+        if p["name"] == "openai"
+    ]
+    assert (record["status"], record["label"], record["providers"], record["errors"]) == (
+        "loaded",
+        "loaded (1 warning)",
+        ["local"],
+        [],
+    )
     chat = cli(cli_env, "chat", "-m", "demo", "still works", cwd=tmp_path)
     assert (chat.returncode, chat.stdout) == (0, "still works\n")
 

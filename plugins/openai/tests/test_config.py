@@ -40,7 +40,7 @@ def test_every_key_is_read(write_config):
     path = write_config(FULL)
     loaded = load_config({"PROVIDER_CORE_CONFIG": str(path), "OPENROUTER_API_KEY": "sk-or-secret"})
     assert loaded.errors == []
-    assert loaded.path == path
+    assert loaded.path == str(path)
     router, ollama = loaded.endpoints
     assert router.name == "openrouter"
     assert router.base_url == "https://openrouter.ai/api/v1"  # trailing slash dropped
@@ -61,8 +61,9 @@ def test_the_key_never_shows(write_config):
     path = write_config(FULL)
     loaded = load_config({"PROVIDER_CORE_CONFIG": str(path), "OPENROUTER_API_KEY": "sk-or-secret"})
     router = loaded.endpoints[0]
-    for text in (repr(router), str(router), repr(loaded), router.model_dump_json(), str(router.model_dump())):
+    for text in (repr(router), str(router), repr(loaded), str(router.to_dict()), repr(router.api_key)):
         assert "sk-or-secret" not in text
+    assert router.api_key.get_secret_value() == "sk-or-secret"
 
 
 def test_a_missing_key_variable_is_not_an_error_but_is_known(write_config):
@@ -95,7 +96,7 @@ headers = { "Bad Header" = "x" }
     assert all(p.startswith(f"{where}: openai.endpoints.bad.") for p in found), found
     text = "\n".join(found)
     assert "openai.endpoints.bad.base_url: must be an http:// or https:// URL with a host" in text
-    assert "openai.endpoints.bad.priority: Input should be a valid integer" in text
+    assert "openai.endpoints.bad.priority: must be a whole number, got 'high'" in text
     assert "openai.endpoints.bad.timeout: must be a positive number of seconds or a [connect, read] pair" in text
     assert "openai.endpoints.bad.tiemout: unknown key" in text
     assert "openai.endpoints.bad.headers: 'Bad Header' is not a valid header name" in text
@@ -128,7 +129,10 @@ def test_toml_syntax_errors_give_the_line(write_config):
         ('[openai.endpoints.x]\nbase_url = "http://h/v1"\nmodels = [1]\n', "models: must be a list of model ids"),
         ('[openai.endpoints.x]\nbase_url = "http://h/v1"\nmodels = ["a"]\ndefault_model = "b"\n', "'b' is not one"),
         ('[openai.endpoints.x]\nbase_url = "http://h/v1"\napi_key_env = "not a name"\n', "environment variable"),
-        ('[openai.endpoints.x]\nbase_url = "http://h/v1"\nworking = "yes"\n', "x.working: Input should be"),
+        ('[openai.endpoints.x]\nbase_url = "http://h/v1"\nworking = "yes"\n', "x.working: must be true or false"),
+        ('[openai.endpoints.x]\nbase_url = "http://h/v1"\npriority = true\n', "x.priority: must be a whole number"),
+        ('[openai.endpoints.x]\nbase_url = "http://h/v1"\nmodels_timeout = 0\n', "x.models_timeout: must be"),
+        ('[openai.endpoints.x]\nbase_url = "http://h/v1"\nproxy = ""\n', "x.proxy: must be a non-empty string"),
         ('[openai.endpoints.x]\nbase_url = "http://h/v1?key=1"\n', "query string"),
         ('[openai.endpoints.x]\nbase_url = "http://h/v1"\nmodels_ttl = -5\n', "models_ttl: must be"),
         ('[openai.endpoints.x]\nbase_url = "http://h/v1"\ntimeout = [1, 2, 3]\n', "timeout: must be"),
@@ -156,11 +160,11 @@ def test_a_config_file_named_but_missing_is_an_error(tmp_path: Path):
 
 
 def test_the_default_location_follows_the_platform_dirs(isolated_env: Path):
-    assert config_path({}) == isolated_env / "config" / "provider-core" / "config.toml"
+    assert Path(config_path({})) == isolated_env / "config" / "provider-core" / "config.toml"
     assert not has_configuration({})
     assert load_config({}).endpoints == [] and load_config({}).errors == []
-    config_path({}).parent.mkdir(parents=True)
-    config_path({}).write_text('[openai.endpoints.home]\nbase_url = "http://127.0.0.1:9/v1"\n')
+    Path(config_path({})).parent.mkdir(parents=True)
+    Path(config_path({})).write_text('[openai.endpoints.home]\nbase_url = "http://127.0.0.1:9/v1"\n')
     assert has_configuration({})
     assert [e.name for e in load_config({}).endpoints] == ["home"]
 
@@ -202,6 +206,23 @@ def test_the_environment_default_is_os_environ(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:3/v1")
     assert [e.base_url for e in load_config().endpoints] == ["http://127.0.0.1:3/v1"]
     assert os.environ["OPENAI_BASE_URL"] == "http://127.0.0.1:3/v1"
+
+
+def test_an_endpoint_is_immutable_and_checked_when_built_in_code():
+    from provider_openai.config import ConfigError, EndpointConfig
+
+    endpoint = EndpointConfig(name="e", base_url="http://127.0.0.1:1/v1/", source="test")
+    assert (endpoint.base_url, endpoint.priority, endpoint.headers, endpoint.timeout) == (
+        "http://127.0.0.1:1/v1",
+        0,
+        {},
+        None,
+    )
+    with pytest.raises(AttributeError):
+        endpoint.priority = 3
+    with pytest.raises(ConfigError) as info:
+        EndpointConfig(name="e", base_url="nope", priority=1.5, colour="red")
+    assert sorted(key for key, _ in info.value.problems) == ["base_url", "colour", "priority"]
 
 
 def test_user_and_password_in_a_base_url_are_not_displayed(write_config):

@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -23,10 +22,10 @@ if any(importlib.util.find_spec(m) is None for m in ("starlette", "uvicorn")):
     pytest.skip("needs provider-core[server] (starlette, uvicorn)", allow_module_level=True)
 
 from provider_openai.config import EndpointConfig
-from provider_openai.models import ModelCache, resolve_models
+from provider_openai.models import ModelList, fetch_model_ids
 from provider_openai.provider import make_provider
 
-from provider_core.errors import ProviderConnectionError, ProviderHTTPError, StreamInterrupted
+from provider_core.errors import ProviderConnectionError, ProviderError, ProviderHTTPError, StreamInterrupted
 from provider_core.gateway.app import create_app
 from provider_core.gateway.config import GatewayConfig
 from provider_core.provider import AbstractProvider
@@ -100,9 +99,9 @@ def endpoint(url: str, key: str = GATEWAY_KEY) -> EndpointConfig:
 
 
 @pytest.fixture
-def gateway(gateway_url: str, tmp_path: Path) -> Any:
+def gateway(gateway_url: str) -> Any:
     ep = endpoint(gateway_url)
-    return make_provider(ep, resolve_models([ep], ModelCache(tmp_path / "c.json"))["gateway"])
+    return make_provider(ep, ModelList({m: m for m in fetch_model_ids(ep)}, "cache"))
 
 
 def test_the_model_list_comes_from_the_gateway(gateway):
@@ -130,8 +129,9 @@ def test_a_fault_mid_stream_arrives_as_an_error_event(gateway):
     assert "connection reset" in str(info.value)
 
 
-def test_a_wrong_key_is_the_gateways_401(gateway_url, tmp_path):
+def test_a_wrong_key_is_the_gateways_401(gateway_url):
     ep = endpoint(gateway_url, key="sk-not-a-gateway-key")
-    (listing,) = resolve_models([ep], ModelCache(tmp_path / "c.json")).values()
-    assert listing.problem.startswith("model list unavailable: HTTP 401")
-    assert "sk-not-a-gateway-key" not in listing.problem
+    with pytest.raises(ProviderError) as info:
+        fetch_model_ids(ep)
+    assert str(info.value).startswith("HTTP 401")
+    assert "sk-not-a-gateway-key" not in str(info.value)

@@ -1,9 +1,9 @@
-"""The plugin inside a registry: endpoints from the environment and the file, endpoints
-that cannot list their models, and configuration problems shown as the plugin's errors."""
+"""The plugin inside a registry: endpoints from the environment and the file, their live
+model lists (from the catalog's cache, never fetched while registering), endpoints that
+cannot list their models, and configuration problems shown as the plugin's warnings."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -28,27 +28,35 @@ def test_nothing_configured_registers_nothing():
     registry = load()
     assert registry.providers() == []
     (info,) = registry.plugins()
-    assert (info.errors, info.providers) == ([], [])
+    assert (info.errors, info.warnings, info.providers) == ([], [], [])
 
 
-def test_zero_config_endpoint_serves_the_listed_models(monkeypatch, openai_server: OpenAIServer):
+def test_registering_sends_nothing_and_a_refresh_brings_the_models(monkeypatch, openai_server: OpenAIServer):
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.url)
     registry = load()
     (cls,) = registry.providers()
-    assert (cls.name, cls.working, cls.supports_gpt_4, list(cls.models)) == (
-        "openai",
-        True,
-        True,
-        ["demo", "gpt-4o-mini"],
-    )
+    assert (cls.name, cls.working, dict(cls.models)) == ("openai", False, {})
+    assert cls.status_reason == "model list not fetched yet ('provider-core refresh openai' fetches it)"
+    assert openai_server.requests == []
+
+    (result,) = registry.catalog.refresh()
+    assert (result.provider, result.status, result.models) == ("openai", "updated", 2)
+    (cls,) = registry.providers()  # the plugin registered again, from the cache
+    assert (cls.working, cls.supports_gpt_4, list(cls.models)) == (True, True, ["demo", "gpt-4o-mini"])
     assert registry.models() == {"demo": ["openai"], "gpt-4o-mini": ["openai"]}
     assert [p.name for p in registry.route("demo", stream=True)] == ["openai"]
+    assert [r.path for r in openai_server.requests] == ["/v1/models"]
+
+    assert list(load().get("openai").models) == ["demo", "gpt-4o-mini"]  # the next process reads the cache
+    assert len(openai_server.requests) == 1
 
 
 def test_an_unreachable_endpoint_is_listed_not_working_with_the_reason(monkeypatch):
     url = refused_url() + "/v1"
     monkeypatch.setenv("OPENAI_BASE_URL", url)
     registry = load()
+    (result,) = registry.catalog.refresh()
+    assert (result.status, result.error) == ("failed", f"connection refused ({url}/models)")
     (cls,) = registry.providers()
     assert (cls.name, cls.working, dict(cls.models)) == ("openai", False, {})
     assert cls.status_reason == f"model list unavailable: connection refused ({url}/models)"
@@ -58,22 +66,21 @@ def test_an_unreachable_endpoint_is_listed_not_working_with_the_reason(monkeypat
         registry.route("demo")
 
 
-def test_with_a_stale_list_routing_says_why_it_skips_the_endpoint(monkeypatch, write_config, openai_server):
-    path = write_config(f'[openai.endpoints.local]\nbase_url = "{openai_server.url}"\nmodels_ttl = 1\n')
-    assert load().get("local").working  # fetched and cached
-    url = refused_url() + "/v1"
-    cache = Path(os.environ["XDG_CACHE_HOME"]) / "provider-core" / "openai-models.json"
-    entries = json.loads(cache.read_text())["entries"]
-    cache.write_text(json.dumps({"version": 1, "entries": {f"local {url}": entries[f"local {openai_server.url}"]}}))
-    path.write_text(f'[openai.endpoints.local]\nbase_url = "{url}"\nmodels_ttl = 0\n')
-    registry = load()
+def test_with_a_stale_list_routing_says_why_it_skips_the_endpoint(write_config):
+    with OpenAIServer(models=["demo", "gpt-4o-mini"]) as server:
+        write_config(f'[openai.endpoints.local]\nbase_url = "{server.url}"\n')
+        registry = load()
+        registry.catalog.refresh()
+        assert registry.get("local").working
+    (result,) = registry.catalog.refresh()  # the server is gone now
+    assert result.status == "failed" and result.models == 2
     cls = registry.get("local")
     assert (cls.working, list(cls.models)) == (False, ["demo", "gpt-4o-mini"])
     plan = registry.router.plan("demo")
     assert plan.candidates == ()
     (skipped,) = plan.skipped
     assert "model list unavailable: connection refused" in skipped.reason
-    assert "showing the list cached" in skipped.reason
+    assert "showing the list fetched" in skipped.reason
 
 
 def test_a_missing_key_variable_marks_the_endpoint_not_working(write_config, openai_server):
@@ -87,19 +94,28 @@ def test_a_missing_key_variable_marks_the_endpoint_not_working(write_config, ope
     assert openai_server.requests == []
 
 
-def test_config_problems_are_the_plugins_errors_and_the_rest_still_loads(write_config, openai_server):
+def test_a_bad_endpoint_among_good_ones_is_a_warning_not_a_failure(write_config, openai_server):
     path = write_config(
-        f'[openai.endpoints.good]\nbase_url = "{openai_server.url}"\npriority = 2\n'
+        f'[openai.endpoints.good]\nbase_url = "{openai_server.url}"\npriority = 2\nmodels = ["demo"]\n'
         '[openai.endpoints.bad]\nbase_url = "http://127.0.0.1:1/v1"\npriority = "high"\napi_key = "sk-leak"\n'
     )
     registry = load()
     assert [p.name for p in registry.providers()] == ["good"]
     (info,) = registry.plugins()
-    assert info.status == "failed" and info.providers == ["good"]
+    assert (info.status, info.label, info.providers, info.errors) == ("explicit", "explicit (1 warning)", ["good"], [])
+    (warning,) = info.warnings
+    assert warning.startswith(f"{path}: openai.endpoints.bad.api_key: keys are never stored in the config file")
+    assert "sk-leak" not in warning
+    assert registry.failed_plugins() == []
+
+
+def test_a_configuration_that_loads_nothing_fails_the_plugin(write_config):
+    path = write_config('[openai.endpoints.bad]\nbase_url = "ftp://nowhere"\n')
+    (info,) = load().plugins()
+    assert info.status == "failed" and info.providers == []
     (error,) = info.errors
-    assert f"{path}: openai.endpoints.bad.api_key: keys are never stored in the config file" in error
-    assert "OpenAIConfigError" in error and "sk-leak" not in error
-    assert registry.failed_plugins() == [info]
+    assert error.startswith("register_providers raised OpenAIConfigError: 1 configuration problem: ")
+    assert f"{path}: openai.endpoints.bad.base_url: must be an http:// or https:// URL" in error
 
 
 def test_several_endpoints_route_by_priority(write_config, openai_server):
@@ -109,18 +125,36 @@ def test_several_endpoints_route_by_priority(write_config, openai_server):
             f'[openai.endpoints.high]\nbase_url = "{other.url}"\npriority = 10\n'
         )
         registry = load()
+        registry.catalog.refresh()
         assert [p.name for p in registry.route("demo")] == ["high", "low"]
         assert [p.name for p in registry.route("gpt-4o-mini")] == ["low"]
 
 
-def test_without_configuration_the_plugin_imports_neither_pydantic_nor_requests(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PROVIDER_CORE_"))}
+def _imports_after_loading(tmp_path: Path, env: dict[str, str]) -> list[str]:
     code = (
         "import sys, provider_openai;"
-        "print(provider_openai.load_providers(), 'pydantic' in sys.modules, 'requests' in sys.modules)"
+        "classes, problems = provider_openai.load_providers();"
+        "print(len(classes), len(problems), 'pydantic' in sys.modules, 'requests' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["([],", "[])", "False", "False"]
+    return out.stdout.split()
+
+
+def test_without_configuration_the_plugin_imports_neither_pydantic_nor_requests(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PROVIDER_CORE_"))}
+    assert _imports_after_loading(tmp_path, env) == ["0", "0", "False", "False"]
+
+
+def test_reading_a_configuration_imports_neither_pydantic_nor_requests(tmp_path: Path):
+    """Keys included: a key becomes a pydantic SecretStr when first read, at the first request."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[openai.endpoints.a]\nbase_url = "http://127.0.0.1:9/v1"\nmodels = ["m"]\napi_key_env = "A_KEY"\n'
+        '[openai.endpoints.b]\nbase_url = "https://api.example/v1"\ntimeout = [5, 60]\nheaders = { X-T = "t" }\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PROVIDER_CORE_"))}
+    env.update(PROVIDER_CORE_CONFIG=str(config), A_KEY="sk-a-0123456789", OPENAI_API_KEY="sk-b-0123456789")
+    assert _imports_after_loading(tmp_path, env) == ["3", "0", "False", "False"]

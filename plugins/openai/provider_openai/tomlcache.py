@@ -1,0 +1,102 @@
+"""Reading the configuration file's ``[openai]`` table, parsed TOML cached as JSON.
+
+Importing :mod:`tomllib` and parsing costs about 4 ms, more than the rest of reading the
+configuration together, and every command reads it at start-up. So the ``[openai]`` table
+of the last file read is kept in ``openai-config.json`` in the user cache directory
+(:func:`provider_core.userdirs.cache_dir`) with the file's path, modification time
+(nanoseconds), size and inode; a start that finds the file unchanged reads the JSON
+instead. Any difference parses the file again, and so does a file changed in the last
+two seconds (a file system with coarse timestamps could change it again within the same
+tick), a table JSON cannot hold, or a cache that cannot be read. What is validated is the
+same either way: only the parsing is skipped.
+
+Nothing that may be a secret is copied: a table with ``headers`` or a ``proxy`` anywhere,
+or a URL carrying a user name or password (``http://user:pass@host``), is not cached (it is
+parsed at every start, as before); API keys are never in the file at all. The cache file is
+written readable by its owner only all the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from typing import Any
+
+from provider_core.userdirs import cache_dir
+
+__all__ = ["CACHE_FILE", "read_table"]
+
+CACHE_FILE = "openai-config.json"
+FORMAT = 1
+SETTLE_NS = 2_000_000_000
+_ABSENT = object()
+#: keys whose values may be secrets (a header's value, a proxy URL's password)
+SENSITIVE_KEYS = frozenset({"headers", "proxy"})
+_URL_WITH_USER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+
+
+def _sensitive(value: Any) -> bool:
+    """Whether ``value`` holds something that may be a secret (see the module docstring)."""
+    if isinstance(value, dict):
+        return any(k in SENSITIVE_KEYS or _sensitive(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_sensitive(v) for v in value)
+    return isinstance(value, str) and _URL_WITH_USER.match(value.strip()) is not None
+
+
+def _parse(path: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def read_table(path: str, section: str) -> Any:
+    """The value of the file's ``[section]`` (``None`` when it has none). Raises what
+    reading and parsing raise: ``FileNotFoundError``, ``OSError``, ``ValueError`` (TOML
+    syntax, with the line and column)."""
+    st = os.stat(path)  # FileNotFoundError / OSError, as open() would
+    stamp = [os.path.abspath(path), section, st.st_mtime_ns, st.st_size, st.st_ino]
+    cache = os.path.join(cache_dir(), CACHE_FILE)
+    cached = _cached(cache, stamp)
+    if cached is not _ABSENT:
+        return cached
+    table = _parse(path).get(section)
+    if time.time_ns() - st.st_mtime_ns >= SETTLE_NS and not _sensitive(table):
+        _store(cache, stamp, table)
+    return table
+
+
+def _cached(cache: str, stamp: list[Any]) -> Any:
+    try:
+        with open(cache, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return _ABSENT
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("stamp") != stamp:
+        return _ABSENT
+    return data.get("table")
+
+
+def _store(cache: str, stamp: list[Any], table: Any) -> None:
+    temporary = f"{cache}.{os.getpid()}.tmp"
+    try:
+        text = json.dumps({"format": FORMAT, "stamp": stamp, "table": table})
+    except (TypeError, ValueError):
+        return  # a TOML date or time: JSON cannot hold it, the file is parsed every time
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, cache)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass

@@ -1,0 +1,57 @@
+"""The small immutable records the start-up path uses instead of dataclasses."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+
+from provider_core.errors import Attempt
+from provider_core.records import Record
+from provider_core.routing import RoutePlan
+
+
+class Point(Record):
+    _fields = ("x", "y", "label")
+    __slots__ = _fields
+    _defaults: ClassVar = {"label": ""}
+
+
+def test_construction_equality_hash_repr_and_replace():
+    p = Point(1, y=2)
+    assert (p.x, p.y, p.label) == (1, 2, "")
+    assert p == Point(1, 2, "") and p != Point(1, 3) and hash(p) == hash(Point(1, 2))
+    assert repr(p) == "Point(x=1, y=2, label='')"
+    assert p.replace(label="a") == Point(1, 2, "a") and p.label == ""
+    assert p != (1, 2, ""), "not a tuple"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "why"),
+    [
+        ((1,), {}, "missing argument 'y'"),
+        ((1, 2, 3, 4), {}, "at most 3"),
+        ((1,), {"x": 2}, "repeated"),
+        ((), {"z": 1}, "unexpected"),
+    ],
+)
+def test_wrong_arguments_are_type_errors(args, kwargs, why):
+    with pytest.raises(TypeError, match=why):
+        Point(*args, **kwargs)
+
+
+def test_records_are_immutable():
+    p = Point(1, 2)
+    with pytest.raises(AttributeError, match="immutable"):
+        p.x = 5
+    with pytest.raises(AttributeError, match="immutable"):
+        del p.y
+    with pytest.raises(AttributeError):
+        p.other = 1  # no __dict__ either
+
+
+def test_the_core_records_keep_their_fields_and_text():
+    attempt = Attempt("A", "down")
+    assert (attempt.provider, attempt.reason, attempt.error, str(attempt)) == ("A", "down", None, "A: down")
+    plan = RoutePlan("m", False, ())
+    assert (plan.skipped, plan.to_dict()) == ((), {"model": "m", "stream": False, "candidates": [], "skipped": []})
