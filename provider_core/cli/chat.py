@@ -7,8 +7,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from ..errors import one_line
-from .output import CLIError, print_json, registry
+from .output import CLIError, error_object, print_json, registry, report_error
 
 EPILOG = """\
 examples:
@@ -105,8 +104,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             raise
         raise CLIError(hint) from exc
     except StreamInterrupted as exc:  # --no-stream: show what arrived before the fault
-        _print_partial(args, exc, exc.partial_text or "", None, out)
-        raise
+        return _interrupted(args, exc, exc.partial_text or "", None, out)
     received: list[str] = []
     try:
         if args.json:
@@ -114,9 +112,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         else:
             _relay(result, out)
     except StreamInterrupted as exc:
-        if args.json:
-            _print_partial(args, exc, "".join(received), result, out)
-        raise
+        return _interrupted(args, exc, "".join(received), result, out)
     if args.json:
         print_json(_summary(args, "".join(received), result), out)
     if args.usage:
@@ -155,16 +151,20 @@ def _summary(args: argparse.Namespace, text: str, result: Any) -> dict[str, Any]
     }
 
 
-def _print_partial(args: argparse.Namespace, exc: Exception, text: str, result: Any, out: TextIO) -> None:
-    """After a fault midway, what arrived stays on stdout: the text, or with ``--json`` the
-    object with the text so far and the error (the ``error:`` line follows on stderr)."""
+def _interrupted(args: argparse.Namespace, exc: Any, text: str, result: Any, out: TextIO) -> int:
+    """After a fault midway, what arrived stays on stdout: the text, or with ``--json`` one
+    object with the text so far and the ``error`` (no second error object follows); the
+    ``error:`` line goes to stderr. Returns the exit code."""
     if args.json:
         data = _summary(args, text, result)
-        data["error"] = {"type": type(exc).__name__, "message": one_line(exc)}
+        data["error"] = error_object(exc, exc.exit_code)
         print_json(data, out)
-    elif text:
+        report_error(exc, getattr(args, "debug", False))
+        return int(exc.exit_code)
+    if text:
         out.write(text if text.endswith("\n") else text + "\n")
         out.flush()
+    raise exc
 
 
 def _print_usage(result: Any) -> None:

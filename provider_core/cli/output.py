@@ -57,15 +57,20 @@ def json_error(exc: BaseException, exit_code: int, out: TextIO, *, text: str | N
     """The JSON error object of a failed ``--json`` command: ``{"error": {"type",
     "message", "exit_code", "suggestions"}}`` (``suggestions``: close matches for a
     mistyped name, else ``[]``), through the one redaction step."""
+    print_json({"error": error_object(exc, exit_code, text=text, prefix=prefix)}, out)
+
+
+def error_object(exc: BaseException, exit_code: int, *, text: str | None = None, prefix: str = "") -> dict[str, Any]:
+    """The ``error`` member of a JSON document: ``{"type", "message", "exit_code",
+    "suggestions"}``, through the one redaction step."""
     message = text if text is not None else prefix + one_line(exc)
     suggestions = getattr(exc, "suggestions", None)
-    error = {
+    return {
         "type": type(exc).__name__.lstrip("_"),
         "message": redact_secrets(message),
         "exit_code": exit_code,
         "suggestions": [str(s) for s in suggestions] if isinstance(suggestions, (list, tuple)) else [],
     }
-    print_json({"error": error}, out)
 
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str], out: TextIO) -> None:

@@ -54,4 +54,7 @@ def test_the_core_records_keep_their_fields_and_text():
     attempt = Attempt("A", "down")
     assert (attempt.provider, attempt.reason, attempt.error, str(attempt)) == ("A", "down", None, "A: down")
     plan = RoutePlan("m", False, ())
-    assert (plan.skipped, plan.to_dict()) == ((), {"model": "m", "stream": False, "candidates": [], "skipped": []})
+    empty = {"model": "m", "stream": False, "alias": None, "strategy": "priority", "candidates": [], "skipped": []}
+    assert (plan.skipped, plan.to_dict()) == ((), empty)
+    assert (attempt.model, attempt.retry_after) == (None, None)
+    assert str(Attempt("A", "down", model="gpt-4o")) == "A (gpt-4o): down"
