@@ -152,8 +152,9 @@ class ReplyState:
 
     @property
     def finished(self) -> bool:
-        """Whether a frame carried a ``finishReason`` (the stream's end is then expected)."""
-        return self.gemini_finish is not None
+        """Whether a frame carried a ``finishReason`` or a prompt ``blockReason`` (the
+        stream's end is then expected)."""
+        return self.gemini_finish is not None or self.block_reason is not None
 
     @property
     def finish_reason(self) -> str:
