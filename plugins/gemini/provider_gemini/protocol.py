@@ -324,4 +324,6 @@ def tool_config(choice: Any) -> dict[str, Any]:
     function = choice.get("function") if isinstance(choice, Mapping) else None
     if isinstance(function, Mapping) and isinstance(function.get("name"), str):
         return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [function["name"]]}}
-    _bad("tool_choice", f"must be auto, none, required or {{'type': 'function', 'function': {{'name'}}}}, got {choice!r}")
+    _bad(
+        "tool_choice", f"must be auto, none, required or {{'type': 'function', 'function': {{'name'}}}}, got {choice!r}"
+    )

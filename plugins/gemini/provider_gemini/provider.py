@@ -22,28 +22,14 @@ and the :class:`~provider_core.events.FinishReason`, last. Errors, by when they 
 
 from __future__ import annotations
 
-import difflib
-import json
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
-from provider_core.errors import (
-    InvalidMessages,
-    ModelNotSupported,
-    ProviderConnectionError,
-    StreamInterrupted,
-    UpstreamError,
-)
+from provider_core.errors import InvalidMessages, ModelNotSupported
 from provider_core.provider import AbstractProvider
-from provider_core.secrets import redact, reveal
-from provider_core.sse import SSEEvent, SSEParser
 
 from .catalog import DEFAULT_MODEL, display_names
-from .protocol import build_body
-from .replies import ReplyState
-from .signatures import SignatureMemory
-from .wire_errors import ErrorDetails, ErrorRecorder, MissingKey, error_details
 
 __all__ = [
     "API_VERSION",
@@ -54,7 +40,6 @@ __all__ = [
     "Gemini",
     "configure",
     "normalize_base_url",
-    "signature_memory",
 ]
 
 ENV_KEY = "GEMINI_API_KEY"
@@ -64,9 +49,6 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
 USER_AGENT = "provider-core-gemini/0.1"
 _NO_KEY = f"API key variable {ENV_KEY} (or {ENV_KEY_FALLBACK}) is not set"
-
-#: Thought signatures of the function calls received in this process (see signatures.py).
-signature_memory = SignatureMemory()
 
 
 class Gemini(AbstractProvider):
@@ -97,9 +79,13 @@ class Gemini(AbstractProvider):
         ``base_url`` (scheme and host, without ``/v1beta``; the environment's key is only
         sent to the environment's base URL), ``timeout`` (seconds or (connect, read)),
         ``proxy``, and the request keywords of :func:`provider_gemini.protocol.build_body`."""
+        from .exchange import Exchange
+        from .protocol import build_body
+        from .signatures import MEMORY
+
         model = _check_model(cls, model)
         base, key, key_hint = _endpoint(cls, kwargs)
-        body = build_body(messages, kwargs, signature_memory.recall)
+        body = build_body(messages, kwargs, MEMORY.recall)
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         headers = {
             "content-type": "application/json",
@@ -107,9 +93,9 @@ class Gemini(AbstractProvider):
             "user-agent": USER_AGENT,
             "x-goog-api-key": key,
         }
-        call = _Call(cls.name, f"{base}/{API_VERSION}/models/{model}:{method}", key, key_hint)
+        exchange = Exchange(cls.name, f"{base}/{API_VERSION}/models/{model}:{method}", key, key_hint)
         request = {"json": body, "headers": headers, "timeout": kwargs.get("timeout"), "proxy": kwargs.get("proxy")}
-        return call.run(request, stream)
+        return exchange.run(request, stream)
 
 
 def normalize_base_url(value: Any) -> str:
@@ -146,6 +132,8 @@ def configure(environ: Mapping[str, str]) -> type[Gemini]:
 def _check_model(cls: type[Gemini], model: str) -> str:
     model = model or cls.default_model or ""
     if model not in cls.models:
+        import difflib
+
         close = difflib.get_close_matches(model, list(cls.models), n=3, cutoff=0.6)
         raise ModelNotSupported(model, provider=cls.name, suggestions=close)
     return model
@@ -160,6 +148,8 @@ def _endpoint(cls: type[Gemini], options: Mapping[str, Any]) -> tuple[str, str, 
         except ValueError as exc:
             raise InvalidMessages([("base_url", str(exc))], provider=cls.name) from None
     if options.get("api_key") is not None:
+        from provider_core.secrets import reveal
+
         return base, str(reveal(options["api_key"])), "the api_key keyword"
     if cls.api_key is not None and base == cls.base_url:
         hint = ENV_KEY if cls.key_source == ENV_KEY else f"{cls.key_source} ({ENV_KEY} is unset)"
@@ -167,140 +157,6 @@ def _endpoint(cls: type[Gemini], options: Mapping[str, Any]) -> tuple[str, str, 
     why = f"{_NO_KEY} and no api_key was given"
     if cls.api_key is not None:
         why = f"a base_url was given without an api_key (the {cls.key_source} key is only sent to {cls.base_url})"
+    from .wire_errors import MissingKey
+
     raise MissingKey(f"{cls.name}: {why}; nothing was sent", provider=cls.name)
-
-
-class _Call:
-    """One request in flight: where it goes, and the key to keep out of error texts."""
-
-    def __init__(self, provider: str, url: str, key: str, key_hint: str) -> None:
-        self.provider = provider
-        self.url = url
-        self.secrets = (key,) if key else ()
-        self.key_hint = key_hint
-
-    def run(self, request: dict[str, Any], stream: bool) -> Iterator[Any]:
-        from provider_core.errors import ProviderHTTPError
-
-        recorder = ErrorRecorder()
-        request["parse_error"] = recorder
-        try:
-            yield from self._stream(request) if stream else self._once(request)
-        except ProviderHTTPError as exc:
-            raise self._http_error(exc, recorder.details) from None
-
-    def _http_error(self, exc: Any, details: ErrorDetails | None) -> Any:
-        """A refused key becomes an authentication error naming its variable (and may fall
-        back); a 429 without ``Retry-After`` takes ``RetryInfo``'s delay."""
-        from provider_core.errors import ProviderHTTPError
-
-        if details is not None and details.key_refused:
-            error = ProviderHTTPError(
-                exc.status_code,
-                provider=self.provider,
-                url=exc.url,
-                body_excerpt=f"the API key was refused ({details.reason}): check {self.key_hint}",
-                error_type=exc.error_type,
-                error_code=exc.error_code,
-            )
-            error.fallback_ok = True
-            return error
-        if exc.retry_after is None and details is not None and details.retry_after is not None:
-            exc.retry_after = details.retry_after
-        return exc
-
-    def _once(self, request: dict[str, Any]) -> Iterator[Any]:
-        from provider_core.events import ToolCall
-        from provider_core.transport import request_json
-
-        payload = request_json(self.provider, "POST", self.url, **request)
-        state = ReplyState()
-        items = self._frame(payload, state, 0)
-        if state.empty:
-            raise state.empty_error(self.provider)
-        text = "".join(item for item in items if isinstance(item, str))
-        if text:
-            yield text
-        yield from (item for item in items if isinstance(item, ToolCall))
-        yield from state.closing_events()
-
-    def _stream(self, request: dict[str, Any]) -> Iterator[Any]:
-        from provider_core.streaming import iter_text
-        from provider_core.transport import stream_post
-
-        texts = iter_text(stream_post(self.provider, self.url, **request))
-        parser = SSEParser()
-        state = ReplyState()
-        yielded = 0
-        try:
-            try:
-                for text in texts:
-                    for event in parser.feed(text):
-                        for item in self._event(event, state, yielded):
-                            yielded += 1
-                            yield item
-            except StreamInterrupted as exc:
-                if not exc.received_bytes:
-                    raise  # raised here (an error frame after some output): already complete
-                if yielded:  # the transport lost the connection mid-reply
-                    raise self._interrupted(str(exc), state, yielded) from None
-                # bytes arrived but nothing was delivered: another candidate may answer
-                raise ProviderConnectionError(str(exc), provider=self.provider) from None
-            truncated = parser.close()
-            if not state.finished:
-                what = "in the middle of a frame" if truncated else "without a finishReason"
-                if yielded:
-                    raise self._interrupted(f"{self.provider}: the stream ended {what}", state, yielded)
-                raise ProviderConnectionError(
-                    f"{self.provider}: the stream ended {what}, before any text", provider=self.provider
-                )
-            if state.empty:
-                raise state.empty_error(self.provider)
-            yield from state.closing_events()
-        finally:
-            texts.close()
-
-    def _event(self, event: SSEEvent, state: ReplyState, yielded: int) -> list[Any]:
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            self._fail(ErrorDetails(f"the stream carried a frame that is not JSON: {event.data[:200]!r}"), state, yielded)
-        return self._frame(payload, state, yielded)
-
-    def _frame(self, payload: Any, state: ReplyState, yielded: int) -> list[Any]:
-        """The items of one reply object; an error object raises."""
-        details = error_details(payload)
-        if details is not None:
-            self._fail(details, state, yielded)
-        try:
-            items = state.feed(payload)
-        except ValueError as exc:
-            self._fail(ErrorDetails(f"unexpected reply: {exc}"), state, yielded)
-        for call_id, signature in state.signatures:
-            signature_memory.remember(call_id, signature)
-        state.signatures.clear()
-        return items
-
-    def _interrupted(self, text: str, state: ReplyState, yielded: int) -> StreamInterrupted:
-        return StreamInterrupted(
-            f"{text} after {state.text_chars:,} characters and {state.calls} function call(s); "
-            "the reply may be incomplete",
-            provider=self.provider,
-            received_chars=state.text_chars,
-            received_chunks=yielded,
-        )
-
-    def _fail(self, details: ErrorDetails, state: ReplyState, yielded: int) -> NoReturn:
-        """Raise the error Gemini reported inside a 200 reply (the key redacted from it)."""
-        shown = redact(f"[{details.status}] {details.message}" if details.status else details.message, self.secrets)
-        if yielded:
-            raise self._interrupted(f"{self.provider}: upstream error: {shown};", state, yielded)
-        code = details.reason or (str(details.code) if details.code is not None else None)
-        raise UpstreamError(
-            f"{self.provider}: {shown}",
-            provider=self.provider,
-            error_type=details.status,
-            error_code=code,
-            retry_after=details.retry_after,
-            fallback_ok=not details.request_invalid,
-        )

@@ -164,9 +164,14 @@ class GeminiServer:
         if request.method == "GET" and route.startswith("models/") and ":" not in route:
             return self._model(route.removeprefix("models/"))
         model, _, method = route.removeprefix("models/").partition(":")
-        if request.method == "POST" and route.startswith("models/") and method in (
-            "generateContent",
-            "streamGenerateContent",
+        if (
+            request.method == "POST"
+            and route.startswith("models/")
+            and method
+            in (
+                "generateContent",
+                "streamGenerateContent",
+            )
         ):
             problem = check_request(request.json)
             if problem:

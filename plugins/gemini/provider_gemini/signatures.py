@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-__all__ = ["DEFAULT_CAPACITY", "SignatureMemory"]
+__all__ = ["DEFAULT_CAPACITY", "MEMORY", "SignatureMemory"]
 
 DEFAULT_CAPACITY = 4096
 
@@ -53,3 +53,7 @@ class SignatureMemory:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+#: The signatures of the function calls received in this process.
+MEMORY = SignatureMemory()

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from provider_gemini.provider import configure, signature_memory
+from provider_gemini.provider import configure
 from provider_gemini.server import GeminiServer
+from provider_gemini.signatures import MEMORY
 
 from provider_core.events import FinishReason, ToolCall, ToolCallDelta, Usage
 
@@ -22,7 +23,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No Gemini variables from the machine, and no thought signatures from other tests."""
     for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    signature_memory.clear()
+    MEMORY.clear()
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def _collect(items: Iterable[Any]) -> Outcome:
         else:
             raise AssertionError(f"unexpected item {item!r}")
     for index in sorted(deltas):
-        first, *rest = deltas[index]
+        first = deltas[index][0]
         assert first.id and first.name, "the first delta of a call must carry its id and name"
         out.tool_calls.append(ToolCall(first.id, first.name, "".join(d.arguments for d in deltas[index])))
     assert out.items and isinstance(out.items[-1], FinishReason), "FinishReason must come last"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 
 import pytest
@@ -130,12 +131,16 @@ def test_tool_calls_and_results():
         ],
     }
     # a call whose signature is unknown gets Google's documented placeholder (first call only)
-    assert contents[3]["parts"] == [{"functionCall": {"name": "noargs", "args": {}}, "thoughtSignature": SKIP_SIGNATURE}]
+    assert contents[3]["parts"] == [
+        {"functionCall": {"name": "noargs", "args": {}}, "thoughtSignature": SKIP_SIGNATURE}
+    ]
     assert contents[4]["parts"] == [{"functionResponse": {"name": "noargs", "response": {"content": "plain text"}}}]
     assert check_request({"contents": contents}) is None
 
 
-@pytest.mark.parametrize(("arguments", "why"), [("{bad", "not valid JSON"), ("[1]", "JSON object"), ("3", "JSON object")])
+@pytest.mark.parametrize(
+    ("arguments", "why"), [("{bad", "not valid JSON"), ("[1]", "JSON object"), ("3", "JSON object")]
+)
 def test_arguments_that_are_not_a_json_object_are_refused_naming_the_message(arguments, why):
     messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": None, "tool_calls": []}]
     messages[1]["tool_calls"] = [call("c0", "f", "{}"), call("c1", "f", arguments)]
@@ -187,7 +192,9 @@ def test_generation_config():
         "responseMimeType": "application/json",
         "responseJsonSchema": WEATHER,
     }
-    assert "generationConfig" not in build_body([{"role": "user", "content": "x"}], {"response_format": {"type": "text"}})
+    assert "generationConfig" not in build_body(
+        [{"role": "user", "content": "x"}], {"response_format": {"type": "text"}}
+    )
     assert check_request(config) is None
 
 
@@ -243,7 +250,7 @@ def test_any_text_conversation_keeps_every_text_in_order_and_is_valid(turns):
     body = build_body(messages, {})
     assert check_request(body) is None
     roles = [c["role"] for c in body["contents"]]
-    assert all(a != b for a, b in zip(roles, roles[1:]))  # consecutive turns merged
+    assert all(a != b for a, b in itertools.pairwise(roles))  # consecutive turns merged
     sent = [p["text"] for c in body["contents"] for p in c["parts"]]
     assert sent == [m["content"] for m in messages if m["role"] != "system"]
     json.dumps(body)  # plain JSON

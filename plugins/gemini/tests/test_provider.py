@@ -144,7 +144,9 @@ def test_the_request_carries_the_key_header_and_the_body(gemini, gemini_server, 
         "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
         "systemInstruction": {"parts": [{"text": "Be brief."}]},
         "generationConfig": {"maxOutputTokens": 10, "temperature": 0.5, "stopSequences": ["x"], "seed": 1},
-        "tools": [{"functionDeclarations": [{"name": "now", "parametersJsonSchema": tools[0]["function"]["parameters"]}]}],
+        "tools": [
+            {"functionDeclarations": [{"name": "now", "parametersJsonSchema": tools[0]["function"]["parameters"]}]}
+        ],
         "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
     }
     collect(gemini.create_completion(MODEL, USER, False))
@@ -173,7 +175,7 @@ def test_an_unknown_model_is_refused_before_sending(gemini, gemini_server):
     with pytest.raises(InvalidMessages):
         gemini.create_completion(MODEL, [{"role": "tool", "tool_call_id": "x", "content": "1"}], True)
     assert gemini_server.requests == []
-    assert list(gemini.create_completion("", USER, False))[0] == "hi"  # empty: the default model
+    assert next(iter(gemini.create_completion("", USER, False))) == "hi"  # empty: the default model
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -230,7 +232,10 @@ def test_a_refused_key_is_an_auth_error_naming_its_variable(collect, env, named)
 
 @pytest.mark.parametrize(
     ("frame", "fallback", "error_type"),
-    [(error_frame(500, "Internal error"), True, "INTERNAL"), (error_frame(400, "Bad schema"), False, "INVALID_ARGUMENT")],
+    [
+        (error_frame(500, "Internal error"), True, "INTERNAL"),
+        (error_frame(400, "Bad schema"), False, "INVALID_ARGUMENT"),
+    ],
 )
 def test_an_error_frame_before_any_text_is_an_upstream_error(gemini, gemini_server, frame, fallback, error_type):
     gemini_server.enqueue(frames_reply([response([thought_part("hm")]), frame]))
@@ -317,7 +322,7 @@ def test_the_key_is_in_no_exception_text(gemini, gemini_server, key):
         frames_reply([response([text_part("x")]), error_frame(500, f"internal error for key={key}")]),
         generate_reply(error_frame(403, f"denied: {key}")),
     ]
-    for reply, stream in zip(echoes, (True, True, True, False)):
+    for reply, stream in zip(echoes, (True, True, True, False), strict=True):
         gemini_server.enqueue(reply)
         with pytest.raises(Exception) as info:
             list(gemini.create_completion(MODEL, USER, stream))

@@ -151,11 +151,21 @@ def test_error_bodies():
         "RATE_LIMIT_EXCEEDED",
         37.5,
     )
-    assert parse_error_body(json.dumps(body).encode()) == ("Quota exceeded", "RESOURCE_EXHAUSTED", "RATE_LIMIT_EXCEEDED")
+    assert parse_error_body(json.dumps(body).encode()) == (
+        "Quota exceeded",
+        "RESOURCE_EXHAUSTED",
+        "RATE_LIMIT_EXCEEDED",
+    )
     assert parse_error_body(json.dumps(error_body(500, "x")).encode()) == ("x", "INTERNAL", "500")
     assert parse_error_body(b"<html>") is None
     assert error_details({"candidates": []}) is None
-    key = error_details(error_body(400, "API key not valid.", details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]))
+    key = error_details(
+        error_body(
+            400,
+            "API key not valid.",
+            details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
+        )
+    )
     assert key.key_refused and not key.request_invalid
     assert error_details(error_body(400, "bad")).request_invalid
     recorder = ErrorRecorder()
@@ -216,7 +226,7 @@ def _parse(chunks: list[str]) -> tuple[list, list]:
 def test_any_split_of_a_stream_parses_the_same(line_ending, cuts):
     text = sse(*STREAM_FRAMES, line_ending=line_ending)
     bounds = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
-    chunks = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    chunks = [text[a:b] for a, b in itertools.pairwise(bounds)]
     assert _parse(chunks) == _parse([text])
     items, closing = _parse(chunks)
     assert "".join(i for i in items if isinstance(i, str)) == "Привет, 世界 👋🏽 — done"
