@@ -83,12 +83,24 @@ class Exchange:
         texts = iter_text(stream_post(self.provider, self.url, **request))
         parser = SSEParser()
         state = ReplyState()
+        feed, loads = state.feed, json.loads
         yielded = 0
         try:
             try:
                 for text in texts:
                     for event in parser.feed(text):
-                        for item in self._event(event, state, yielded):
+                        # the hot path, inlined: decode, look for an error object, read the frame
+                        try:
+                            payload = loads(event.data)
+                        except ValueError:
+                            self._not_json(event, state, yielded)
+                        if payload.__class__ is dict and "error" not in payload:
+                            items = feed(payload)
+                            if state.signatures:
+                                _remember(state)
+                        else:
+                            items = self._frame(payload, state, yielded)
+                        for item in items:
                             yielded += 1
                             yield item
             except StreamInterrupted as exc:
@@ -112,14 +124,8 @@ class Exchange:
         finally:
             texts.close()
 
-    def _event(self, event: SSEEvent, state: ReplyState, yielded: int) -> list[Any]:
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            self._fail(
-                ErrorDetails(f"the stream carried a frame that is not JSON: {event.data[:200]!r}"), state, yielded
-            )
-        return self._frame(payload, state, yielded)
+    def _not_json(self, event: SSEEvent, state: ReplyState, yielded: int) -> NoReturn:
+        self._fail(ErrorDetails(f"the stream carried a frame that is not JSON: {event.data[:200]!r}"), state, yielded)
 
     def _frame(self, payload: Any, state: ReplyState, yielded: int) -> list[Any]:
         """The items of one reply object; an error object raises."""
@@ -130,9 +136,7 @@ class Exchange:
             items = state.feed(payload)
         except ValueError as exc:
             self._fail(ErrorDetails(f"unexpected reply: {exc}"), state, yielded)
-        for call_id, signature in state.signatures:
-            MEMORY.remember(call_id, signature)
-        state.signatures.clear()
+        _remember(state)
         return items
 
     def _interrupted(self, text: str, state: ReplyState, yielded: int) -> StreamInterrupted:
@@ -158,3 +162,10 @@ class Exchange:
             retry_after=details.retry_after,
             fallback_ok=not details.request_invalid,
         )
+
+
+def _remember(state: ReplyState) -> None:
+    """Keep the thought signatures that came with the frame's function calls."""
+    for call_id, signature in state.signatures:
+        MEMORY.remember(call_id, signature)
+    state.signatures.clear()

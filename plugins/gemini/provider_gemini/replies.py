@@ -83,10 +83,10 @@ def usage_of(metadata: Any) -> Usage | None:
     return Usage(prompt, _count(metadata.get("candidatesTokenCount")) + _count(metadata.get("thoughtsTokenCount")))
 
 
-def _first_candidate(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def _first_candidate(payload: dict[str, Any]) -> dict[str, Any] | None:
     candidates = payload.get("candidates")
     for candidate in candidates if isinstance(candidates, list) else ():
-        if isinstance(candidate, Mapping) and candidate.get("index", 0) == 0:
+        if isinstance(candidate, dict) and candidate.get("index", 0) == 0:
             return candidate
     return None
 
@@ -105,40 +105,52 @@ class ReplyState:
         self.calls = 0
         self.gemini_finish: str | None = None
         self.block_reason: str | None = None
-        self.usage: Usage | None = None
+        self._usage: Any = None  # the last usageMetadata seen (read when the reply ends)
         self.signatures: list[tuple[str, str]] = []
 
     def feed(self, payload: Any) -> list[str | ToolCall]:
         """The text pieces and tool calls of one ``GenerateContentResponse``, in order.
-        Raises ``ValueError`` for a frame that is not a JSON object."""
-        if not isinstance(payload, Mapping):
+        Raises ``ValueError`` for a frame that is not a JSON object. (Parsed JSON holds
+        plain ``dict`` objects: checking for them, not ``Mapping``, keeps this fast.)"""
+        if not isinstance(payload, dict):
             raise ValueError(f"a reply must be a JSON object, got {type(payload).__name__}")
-        usage = usage_of(payload.get("usageMetadata"))
-        if usage is not None:
-            self.usage = usage
+        usage = payload.get("usageMetadata")
+        if usage:
+            self._usage = usage
         feedback = payload.get("promptFeedback")
-        if isinstance(feedback, Mapping) and isinstance(feedback.get("blockReason"), str):
+        if isinstance(feedback, dict) and isinstance(feedback.get("blockReason"), str):
             self.block_reason = feedback["blockReason"]
-        candidate = _first_candidate(payload)
-        if candidate is None:
+        candidates = payload.get("candidates")
+        if not candidates or not isinstance(candidates, list):
             return []
+        candidate = candidates[0]  # the usual case: one candidate, index 0
+        if len(candidates) > 1 or not isinstance(candidate, dict) or candidate.get("index", 0) != 0:
+            candidate = _first_candidate(payload)
+            if candidate is None:
+                return []
         finish = candidate.get("finishReason")
-        if isinstance(finish, str) and finish:
+        if finish and isinstance(finish, str):
             self.gemini_finish = finish
         content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, Mapping) else None
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if parts.__class__ is list and len(parts) == 1:  # the usual frame: one text part
+            part = parts[0]
+            text = part.get("text") if part.__class__ is dict else None
+            if text and text.__class__ is str and part.get("thought") is not True:
+                self.text_chars += len(text)
+                return [text]
         out: list[str | ToolCall] = []
         for part in parts if isinstance(parts, list) else ():
-            if not isinstance(part, Mapping) or part.get("thought") is True:
-                continue
-            call = part.get("functionCall")
-            if isinstance(call, Mapping):
-                out.append(self._tool_call(call, part.get("thoughtSignature")))
+            if not isinstance(part, dict) or part.get("thought") is True:
                 continue
             text = part.get("text")
-            if isinstance(text, str) and text:
+            if text and isinstance(text, str):
                 self.text_chars += len(text)
                 out.append(text)
+                continue
+            call = part.get("functionCall")
+            if isinstance(call, dict):
+                out.append(self._tool_call(call, part.get("thoughtSignature")))
         return out
 
     def _tool_call(self, call: Mapping[str, Any], signature: Any) -> ToolCall:
@@ -149,6 +161,11 @@ class ReplyState:
             self.signatures.append((call_id, signature))
         self.calls += 1
         return ToolCall(call_id, name, json.dumps(args if isinstance(args, Mapping) else {}, ensure_ascii=False))
+
+    @property
+    def usage(self) -> Usage | None:
+        """The token counts of the last frame that reported them."""
+        return usage_of(self._usage)
 
     @property
     def finished(self) -> bool:
@@ -167,7 +184,8 @@ class ReplyState:
 
     def closing_events(self) -> list[Usage | FinishReason]:
         """The usage (if reported) and the finish reason, last."""
-        events: list[Usage | FinishReason] = [] if self.usage is None else [self.usage]
+        usage = self.usage
+        events: list[Usage | FinishReason] = [] if usage is None else [usage]
         events.append(FinishReason(self.finish_reason))
         return events
 

@@ -73,8 +73,8 @@ def _duration(value: Any) -> float | None:
 
 def error_details(payload: Any) -> ErrorDetails | None:
     """The details of ``{"error": {...}}``, or ``None`` when ``payload`` is not one."""
-    error = payload.get("error") if isinstance(payload, Mapping) else None
-    if not isinstance(error, Mapping):
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if error is None or not isinstance(error, Mapping):
         return None
     message = error.get("message")
     status = error.get("status")
