@@ -21,8 +21,11 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-# Non-editable on purpose: it catches packaging and entry-point mistakes.
+# Non-editable on purpose: it catches packaging and entry-point mistakes. The in-tree build
+# directories go first: setuptools never empties them, so a module deleted from the source
+# would otherwise still be installed.
 install: venv
+	rm -rf build $(PLUGINS:%=%/build)
 	$(BIN)/python -m pip install --quiet --no-build-isolation ".[test,server]" $(PLUGINS:%=./%)
 
 demo: install

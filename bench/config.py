@@ -34,6 +34,9 @@ class Config:
     threads: int
     thread_mb: int
     concurrency_rounds: int
+    #: a streamed tool call: argument deltas per call, and alternating rounds
+    tool_pieces: int
+    tool_rounds: int
 
 
 FULL = Config(
@@ -57,6 +60,8 @@ FULL = Config(
     threads=64,
     thread_mb=1,
     concurrency_rounds=3,
+    tool_pieces=2_000,
+    tool_rounds=15,
 )
 
 #: The full run's shape at a fraction of its size: under a minute, for CI to keep it alive.
@@ -76,4 +81,6 @@ QUICK = replace(
     memory_big_mb=64,
     memory_rounds=1,
     concurrency_rounds=2,
+    tool_pieces=500,
+    tool_rounds=5,
 )

@@ -9,13 +9,17 @@ the provider to talk to it: any ``POST .../api/chat`` is answered with plain UTF
 What it sends is chosen by the path before ``/api/chat`` (a provider's ``base_url`` can
 carry it): ``/stream/N`` sends :func:`text_block` N times, in HTTP chunks of
 :data:`CHUNK` bytes that cut characters anywhere (``/stream/N/cK``: chunks of K bytes, as
-a token-by-token server sends); ``/small`` sends :data:`SMALL` once.
+a token-by-token server sends); ``/small`` sends :data:`SMALL` once. And for the OpenAI
+plugin, ``POST .../toolcall/N/chat/completions`` answers with one streamed tool call
+whose JSON arguments (:func:`tool_arguments`) arrive in N server-sent events, as OpenAI
+sends them, then the finish reason, the usage and ``[DONE]``.
 Nothing is held in memory but one pre-framed block, so a 1 GB reply costs the server
 no memory and almost no CPU: the time measured is the client's.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -24,7 +28,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["BLOCK", "CHUNK", "SMALL", "blocks_for", "text_block"]
+__all__ = ["BLOCK", "CHUNK", "SMALL", "blocks_for", "text_block", "tool_arguments", "tool_call_stream"]
 
 #: Bytes per HTTP chunk of a long reply (not a multiple of any character's size).
 CHUNK = 65_536
@@ -73,6 +77,46 @@ def _frame(data: bytes, size: int) -> bytes:
 
 
 _FRAMED_SMALL = _frame(SMALL.encode(), CHUNK)
+_TOOLCALL = re.compile(r"/toolcall/(\d+)/chat/completions$")
+_TOOL_STREAMS: dict[int, bytes] = {}
+
+
+def tool_arguments(pieces: int) -> str:
+    """The arguments of the benchmark's tool call: a JSON object of about 16 bytes a piece."""
+    return json.dumps({"items": [f"item-{i:06d}" for i in range(pieces)]})
+
+
+def _event(payload: object) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+def tool_call_stream(pieces: int) -> bytes:
+    """The server-sent events of one streamed tool call in ``pieces`` argument deltas."""
+    arguments = tool_arguments(pieces)
+    size = -(-len(arguments) // pieces)
+    head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": "bench-tools"}
+
+    def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+        return _event({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    first = {"index": 0, "id": "call_bench", "type": "function", "function": {"name": "lookup", "arguments": ""}}
+    out = [chunk({"role": "assistant", "content": None, "tool_calls": [first]})]
+    for at in range(0, len(arguments), size):
+        out.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[at : at + size]}}]}))
+    out.append(chunk({}, "tool_calls"))
+    out.append(
+        _event(
+            {
+                **head,
+                "choices": [],
+                "usage": {"prompt_tokens": 9, "completion_tokens": pieces, "total_tokens": 9 + pieces},
+            }
+        )
+    )
+    out.append(b"data: [DONE]\n\n")
+    return b"".join(_frame(event, CHUNK) for event in out)  # one HTTP chunk per event, as a server flushes them
+
+
 _STREAM = re.compile(r"/stream/(\d+)(?:/c(\d+))?(?:/|$)")
 _FRAMED: dict[int, bytes] = {CHUNK: _frame(BLOCK_UTF8, CHUNK)}
 
@@ -104,6 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         path = self.path.split("?", 1)[0]
+        tool = _TOOLCALL.search(path)
+        if tool:
+            self._send_tool_call(int(tool.group(1)))
+            return
         match = _STREAM.search(path)
         if not path.endswith("/api/chat") or not (match or "/small/" in path):
             self.send_error(404)
@@ -120,6 +168,19 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self.wfile.write(_FRAMED_SMALL)
             self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _send_tool_call(self, pieces: int) -> None:
+        framed = _TOOL_STREAMS.get(pieces)
+        if framed is None:
+            framed = _TOOL_STREAMS[pieces] = tool_call_stream(pieces)
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        try:
+            self.wfile.write(framed + b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 

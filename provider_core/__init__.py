@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib
 
+from .version import __version__
+
 # typing.TYPE_CHECKING without importing typing (and re, collections, ... behind it): that
 # import alone would be most of the cost of ``import provider_core``.
 TYPE_CHECKING = False
-
-__version__ = "0.1.0"
 
 _EXPORTS = {
     "AbstractProvider": "provider",
@@ -23,11 +23,16 @@ _EXPORTS = {
     "hookimpl": "hookspecs",
     "hookspec": "hookspecs",
     "Registry": "registry",
-    "get_registry": "registry",
+    "get_registry": "defaults",
     "Completion": "fallback",
     "RoutePlan": "routing",
-    "create_completion": "routing",
+    "create_completion": "completion",
     "acreate_completion": "aio",
+    "ChatResult": "reply",
+    "FinishReason": "events",
+    "ToolCall": "events",
+    "ToolCallDelta": "events",
+    "Usage": "events",
     "Attempt": "errors",
     "DuplicateProviderWarning": "errors",
     "EmptyResponse": "errors",
@@ -67,6 +72,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from typing import Any
 
     from .aio import acreate_completion
+    from .completion import create_completion
+    from .defaults import get_registry
     from .errors import (
         Attempt,
         DuplicateProviderWarning,
@@ -89,5 +96,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .fallback import Completion
     from .hookspecs import hookimpl, hookspec
     from .provider import AbstractProvider, CreateResult, Message, Messages
-    from .registry import Registry, get_registry
-    from .routing import RoutePlan, create_completion
+    from .registry import Registry
+    from .routing import RoutePlan

@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from .abort import Aborted, AbortScope, running_in
+
 __all__ = ["END", "ERROR", "PREFETCH", "Cancelled", "Channel", "Executor"]
 
 #: Chunks a worker job may read ahead of the consumer.
@@ -35,23 +37,23 @@ class Executor(Protocol):
     def submit(self, fn: Callable[[], Any], /) -> Any: ...
 
 
-class Cancelled(BaseException):
-    """Raised in the worker when the consumer went away; not an ``Exception``, so the
-    fallback loop neither falls back nor reports a failure for it."""
+#: Raised in the worker when the consumer went away (see :mod:`provider_core.abort`).
+Cancelled = Aborted
 
 
 class Channel:
     """What the worker jobs and the consumer share (never the AsyncCompletion itself, so
     that dropping it un-iterated can stop the worker). Every field below ``lock`` is read
-    and written under it. ``completion`` is an iterator of ``str`` with ``close()``."""
+    and written under it. ``completion`` is an iterator (of text and events) with ``close()``."""
 
-    def __init__(self, completion: Iterator[str], loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
+    def __init__(self, completion: Iterator[Any], loop: asyncio.AbstractEventLoop, executor: Executor) -> None:
         self.completion = completion
+        self.scope = AbortScope()  # cancel() cuts the provider's blocked upstream read with it
         self.loop = loop
         self.executor = executor
         self.inflight: concurrent.futures.Future[Any] | None = None  # a native step awaited on the loop
         self.lock = threading.RLock()  # a finalizer may cancel from a thread holding it
-        self.chunks: deque[str] = deque()
+        self.chunks: deque[Any] = deque()
         self.end: tuple[int, Any] | None = None  # (END, None) or (ERROR, exc), after the chunks
         self.running = False  # a job is submitted or running
         self.closed = False  # the completion is closed
@@ -74,6 +76,10 @@ class Channel:
     def pump(self) -> None:
         """One job: pull chunks until the buffer is full (then give the thread back), the
         reply ends, or the consumer is gone (then close the completion)."""
+        with running_in(self.scope):
+            self._pump()
+
+    def _pump(self) -> None:
         completion = self.completion
         while True:
             with self.lock:
@@ -150,6 +156,7 @@ class Channel:
 
     def cancel(self) -> None:
         """Stop reading: the job closes the completion, now if it is parked (any thread)."""
+        self.scope.abort()
         with self.lock:
             self.stop = True
             self.chunks.clear()

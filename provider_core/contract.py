@@ -23,6 +23,9 @@ _FLAGS = (
     "supports_gpt_4",
     "supports_message_history",
     "needs_auth",
+    "supports_tools",
+    "supports_vision",
+    "supports_json",
 )
 
 

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .secrets import redact_secrets
+
 __all__ = [
     "Attempt",
     "EmptyResponse",
@@ -33,7 +35,25 @@ __all__ = [
     "ProviderNotWorkingWarning",
     "FallbackWarning",
     "DuplicateProviderWarning",
+    "one_line",
+    "summary",
 ]
+
+
+def one_line(exc: BaseException) -> str:
+    """The text of ``exc`` on one line, through the one redaction step: how every front end
+    (the CLI's error line, the gateway's log, ``probe``) shows an error."""
+    return redact_secrets(" ".join(str(exc).split()))
+
+
+def summary(exc: BaseException, limit: int | None = None) -> str:
+    """``"Type: first line of the message"`` (``"Type"`` for an empty message), redacted and
+    at most ``limit`` characters: how a broken plugin, hook or upstream fault is named in a
+    record (``plugins``, a circuit's last error)."""
+    lines = str(exc).strip().splitlines()
+    first = redact_secrets(" ".join(lines[0].split())) if lines else ""
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text[:limit] if limit is not None else text
 
 
 class ProviderError(Exception):
@@ -44,9 +64,11 @@ class ProviderError(Exception):
 
     #: Whether the router may try the next candidate after this error.
     fallback_ok: bool = True
+    #: The CLI's exit code for it: 1 a provider or routing failure, 2 the caller's own input.
+    exit_code: int = 1
 
     def __init__(self, message: str = "", *, provider: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact_secrets(message))  # upstream text may quote a key back
         self.provider = provider
 
     @property
@@ -62,6 +84,7 @@ class InvalidMessages(ProviderError, ValueError):
     """
 
     fallback_ok = False
+    exit_code = 2
 
     def __init__(self, errors: list[tuple[str, str]], *, provider: str | None = None) -> None:
         self.errors = list(errors)
@@ -79,6 +102,7 @@ class ModelNotSupported(ProviderError, ValueError):
     """
 
     fallback_ok = True
+    exit_code = 2
 
     def __init__(
         self,
@@ -101,6 +125,7 @@ class ProviderNotFound(ProviderError, LookupError):
     """No provider is registered under this name."""
 
     fallback_ok = False
+    exit_code = 2
 
     def __init__(self, name: str, *, known: list[str] | None = None) -> None:
         self.name = name
@@ -186,7 +211,8 @@ class StreamInterrupted(ProviderError):
     much arrived (``received_bytes`` where only the transport layer knew). When
     streaming, the caller holds every chunk it received and the library keeps no copy,
     so ``partial_text`` is ``None``; for ``stream=False`` it holds the text received
-    before the fault.
+    before the fault. ``kind`` names the network fault behind it where there was one
+    (as :attr:`ProviderConnectionError.kind`: ``"reset"``, ``"read-timeout"``, ...).
     """
 
     fallback_ok = False
@@ -200,7 +226,9 @@ class StreamInterrupted(ProviderError):
         received_chunks: int = 0,
         received_bytes: int = 0,
         partial_text: str | None = None,
+        kind: str | None = None,
     ) -> None:
+        self.kind = kind
         self.received_bytes = received_bytes
         self.received_chars = received_chars
         self.received_chunks = received_chunks
@@ -284,7 +312,7 @@ def _build_http_error() -> type:
             self.error_type = error_type
             self.error_code = error_code
             self.url = url.split("?", 1)[0]
-            self.body_excerpt = body_excerpt
+            self.body_excerpt = redact_secrets(body_excerpt)
             self.retry_after = retry_after
             self.fallback_ok = status_code not in (400, 413, 422)
             text = f"HTTP {status_code}"

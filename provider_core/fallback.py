@@ -1,16 +1,20 @@
-"""The fallback loop: call candidates in order until one yields its first chunk, then relay.
+"""The fallback loop: call candidates in order until one delivers, then relay.
 
-A candidate that fails *before its first chunk* with an error whose ``fallback_ok`` is true
-(network, 5xx, 429, an empty reply, a broken plugin) hands over to the next one, and a
-:class:`~provider_core.errors.FallbackWarning` says so. After the first chunk nothing is
-switched: any fault becomes :class:`~provider_core.errors.StreamInterrupted`, saying how
-much arrived. Every chunk is checked to be a ``str``; the provider's iterator is closed
-whenever the relay ends, fails or is abandoned. :mod:`provider_core.routing` decides the
-candidates; this module only runs them.
+A candidate *delivers* with its first text or tool call. One that fails before that with an
+error whose ``fallback_ok`` is true (network, 5xx, 429, an empty reply, a broken plugin)
+hands over to the next one, and a :class:`~provider_core.errors.FallbackWarning` says so.
+After it nothing is switched: any fault becomes
+:class:`~provider_core.errors.StreamInterrupted`, saying how much arrived. Every item is
+checked (a ``str``, or an event kept by :class:`~provider_core.reply.ReplyState`, which
+assembles tool calls); the provider's iterator is closed whenever the relay ends, fails or
+is abandoned. A provider without ``supports_vision`` gets its messages' text parts joined.
+:mod:`provider_core.routing` decides the candidates and :mod:`provider_core.completion`
+opens the completion; this module only runs the candidates it is given.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -26,10 +30,13 @@ from .errors import (
     ProviderError,
     StreamInterrupted,
 )
-from .secrets import scrub, secret_values
+from .events import Event, FinishReason, ToolCall, ToolCallDelta, Usage
+from .messages import text_only
+from .reply import ReplyState
+from .secrets import scrub
 
 if TYPE_CHECKING:
-    from .registry import Registry
+    from .hookcalls import HookCalls
 
 __all__ = ["Completion"]
 
@@ -49,10 +56,30 @@ def _interruption_cause(exc: BaseException, name: str) -> str:
     return _why(exc)
 
 
-def _not_str(provider: type, chunk: object) -> ProviderContractError:
-    return ProviderContractError(
-        f"{provider.name} yielded {type(chunk).__name__}, not str", provider=provider.name, rule="chunk-str"
-    )
+#: What starts a reply: its first text, or its first tool call.
+_DELIVERS = (ToolCallDelta, ToolCall)
+
+
+def _contained(provider: type, exc: BaseException) -> Exception:
+    """A provider's exception as the loop handles it. ``SystemExit`` (a provider calling
+    ``sys.exit()``) and a ``KeyboardInterrupt`` raised outside the main thread (no signal
+    raises it there: the provider did) become a :class:`ProviderContractError`, so that they
+    fail this request only and never end the process (a gateway worker, say). A
+    ``KeyboardInterrupt`` in the main thread is taken for the user's Ctrl-C, and everything
+    else that is not an ``Exception`` (``GeneratorExit``, a cancellation) goes through."""
+    if isinstance(exc, Exception):
+        return exc
+    if isinstance(exc, SystemExit) or (
+        isinstance(exc, KeyboardInterrupt) and threading.current_thread() is not threading.main_thread()
+    ):
+        error = ProviderContractError(
+            f"{provider.name} raised {type(exc).__name__}{f': {exc}' if str(exc) else ''}, not a ProviderError",
+            provider=provider.name,
+            rule="provider-error",
+        )
+        error.__cause__ = exc
+        return error
+    raise exc
 
 
 def _close(it: Any) -> None:
@@ -76,8 +103,7 @@ class _FallbackLoop:
     def __init__(
         self,
         model: str,
-        kwargs: dict[str, Any],
-        registry: Registry | None,
+        hooks: HookCalls | None,
         routed: bool,
         call: Callable[..., Any] | None,
         skipped: Sequence[Attempt],
@@ -87,16 +113,18 @@ class _FallbackLoop:
         self.attempts: list[Attempt] = []
         self.skipped = tuple(skipped)
         self.received_chars = 0
-        self._registry = registry
+        self.reply: ReplyState | None = None
+        self._hooks = hooks
         self._routed = routed
         self._call = call
-        #: the secret option values, redacted from every error and message this writes
-        self._secrets = secret_values(kwargs)
 
     def _start(
         self, provider: type, model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
-    ) -> tuple[Any, str]:
-        """Call ``provider`` and wait for its first non-empty chunk; return (iterator, chunk)."""
+    ) -> tuple[Any, list[Any]]:
+        """Call ``provider`` and wait until it delivers; return (iterator, the items so far:
+        events that came first, then the first text or tool call)."""
+        if not provider.supports_vision:
+            messages = text_only(messages)
         if self._call is not None:
             result = self._call(provider, model, messages, stream, kwargs)
         else:
@@ -107,25 +135,34 @@ class _FallbackLoop:
                 provider=provider.name,
                 rule="result-iterator",
             )
+        reply = self.reply = ReplyState(provider.name)
         it = iter(result)
+        early: list[Any] = []
         try:
-            for chunk in it:
-                if not isinstance(chunk, str):
-                    raise _not_str(provider, chunk)
-                if chunk:
-                    return it, chunk
+            for item in it:
+                if isinstance(item, str):
+                    if reply.finish_reason is not None:
+                        reply.add(item)  # raises: nothing follows the FinishReason
+                    if item:
+                        early.append(item)
+                        return it, early
+                    continue
+                reply.add(item)
+                early.append(item)
+                if type(item) in _DELIVERS:
+                    return it, early
         except BaseException:
             _close(it)
             raise
         _close(it)
         raise EmptyResponse(f"{provider.name} answered with no text", provider=provider.name)
 
-    def _run(
+    def run(
         self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
     ) -> Iterator[str]:
-        registry = self._registry
-        report = registry.report_outcome if registry and registry.hook_caller("provider_outcome") else None
-        gate = registry if registry and self._routed and registry.hook_caller("provider_attempt") else None
+        hooks = self._hooks
+        report = hooks.report_outcome if hooks and hooks.implemented("provider_outcome") else None
+        gate = hooks if hooks and self._routed and hooks.implemented("provider_attempt") else None
         started = 0.0
         for provider in candidates:
             if gate is not None and not gate.allow_attempt(provider):
@@ -135,16 +172,20 @@ class _FallbackLoop:
             if report is not None:
                 started = time.perf_counter()
             try:
-                it, first = self._start(provider, model, messages, stream, kwargs)
-            except Exception as exc:
-                scrub(exc, self._secrets)
+                it, early = self._start(provider, model, messages, stream, kwargs)
+            except BaseException as raised:
+                failed: Exception | None = _contained(provider, raised)
+            else:
+                failed = None
+            if failed is not None:
+                scrub(failed)  # the book of secrets: see provider_core.secrets
                 if report is not None:
-                    report(provider, exc, time.perf_counter() - started)
-                if isinstance(exc, ProviderError) and not exc.fallback_ok:
-                    raise
-                if len(candidates) == 1 and isinstance(exc, ProviderError):
-                    raise  # one candidate: its own typed error says more than a summary
-                self.attempts.append(Attempt(provider.name, _why(exc), exc))
+                    report(provider, failed, time.perf_counter() - started)
+                if isinstance(failed, ProviderError) and not failed.fallback_ok:
+                    raise failed
+                if len(candidates) == 1 and isinstance(failed, ProviderError):
+                    raise failed  # one candidate: its own typed error says more than a summary
+                self.attempts.append(Attempt(provider.name, _why(failed), failed))
                 continue
             if report is not None:
                 report(provider, None, time.perf_counter() - started)
@@ -152,33 +193,50 @@ class _FallbackLoop:
             if self.attempts:
                 failed = "; ".join(str(a) for a in self.attempts)
                 warnings.warn(f"fell back to {provider.name} after: {failed}", FallbackWarning, stacklevel=3)
-            yield from self._relay(provider, it, first, report, started)
+            yield from self._relay(provider, it, early, report, started)
             return
         last = self.attempts[-1].error if self.attempts else None
         raise NoProviderAvailable(model, [*self.skipped, *self.attempts]) from last
 
-    def _relay(self, provider: type, it: Any, first: str, report: Any = None, started: float = 0.0) -> Iterator[str]:
-        chars = len(first)
-        chunks = 1
-        self.received_chars = chars
+    def _relay(
+        self, provider: type, it: Any, early: list[Any], report: Any = None, started: float = 0.0
+    ) -> Iterator[Any]:
+        reply = self.reply
+        assert reply is not None
+        chars = chunks = 0
         try:
-            yield first
-            for chunk in it:
-                if not isinstance(chunk, str):
-                    raise _not_str(provider, chunk)
-                if chunk:
-                    chars += len(chunk)
+            for item in early:
+                if isinstance(item, str):
+                    chars += len(item)
                     chunks += 1
                     self.received_chars = chars
-                    yield chunk
-        except Exception as exc:
-            scrub(exc, self._secrets)
+                yield item
+            for item in it:
+                if isinstance(item, str):
+                    if item:
+                        chars += len(item)
+                        chunks += 1
+                        self.received_chars = chars
+                        yield item
+                else:
+                    reply.add(item)
+                    yield item
+                    if type(item) is FinishReason:  # last: whatever follows breaks the rule
+                        for extra in it:
+                            reply.add(extra)
+        except GeneratorExit:
+            raise
+        except BaseException as raised:
+            exc = _contained(provider, raised)
+            scrub(exc)  # the book of secrets: see provider_core.secrets
             interrupted = StreamInterrupted(
                 f"{provider.name} stopped after {chars:,} characters ({chunks} chunk{'s' if chunks != 1 else ''}): "
                 f"{_interruption_cause(exc, provider.name)}",
                 provider=provider.name,
                 received_chars=chars,
                 received_chunks=chunks,
+                received_bytes=getattr(exc, "received_bytes", 0),
+                kind=getattr(exc, "kind", None),
             )
             interrupted.__cause__ = exc
             if report is not None:
@@ -192,14 +250,20 @@ class _FallbackLoop:
 class Completion(Iterator[str]):
     """The streamed reply of :func:`create_completion`: iterate it for text chunks.
 
+    Iterating yields text only; once it is exhausted, ``tool_calls`` (the assembled
+    :class:`~provider_core.events.ToolCall` list), ``usage`` and ``finish_reason`` hold what
+    arrived besides it. :meth:`events` iterates the same reply with every item, text and
+    events, in order (use one or the other).
+
     ``provider`` names the provider that answered (set when its first chunk arrives);
     ``attempts`` lists the candidates that failed before it, each with why; ``skipped``
     the providers routing passed over (not working, not streaming), which the
     :class:`NoProviderAvailable` raised when every candidate fails lists first. ``close()``
     (or leaving a ``with`` block) stops the request and frees its connection.
 
-    With a ``registry``, each attempt is reported to its ``provider_outcome`` hooks and,
-    when ``routed``, first cleared with its ``provider_attempt`` hooks. ``call(provider,
+    With ``hooks`` (a registry's :class:`~provider_core.hookcalls.HookCalls`), each attempt is
+    reported to the ``provider_outcome`` hooks and, when ``routed``, first cleared with the
+    ``provider_attempt`` hooks. ``call(provider,
     model, messages, stream, kwargs)`` replaces ``provider.create_completion(...)`` (the
     async API uses it for providers with a native async method).
     """
@@ -212,14 +276,15 @@ class Completion(Iterator[str]):
         stream: bool,
         kwargs: dict[str, Any],
         *,
-        registry: Registry | None = None,
+        hooks: HookCalls | None = None,
         routed: bool = True,
         call: Callable[..., Any] | None = None,
         skipped: Sequence[Attempt] = (),
     ):
-        self._loop = _FallbackLoop(model, kwargs, registry, routed, call, skipped)
+        self._loop = _FallbackLoop(model, hooks, routed, call, skipped)
         # the generator references the loop, not this object: see _FallbackLoop
-        self._gen = self._loop._run(candidates, model, messages, stream, kwargs)
+        self._gen = self._loop.run(candidates, model, messages, stream, kwargs)
+        self._step = self._gen.__next__
 
     @property
     def model(self) -> str:
@@ -245,11 +310,40 @@ class Completion(Iterator[str]):
         """Characters delivered so far."""
         return self._loop.received_chars
 
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls the reply made (complete once the reply is)."""
+        reply = self._loop.reply
+        return reply.tool_calls if reply is not None else []
+
+    @property
+    def usage(self) -> Usage | None:
+        """The token counts the provider reported, if it did."""
+        reply = self._loop.reply
+        return reply.usage if reply is not None else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the reply ended (``stop``, ``length``, ``tool_calls``, ``content_filter``), if said."""
+        reply = self._loop.reply
+        return reply.finish_reason if reply is not None else None
+
     def __iter__(self) -> Completion:
         return self
 
     def __next__(self) -> str:
-        return next(self._gen)
+        item = self._step()  # the generator's bound __next__: a lookup less per chunk
+        if type(item) is str:  # text: the per-chunk path, one test
+            return item
+        while True:  # an event: passed over (see events())
+            item = self._step()
+            if type(item) is str:
+                return item
+
+    def events(self) -> Iterator[Event]:
+        """The reply's items in order: ``str`` text and the events of
+        :mod:`provider_core.events` (tool-call deltas or whole calls, usage, finish reason)."""
+        return self._gen
 
     def close(self) -> None:
         self._gen.close()

@@ -43,10 +43,9 @@ def provider_working(provider: type) -> bool | None:
     non-``None`` answer wins. Called on every routing decision, so it must be cheap: read
     cached state (a health check's last result, a circuit breaker), never do I/O here.
 
-    Route plans are cached only while no ``provider_working`` hook is installed, unless
-    the plugin object has a true ``notifies_changes`` attribute: it then promises to call
-    ``registry.routes_changed()`` whenever its answers change (or
-    ``registry.routes_changed(after=seconds, clock=...)`` for a change due at a known time).
+    While an installed plugin implements this hook, route plans are not cached: its answers
+    may change at any time. (The core's own circuit breaker tells the registry's router
+    when its answers change, ``registry.router.routes_changed()``, so plans stay cached.)
     """
 
 

@@ -1,37 +1,41 @@
-"""The registry: which providers are installed, which work, which serve a model.
+"""The catalog: which providers are installed, which work, which serve a model.
 
-One :class:`pluggy.PluginManager` per :class:`Registry`. Entry points load once, lazily,
-at the first query; a plugin that fails to import, or whose hook raises, is recorded and
-never stops the others. Providers are keyed by name, case-insensitively; when two share
-a name the first registered wins (plugins load in entry-point name order) and a
-:class:`~provider_core.errors.DuplicateProviderWarning` is recorded and issued.
+A :class:`Registry` answers the questions a user and the router ask (``providers``,
+``models``, ``get``, ``route``, ``failed_plugins``, ``origin``, ``describe``). It is built
+from three parts, each owning its own state:
 
-:class:`Registry` is the public face: registration, queries, the model index and the route
-cache. It inherits the loading of plugins from :class:`~provider_core.loader.PluginLoader`
-and the request-time hook queries (``is_working``, ``allow_attempt``, ...) from
-:class:`~provider_core.hookcalls.HookCalls`; all state lives on the registry itself.
+* a :class:`~provider_core.loader.PluginLoader`: the plugins and their records;
+* a :class:`~provider_core.hookcalls.HookCalls`: the request-time hook queries;
+* a :class:`~provider_core.routing.Router`: route plans, cached until the catalog or a
+  provider's health changes.
+
+The registry itself owns the providers, keyed by name case-insensitively; when two share a
+name the first registered wins (plugins load in entry-point name order) and a
+:class:`~provider_core.errors.DuplicateProviderWarning` is recorded and issued. Plugins load
+once, lazily, at the first query; a plugin that fails never stops the others.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .contract import validate_provider
-from .errors import DuplicateProviderWarning, ProviderNotFound
+from .errors import DuplicateProviderWarning, ProviderNotFound, summary
 from .hookcalls import HookCalls
 from .loader import PluginLoader
 from .plugins import PluginInfo
+from .routing import Router
 
-__all__ = ["Registry", "get_registry", "reset_registry"]
+__all__ = ["EXPLICIT", "Registry"]
 
+#: The origin of providers registered with :meth:`Registry.register`.
 EXPLICIT = "<explicit>"
 
 
-class Registry(PluginLoader, HookCalls):
+class Registry:
     """Installed providers, their plugins, and the model index routing reads.
 
     ``Registry()`` discovers plugins through entry points at its first query;
@@ -48,26 +52,94 @@ class Registry(PluginLoader, HookCalls):
         environ: Mapping[str, str] | None = None,
         builtins: bool | None = None,
     ) -> None:
-        # loading (PluginLoader)
-        self._load_entry_points = load_entry_points
-        self._builtins = load_entry_points if builtins is None else builtins
         self._environ = environ
+        self._entry_points = load_entry_points
+        self._builtins = load_entry_points if builtins is None else builtins
         self._lock = threading.RLock()
-        self._loaded = False
-        self._loading = False
-        self._pm: Any = None
-        self._plugins: dict[str, PluginInfo] = {}
-        # providers, the model index and the route cache (here)
+        self._state = "new"  # "loading" (in this thread, under the lock), then "loaded"
         self._providers: dict[str, type] = {}
         self._origin: dict[str, str] = {}
         self._warnings: list[str] = []
         self._index: dict[str, tuple[type, ...]] | None = None
-        self._route_cache: dict[tuple[Any, ...], Any] = {}
-        self._route_expiry: dict[Callable[[], float], float] = {}
-        # which hooks are implemented (HookCalls)
-        self._working_hooked: bool | None = None
-        self._dynamic: bool | None = None
-        self._callers: dict[str, Any] = {}
+        self._builtin_plugins: list[object] = []
+        self._parts: tuple[Any, HookCalls, PluginLoader] | None = None  # built with the first query
+        #: route plans for this registry, cached; health plugins tell it when answers change
+        self.router = Router(self)
+
+    def _built(self) -> tuple[Any, HookCalls, PluginLoader]:
+        """The plugin manager, its hook calls and the loader, made at the first query
+        (creating a registry imports nothing: pluggy comes with the first question)."""
+        parts = self._parts
+        if parts is None:
+            import pluggy
+
+            from . import hookspecs
+
+            with self._lock:
+                if self._parts is None:
+                    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+                    manager.add_hookspecs(hookspecs)
+                    hooks = HookCalls(manager, self._warn)
+                    self._parts = (manager, hooks, PluginLoader(manager, self._accept, self._warn, self._environ))
+                parts = self._parts
+        return parts
+
+    @property
+    def hooks(self) -> HookCalls:
+        """The request-time hook queries (``provider_working``, ``provider_attempt``, ...)."""
+        return self._built()[1]
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the plugins have been loaded (at the first query, or by :meth:`load`)."""
+        return self._state == "loaded"
+
+    # -- loading ----------------------------------------------------------------------
+
+    def load(self) -> Registry:
+        """Load the plugins now (otherwise done at the first query); returns the registry."""
+        if self._state == "loaded":
+            return self
+        with self._lock:  # other threads wait here until loading is complete
+            if self._state != "new":
+                return self  # loaded, or a plugin of this very thread querying while it loads
+            self._state = "loading"
+            try:
+                if self._builtins:
+                    self._add_builtins()
+                if self._entry_points:
+                    self._built()[2].load_entry_points()
+            finally:
+                self._state = "loaded"
+                self._changed()
+        return self
+
+    def _add_builtins(self) -> None:
+        """The core's own plugins (``PROVIDER_CORE_BREAKER=off`` removes the breaker). One
+        that cannot be set up is a warning, not a failed plugin: the core stays usable."""
+        try:
+            from .health.plugin import builtin_plugins
+
+            plugins = builtin_plugins(self, self._environ)
+            self._built()[2].add_builtins(plugins)
+        except Exception as exc:  # a bad setting must not break the CLI
+            self._warn(f"built-in plugins failed: {summary(exc)}")
+            return
+        self._builtin_plugins = [plugin for _, plugin in plugins]
+
+    @property
+    def plugin_manager(self) -> Any:
+        """The :class:`pluggy.PluginManager` of this registry."""
+        return self._built()[0]
+
+    def add_plugin(self, plugin: object, name: str | None = None, *, builtin: bool = False) -> PluginInfo:
+        """Register an in-process plugin (a module or object with hook implementations)
+        and run its ``register_providers`` hook now (the installed plugins still load at the
+        first query). Returns its record."""
+        with self._lock:
+            info = self._built()[2].add(plugin, name, builtin=builtin)
+            self._changed()
+            return info
 
     # -- registration -----------------------------------------------------------------
 
@@ -77,91 +149,76 @@ class Registry(PluginLoader, HookCalls):
         Raises :class:`ProviderContractError` naming the class and rule it breaks. A name
         that is taken keeps its first class (with a warning) unless ``replace=True``.
         """
-        self._ensure_loaded()
-        self._register(cls, EXPLICIT, replace=replace)
+        self.load()
+        self._file(cls, EXPLICIT, replace=replace)
         return cls
 
-    def _register(self, cls: type, origin: str, *, replace: bool) -> None:
+    def _accept(self, cls: type, info: PluginInfo) -> None:
+        """The loader's callback for a class a plugin registered."""
+        if self._file(cls, info.name, replace=False) and cls.name not in info.providers:
+            info.providers.append(cls.name)
+
+    def _file(self, cls: type, origin: str, *, replace: bool) -> bool:
+        """Check ``cls`` and file it under its name; False when a duplicate was ignored."""
         validate_provider(cls)
         key = cls.name.lower()
         with self._lock:
             current = self._providers.get(key)
             if current is cls:
-                return
+                return True
             if current is not None and not replace:
                 text = (
-                    f"provider name {cls.name!r} registered twice: keeping {self._label(current)} "
-                    f"from {self._origin[key]!r}, ignoring {self._label(cls)} from {origin!r}"
+                    f"provider name {cls.name!r} registered twice: keeping {_label(current)} "
+                    f"from {self._origin[key]!r}, ignoring {_label(cls)} from {origin!r}"
                 )
                 self._warn(text, DuplicateProviderWarning)
-                for info in (self._plugins.get(self._origin[key]), self._plugins.get(origin)):
+                loader = self._built()[2]
+                for info in (loader.info(self._origin[key]), loader.info(origin)):
                     if info is not None and text not in info.warnings:
                         info.warnings.append(text)
-                return
+                return False
             self._providers[key] = cls
             self._origin[key] = origin
-            self._invalidate()
+            self._changed()
+            return True
 
     def unregister(self, name: str) -> type:
         """Remove a provider by name; returns its class."""
-        self._ensure_loaded()
         with self._lock:
             cls = self.get(name)
             del self._providers[cls.name.lower()]
             del self._origin[cls.name.lower()]
-            self._invalidate()
+            self._changed()
             return cls
 
-    @staticmethod
-    def _label(cls: type) -> str:
-        return f"{cls.__module__}.{cls.__qualname__}"
+    def _changed(self) -> None:
+        """The catalog changed: the model index is rebuilt at the next query, and every
+        cached route plan is dropped."""
+        self._index = None
+        if self._parts is not None:
+            self._parts[1].forget()
+        self.router.routes_changed()
 
     def _warn(self, text: str, category: type[Warning] = RuntimeWarning) -> None:
         self._warnings.append(text)
         warnings.warn(text, category, stacklevel=4)
 
-    def _invalidate(self) -> None:
-        self._index = None
-        self._route_cache = {}
-        self._route_expiry = {}
-
-    def routes_changed(self, after: float | None = None, clock: Callable[[], float] | None = None) -> None:
-        """Drop the cached route plans now, or (``after`` seconds) when ``clock()`` (default
-        :func:`time.monotonic`) has moved on that far. For plugins whose ``provider_working``
-        answers change (see the hookspec's ``notifies_changes``)."""
-        if after is None or after <= 0:
-            self._route_cache = {}
-            self._route_expiry = {}
-            return
-        clock = clock or time.monotonic
-        at = clock() + after
-        with self._lock:
-            if at < self._route_expiry.get(clock, float("inf")):
-                self._route_expiry = {**self._route_expiry, clock: at}
-
-    def _routes_expired(self) -> bool:
-        """Drop the cached plans if a deadline set by :meth:`routes_changed` has passed."""
-        if any(clock() >= at for clock, at in list(self._route_expiry.items())):
-            self.routes_changed()
-            return True
-        return False
-
     # -- queries ----------------------------------------------------------------------
 
     def get(self, name: str) -> type:
         """The provider registered under ``name`` (case-insensitive), else :class:`ProviderNotFound`."""
-        self._ensure_loaded()
+        self.load()
         cls = self._providers.get(name.lower()) if isinstance(name, str) else None
         if cls is None:
             raise ProviderNotFound(str(name), known=sorted(c.name for c in self._providers.values()))
         return cls
 
     def __contains__(self, name: object) -> bool:
-        self._ensure_loaded()
+        self.load()
         return isinstance(name, str) and name.lower() in self._providers
 
     def __len__(self) -> int:
-        self._ensure_loaded()
+        self.load()
         return len(self._providers)
 
     def origin(self, provider: type | str) -> str:
@@ -169,42 +226,52 @@ class Registry(PluginLoader, HookCalls):
         name = provider if isinstance(provider, str) else provider.name
         return self._origin[self.get(name).name.lower()]
 
+    def is_working(self, provider: type) -> bool:
+        """Whether ``provider`` counts as working now (the ``provider_working`` hooks, else
+        its static ``working`` flag)."""
+        return self.hooks.is_working(provider)
+
+    def status_reason(self, provider: type) -> str | None:
+        """Why ``provider`` is not working now (a ``provider_status`` hook, else its
+        ``status_reason``); ``None`` while it works."""
+        if self.hooks.is_working(provider):
+            return None
+        return self.hooks.status_reason(provider) or getattr(provider, "status_reason", None)
+
     def providers(
         self, working: bool | None = None, model: str | None = None, stream: bool | None = None
     ) -> list[type]:
         """Registered providers sorted by name, filtered by any of: working now, serving
         ``model``, supporting streaming."""
-        self._ensure_loaded()
-        found = list(self._model_index().get(model, ())) if model is not None else list(self._providers.values())
+        self.load()
+        found = list(self.model_index().get(model, ())) if model is not None else list(self._providers.values())
         if stream is not None:
             found = [p for p in found if bool(p.supports_stream) == stream]
         if working is not None:
-            found = [p for p in found if self.is_working(p) == working]
+            found = [p for p in found if self.hooks.is_working(p) == working]
         return sorted(found, key=lambda p: p.name.lower())
 
     def models(self) -> dict[str, list[str]]:
         """Every model id served, mapped to its providers' names in routing order."""
-        self._ensure_loaded()
-        index = self._model_index()
+        index = self.model_index()
         return {model: [p.name for p in index[model]] for model in sorted(index)}
 
     def candidates(self, model: str) -> tuple[type, ...]:
         """The providers that list ``model``, in routing order (priority, then name),
         before any working or streaming filter. O(1) in the number of providers."""
-        self._ensure_loaded()
-        return self._model_index().get(model, ())
+        return self.model_index().get(model, ())
 
-    def _model_index(self) -> dict[str, tuple[type, ...]]:
+    def model_index(self) -> dict[str, tuple[type, ...]]:
+        """Model id -> its providers in routing order; built once per catalog change."""
         index = self._index
         if index is None:
+            self.load()
             with self._lock:
                 building: dict[str, list[type]] = {}
                 for cls in self._providers.values():
                     for model in cls.models:
                         building.setdefault(model, []).append(cls)
-                index = {
-                    m: tuple(sorted(ps, key=lambda p: (-p.priority, p.name.lower()))) for m, ps in building.items()
-                }
+                index = {m: tuple(sorted(ps, key=_routing_order)) for m, ps in building.items()}
                 self._index = index
         return index
 
@@ -215,73 +282,57 @@ class Registry(PluginLoader, HookCalls):
         include_not_working: bool = False,
         prefer: Sequence[str] | None = None,
     ) -> list[type]:
-        """The ordered candidates for ``model``; see :func:`provider_core.routing.plan_route`.
+        """The ordered candidates for ``model`` (see :class:`~provider_core.routing.Router`).
 
         Raises :class:`ModelNotSupported` for an unknown model and
         :class:`NoProviderAvailable` (with each skipped provider and why) when none is left.
         """
-        plan_route = _PLAN_ROUTE or _load_plan_route()  # an import statement here costs more than routing
-        return list(plan_route(self, model, stream, include_not_working, prefer))
+        self.load()
+        return list(self.router.route(model, stream, include_not_working, prefer))
+
+    @property
+    def caches_routes(self) -> bool:
+        """Whether route plans may be cached: no plugin but the core's own answers
+        ``provider_working`` (the built-in breaker tells the router when its answers change;
+        any other plugin's answers are asked on every routing decision)."""
+        self.load()
+        return all(plugin in self._builtin_plugins for plugin in self.hooks.implementers("provider_working"))
 
     def failed_plugins(self) -> list[PluginInfo]:
         """Plugins that could not load, whose hook raised, or that registered a refused class."""
-        self._ensure_loaded()
-        return [info for info in self._plugins.values() if info.failed]
+        return [info for info in self.plugins() if info.failed]
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or not, in load order: the core's own first (status
         ``"builtin"``, such as the circuit breaker), then the entry points."""
-        self._ensure_loaded()
-        return list(self._plugins.values())
+        self.load()
+        return self._built()[2].plugins()
 
     def warnings(self) -> list[str]:
         """Warnings recorded while loading (duplicate names, failed discovery, raising hooks)."""
-        self._ensure_loaded()
+        self.load()
         return list(self._warnings)
 
     def iter_providers(self) -> Iterable[tuple[str, type]]:
         """``(origin, class)`` pairs in registration order."""
-        self._ensure_loaded()
+        self.load()
         return [(self._origin[k], c) for k, c in self._providers.items()]
 
-
-_PLAN_ROUTE: Callable[..., tuple[type, ...]] | None = None
-
-
-def _load_plan_route() -> Callable[..., tuple[type, ...]]:
-    """:func:`provider_core.routing.plan_route`, imported at the first route (routing is not
-    needed to list providers, so the CLI does not pay for importing it)."""
-    global _PLAN_ROUTE
-    from .routing import plan_route
-
-    _PLAN_ROUTE = plan_route
-    return plan_route
+    def describe(self, provider: type) -> dict[str, Any]:
+        """What the front ends show of one provider (``providers --json``, the gateway's
+        ``/v1/providers``): its static flags, ``working`` now (``working_static`` the class's
+        own flag), the plugin that registered it and why it is not working."""
+        data = provider.describe()  # type: ignore[attr-defined]
+        data["working_static"] = data["working"]
+        data["working"] = self.hooks.is_working(provider)
+        data["plugin"] = self.origin(provider)
+        data["status_reason"] = self.status_reason(provider)
+        return data
 
 
-_default: Registry | None = None
-_default_lock = threading.Lock()
+def _routing_order(provider: type) -> tuple[int, str]:
+    return (-provider.priority, provider.name.lower())
 
 
-def get_registry() -> Registry:
-    """The process-wide registry, discovering installed plugins at its first query."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = Registry()
-    return _default
-
-
-def reset_registry(registry: Registry | None = None) -> Callable[[], None]:
-    """Replace the process-wide registry (``None``: a fresh one at next use); returns an undo."""
-    global _default
-    with _default_lock:
-        previous = _default
-        _default = registry
-
-    def undo() -> None:
-        global _default
-        with _default_lock:
-            _default = previous
-
-    return undo
+def _label(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -1,48 +1,53 @@
-"""Routing by model name, and :func:`create_completion`, the library's front door.
+"""Routing by model name: which candidates serve a request, in what order, and why the
+others are skipped; the plans cached until something they depend on changes.
 
 Order of candidates for a model: the providers that list it, highest ``priority`` first,
 then by name (case-insensitive); ``prefer=[names]`` moves those to the front for one call.
 A candidate is skipped when it is not working (static flag or ``provider_working`` hook)
-unless ``include_not_working``, or when streaming is asked and it does not stream; each
-skip is recorded with its reason in the :class:`RoutePlan`.
+unless ``include_not_working``, when streaming is asked and it does not stream, or when the
+request needs what it lacks (tools, images, JSON output: :class:`~provider_core.options.Needs`);
+each skip is recorded with its reason in the :class:`RoutePlan`.
 
-:func:`create_completion` validates the input, plans the route (or takes the named
-provider) and hands the candidates to :class:`~provider_core.fallback.Completion`, which
-falls back only before the first chunk.
+A :class:`Router` belongs to one registry (``registry.router``) and owns its plans. They
+are dropped when the registry changes (it tells its router) and when a health plugin says
+its answers changed: :meth:`Router.routes_changed`, now or after a delay (an open circuit
+turning half-open at a known time). While a plugin other than the core's own answers
+``provider_working``, nothing is cached: its answers may change at any moment.
 """
 
 from __future__ import annotations
 
-import difflib
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .errors import (
-    Attempt,
-    ModelNotSupported,
-    NoProviderAvailable,
-    ProviderNotFound,
-    ProviderNotWorkingWarning,
-    StreamInterrupted,
-)
-from .fallback import Completion
-from .messages import validate_messages, validate_model, validate_options
-from .secrets import protect_options
+from .errors import Attempt, ModelNotSupported, NoProviderAvailable
+from .hookcalls import HookCalls
+from .messages import validate_model
+from .options import LACKS, NOTHING, Needs
 
-if TYPE_CHECKING:
-    from .registry import Registry
+__all__ = ["NO_STREAM", "Catalog", "RoutePlan", "Router", "override_hint"]
 
-__all__ = [
-    "Completion",
-    "RoutePlan",
-    "collect_text",
-    "create_completion",
-    "explain_route",
-    "open_completion",
-    "plan_route",
-]
+
+class Catalog(Protocol):
+    """What routing asks of the catalog it routes over (a :class:`~provider_core.registry.Registry`)."""
+
+    @property
+    def hooks(self) -> HookCalls: ...
+
+    @property
+    def caches_routes(self) -> bool: ...
+
+    def candidates(self, model: str) -> tuple[type, ...]: ...
+
+    def models(self) -> dict[str, list[str]]: ...
+
+    def origin(self, provider: type | str) -> str: ...
+
+
+NO_STREAM = "does not support streaming"
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class RoutePlan:
     candidates: tuple[type, ...]
     skipped: tuple[Attempt, ...] = field(default=())
 
-    def to_dict(self, registry: Registry | None = None) -> dict[str, Any]:
+    def to_dict(self, registry: Catalog | None = None) -> dict[str, Any]:
         def origin(p: type) -> str | None:
             return registry.origin(p) if registry is not None else None
 
@@ -66,82 +71,9 @@ class RoutePlan:
         }
 
 
-_NO_STREAM = "does not support streaming"
-
-
-def _not_working_reason(provider: type, registry: Registry | None = None) -> str:
-    status = registry.status_reason(provider) if registry is not None else None
-    if status:
-        return status
-    if provider.working:
-        return "reported not working by a provider_working hook"
-    return "marked not working"
-
-
-def explain_route(
-    registry: Registry,
-    model: str,
-    stream: bool = False,
-    include_not_working: bool = False,
-    prefer: Sequence[str] | None = None,
-) -> RoutePlan:
-    """Compute the :class:`RoutePlan` for ``model`` without raising for an empty plan.
-
-    Raises :class:`ModelNotSupported` when no provider lists the model (with close
-    matches). The plan is cached until the registry changes, unless a
-    ``provider_working`` hook makes working-ness dynamic.
-    """
-    if type(model) is not str:
-        validate_model(model)  # raises: a cache key must be hashable
-    key = (model, stream, include_not_working, tuple(prefer) if prefer else None)
-    if registry._route_expiry:
-        registry._routes_expired()
-    cache = registry._route_cache
-    plan = cache.get(key)
-    if plan is not None:
-        return plan
-    validate_model(model)
-    listed = registry.candidates(model)
-    if not listed:
-        if not model:
-            raise ModelNotSupported(model, reason="no model given: name one (see `provider-core providers`)")
-        close = difflib.get_close_matches(model, list(registry.models()), n=3, cutoff=0.6)
-        raise ModelNotSupported(model, suggestions=close)
-    chosen: list[type] = []
-    skipped: list[Attempt] = []
-    for provider in listed:
-        if stream and not provider.supports_stream:
-            skipped.append(Attempt(provider.name, _NO_STREAM))
-        elif not include_not_working and not registry.is_working(provider):
-            skipped.append(Attempt(provider.name, _not_working_reason(provider, registry)))
-        else:
-            chosen.append(provider)
-    if prefer:
-        rank = {name.lower(): i for i, name in enumerate(prefer)}
-        chosen.sort(key=lambda p: rank.get(p.name.lower(), len(rank)))
-    plan = RoutePlan(model, stream, tuple(chosen), tuple(skipped))
-    if not registry.dynamic_working:
-        cache[key] = plan
-    return plan
-
-
-def plan_route(
-    registry: Registry,
-    model: str,
-    stream: bool = False,
-    include_not_working: bool = False,
-    prefer: Sequence[str] | None = None,
-) -> tuple[type, ...]:
-    """The ordered candidates for ``model``, or :class:`NoProviderAvailable` saying, for
-    each provider that lists the model, why it was skipped."""
-    plan = explain_route(registry, model, stream, include_not_working, prefer)
-    if not plan.candidates:
-        raise NoProviderAvailable(model, list(plan.skipped), hint=_override_hint(plan))
-    return plan.candidates
-
-
-def _override_hint(plan: RoutePlan) -> str:
-    names = [a.provider for a in plan.skipped if a.reason != _NO_STREAM]
+def override_hint(plan: RoutePlan) -> str:
+    """How to call a provider that was skipped for not working anyway (or ``""``)."""
+    names = [a.provider for a in plan.skipped if a.reason != NO_STREAM and a.reason not in LACKS]
     if names:
         return (
             f"To call it anyway, name it (provider={names[0]!r}; CLI: --provider {names[0]}) "
@@ -150,125 +82,103 @@ def _override_hint(plan: RoutePlan) -> str:
     return ""
 
 
-def _pinned(registry: Registry, provider: str | type, model: str) -> tuple[type, ...]:
-    if isinstance(provider, str):
-        cls = registry.get(provider)
-    elif isinstance(provider, type):
-        from .contract import validate_provider
+class Router:
+    """Route plans for one registry, cached; see the module docstring."""
 
-        validate_provider(provider)  # a class passed directly gets the registration checks too
-        cls = provider
-    else:
-        raise ProviderNotFound(repr(provider), known=[p.name for p in registry.providers()])
-    if model and model not in cls.models:
-        close = difflib.get_close_matches(model, list(cls.models), n=3, cutoff=0.6)
-        raise ModelNotSupported(model, provider=cls.name, suggestions=close)
-    if not registry.is_working(cls):
-        warnings.warn(
-            f"{cls.name} is {_not_working_reason(cls, registry)}; calling it because it was named",
-            ProviderNotWorkingWarning,
-            stacklevel=4,
-        )
-    return (cls,)
+    def __init__(self, registry: Catalog) -> None:
+        self._registry = registry
+        self._plans: dict[tuple[Any, ...], RoutePlan] = {}
+        self._deadlines: dict[Callable[[], float], float] = {}  # clock -> when the plans expire
+        self._lock = threading.Lock()
 
+    def routes_changed(self, after: float | None = None, clock: Callable[[], float] | None = None) -> None:
+        """Drop the cached plans now; or, with ``after``, once ``clock()`` (default
+        :func:`time.monotonic`) has moved on that many seconds. Health plugins call it when
+        their ``provider_working`` answers change (the built-in circuit breaker does)."""
+        if after is None or after <= 0:
+            self._plans = {}
+            self._deadlines = {}
+            return
+        clock = clock or time.monotonic
+        at = clock() + after
+        with self._lock:
+            if at < self._deadlines.get(clock, float("inf")):
+                self._deadlines = {**self._deadlines, clock: at}
 
-_get_registry: Callable[[], Registry] | None = None
+    def plan(
+        self,
+        model: str,
+        stream: bool = False,
+        include_not_working: bool = False,
+        prefer: Sequence[str] | None = None,
+        needs: Needs = NOTHING,
+    ) -> RoutePlan:
+        """The :class:`RoutePlan` for ``model``, which may have no candidate; raises
+        :class:`ModelNotSupported` when no provider lists the model (with close matches).
+        ``needs`` is what the request needs of a provider (see :func:`~provider_core.options.needs`)."""
+        if type(model) is not str:
+            validate_model(model)  # raises: a cache key must be hashable
+        key = (model, stream, include_not_working, tuple(prefer) if prefer else None, needs)
+        if self._deadlines and any(clock() >= at for clock, at in list(self._deadlines.items())):
+            self.routes_changed()
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._decide(model, stream, include_not_working, prefer, needs)
+            if self._registry.caches_routes:
+                self._plans[key] = plan
+        return plan
 
-
-def _default_registry() -> Registry:
-    """:func:`provider_core.registry.get_registry`, imported once: an import statement on
-    every request would cost more than the routing decision."""
-    global _get_registry
-    if _get_registry is None:
-        from .registry import get_registry
-
-        _get_registry = get_registry
-    return _get_registry()
-
-
-def open_completion(
-    model: str,
-    messages: Any,
-    stream: bool = True,
-    provider: str | type | None = None,
-    *,
-    registry: Registry | None = None,
-    prefer: Sequence[str] | None = None,
-    include_not_working: bool = False,
-    call: Callable[..., Any] | None = None,
-    **kwargs: Any,
-) -> Completion:
-    """The checks and routing of :func:`create_completion`, returning its not yet started
-    :class:`Completion` whatever ``stream`` says (the async API drives it from a thread).
-    ``call`` is passed to the :class:`Completion`."""
-    if registry is None:
-        registry = _default_registry()
-    checked = validate_messages(messages)
-    validate_model(model)
-    validate_options(kwargs)
-    kwargs = protect_options(kwargs)  # keys and tokens travel as SecretStr (see provider_core.secrets)
-    skipped: tuple[Attempt, ...] = ()
-    if provider is not None:
-        candidates = _pinned(registry, provider, model)
-    else:
-        plan = explain_route(registry, model, stream=stream, include_not_working=include_not_working, prefer=prefer)
+    def route(
+        self,
+        model: str,
+        stream: bool = False,
+        include_not_working: bool = False,
+        prefer: Sequence[str] | None = None,
+        needs: Needs = NOTHING,
+    ) -> tuple[type, ...]:
+        """The ordered candidates for ``model``, or :class:`NoProviderAvailable` saying, for
+        each provider that lists the model, why it was skipped."""
+        plan = self.plan(model, stream, include_not_working, prefer, needs)
         if not plan.candidates:
-            raise NoProviderAvailable(model, list(plan.skipped), hint=_override_hint(plan))
-        candidates, skipped = plan.candidates, plan.skipped
-    return Completion(
-        candidates,
-        model,
-        checked,
-        stream,
-        kwargs,
-        registry=registry,
-        routed=provider is None,
-        call=call,
-        skipped=skipped,
-    )
+            raise NoProviderAvailable(model, list(plan.skipped), hint=override_hint(plan))
+        return plan.candidates
 
+    def not_working_reason(self, provider: type) -> str:
+        """Why routing skips ``provider`` as not working, in a few words: a
+        ``provider_status`` hook's answer, else the class's ``status_reason``."""
+        status = self._registry.hooks.status_reason(provider) or getattr(provider, "status_reason", None)
+        if status:
+            return str(status)
+        if provider.working:
+            return "reported not working by a provider_working hook"
+        return "marked not working"
 
-def collect_text(completion: Iterator[str]) -> str:
-    """Join a completion's chunks; a :class:`StreamInterrupted` gets the text received
-    before it as ``partial_text``."""
-    parts: list[str] = []
-    try:
-        for chunk in completion:
-            parts.append(chunk)
-    except StreamInterrupted as exc:
-        exc.keep_text(parts)
-        raise
-    return "".join(parts)
+    def _decide(
+        self, model: str, stream: bool, include_not_working: bool, prefer: Sequence[str] | None, needs: Needs
+    ) -> RoutePlan:
+        validate_model(model)
+        registry = self._registry
+        listed = registry.candidates(model)
+        if not listed:
+            if not model:
+                raise ModelNotSupported(model, reason="no model given: name one (see `provider-core providers`)")
+            import difflib  # only for this error: listing providers imports this module
 
-
-def create_completion(
-    model: str,
-    messages: Any,
-    stream: bool = True,
-    provider: str | type | None = None,
-    *,
-    registry: Registry | None = None,
-    prefer: Sequence[str] | None = None,
-    include_not_working: bool = False,
-    **kwargs: Any,
-) -> Completion | str:
-    """Validate, route by ``model``, call the provider, and fall back where safe.
-
-    With ``stream=True`` (the default) returns a :class:`Completion`, an iterator of text
-    chunks; with ``stream=False`` returns the whole reply as one ``str``. Naming
-    ``provider`` bypasses routing (a not-working provider then only warns). Input errors
-    and routing errors are raised here, before any request; provider errors are raised
-    while iterating. Extra ``kwargs`` (``temperature``, ``system_message``, ...) go to the
-    provider. The async twin is :func:`provider_core.aio.acreate_completion`.
-    """
-    completion = open_completion(
-        model,
-        messages,
-        stream,
-        provider,
-        registry=registry,
-        prefer=prefer,
-        include_not_working=include_not_working,
-        **kwargs,
-    )
-    return completion if stream else collect_text(completion)
+            close = difflib.get_close_matches(model, list(registry.models()), n=3, cutoff=0.6)
+            raise ModelNotSupported(model, suggestions=close)
+        chosen: list[type] = []
+        skipped: list[Attempt] = []
+        for provider in listed:
+            lacks = needs.missing(provider) if needs is not NOTHING else None
+            if stream and not provider.supports_stream:
+                skipped.append(Attempt(provider.name, NO_STREAM))
+            elif lacks is not None:
+                skipped.append(Attempt(provider.name, lacks))
+            elif not include_not_working and not registry.hooks.is_working(provider):
+                skipped.append(Attempt(provider.name, self.not_working_reason(provider)))
+            else:
+                chosen.append(provider)
+        if prefer:
+            rank = {name.lower(): i for i, name in enumerate(prefer)}
+            chosen.sort(key=lambda p: rank.get(p.name.lower(), len(rank)))
+        return RoutePlan(model, stream, tuple(chosen), tuple(skipped))

@@ -1,37 +1,42 @@
-"""Secrets: which provider options are keys or tokens, and how they stay out of every output.
+"""Secrets: which values are keys or tokens, and how they stay out of every output.
 
 The rules, applied by the core so that no provider has to remember them:
 
-1. **Secret options.** A keyword option of :func:`provider_core.create_completion` is a
-   secret when its name, lower-cased, is in :data:`SECRET_OPTION_NAMES` or ends with one
-   of :data:`SECRET_OPTION_SUFFIXES` (``api_key``, ``token``, ``password``,
-   ``openai_api_key``, ``refresh_token``, ...). Its ``str`` value is wrapped in
+1. **One book of secrets per process.** Every secret the library learns is written in it
+   (:func:`remember`): secret-named options of a call (``api_key``, ``token``,
+   ``password``, ``openai_api_key``, ``refresh_token``, ...; :func:`is_secret_name`), the
+   values of sensitive headers the transport sends (:data:`SECRET_HEADERS`, and the
+   credential after a scheme such as ``Bearer``), the password of a URL and the ``Basic``
+   credential derived from it, secret-named query parameters, and keys a plugin reads
+   from its configuration (plugins call :func:`remember`).
+2. **One redaction step.** Every text that leaves the library passes through
+   :func:`redact_secrets`, which replaces each remembered value by :data:`REDACTED`: the
+   message of every :class:`~provider_core.errors.ProviderError` (so upstream text quoted
+   in an error, an SSE error event or a non-JSON body included), the exceptions the router
+   quotes, records or re-raises, chained ones included (:func:`scrub`), the CLI's error
+   lines and ``--debug`` tracebacks, the gateway's error bodies and events, and the log
+   records of provider-core's loggers and of the gateway's server
+   (:class:`provider_core.logfilters.RedactingFilter`).
+3. **Secret options travel wrapped.** A secret-named ``str`` option is wrapped in
    :class:`pydantic.SecretStr` before any provider sees it (:func:`protect_options`), so
    ``repr()``, ``str()``, logging and tracebacks show ``'**********'``. A provider reads
    the value with :func:`reveal` (or ``.get_secret_value()``) exactly where it builds the
-   header or body that carries it.
-2. **Errors carry no secret.** The transport removes the values of sensitive request
-   headers (:data:`SECRET_HEADERS`, e.g. ``authorization``) and of secret-named fields of
-   the JSON body from any upstream error text it quotes, and drops credentials and the
-   query string from every URL it names (:func:`safe_url`); urllib3's debug log of
-   request targets loses their query strings (:func:`install_log_filters`). The router
-   removes the secret option values from every exception it quotes, records or re-raises,
-   the chained ones included (attempts, warnings, ``NoProviderAvailable``,
-   ``StreamInterrupted``, ``--debug`` tracebacks): :func:`scrub`.
-3. **What is not covered.** A provider that logs or prints a secret itself, or sends
-   it somewhere in clear, is beyond the core's reach; a secret passed under a name that
-   is not secret-named (say ``credentials=``) is not wrapped.
+   header or body that carries it. URLs named in errors lose their credentials and query
+   string (:func:`safe_url`); urllib3's debug log of request targets loses its query
+   strings (:mod:`provider_core.logfilters`).
+4. **What is not covered.** A provider that logs or prints a secret itself, or sends it
+   somewhere in clear, is beyond the core's reach; a secret passed under a name that is
+   not secret-named (say ``credentials=``), and never sent in a sensitive header, is not
+   known to the book.
 
 pydantic is imported only when a secret option is actually given.
 """
 
 from __future__ import annotations
 
-import logging
-import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "REDACTED",
@@ -39,15 +44,18 @@ __all__ = [
     "SECRET_OPTION_NAMES",
     "SECRET_OPTION_SUFFIXES",
     "SecretValues",
-    "QueryRedactingFilter",
-    "install_log_filters",
     "is_secret_name",
     "protect_options",
     "redact",
+    "redact_secrets",
+    "remember",
+    "remember_request",
+    "remember_url",
     "reveal",
     "safe_url",
     "scrub",
     "secret_values",
+    "secrets_known",
 ]
 
 #: What a secret is replaced with in any text the core writes.
@@ -66,6 +74,97 @@ SECRET_HEADERS = frozenset(
 #: Shorter values are not searched for in text (an empty or 1-character "secret" would
 #: redact everything); such a value is not a usable key anyway.
 MIN_REDACT_LENGTH = 4
+#: Values the book keeps at most (the oldest go first): far more than one process uses.
+BOOK_SIZE = 1024
+#: Shorter values are not written in the book: it redacts every text of the process, and a
+#: short value would cut ordinary words out of unrelated messages (real keys are longer).
+BOOK_MIN_LENGTH = 8
+
+
+class _Book:
+    """The secret values this process has seen (insertion-ordered, bounded), and the same
+    values longest first for :meth:`redact` (so a key is never half-replaced by a shorter
+    one it contains). Reads take no lock: the sorted tuple is replaced whole."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, None] = {}
+        self._lock = threading.Lock()
+        self.sorted: tuple[str, ...] = ()
+
+    def add(self, value: str) -> None:
+        if len(value) < BOOK_MIN_LENGTH or value in self._values:
+            return
+        with self._lock:
+            self._values[value] = None
+            while len(self._values) > BOOK_SIZE:
+                del self._values[next(iter(self._values))]
+            self.sorted = tuple(sorted(self._values, key=len, reverse=True))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values = {}
+            self.sorted = ()
+
+
+_book = _Book()
+
+
+def remember(*values: Any) -> None:
+    """Add ``values`` (``str`` or ``SecretStr``; others are ignored) to the process's book
+    of secrets: from now on :func:`redact_secrets` removes them from every text the
+    library writes. A plugin calls it for each key it reads from its configuration."""
+    for value in values:
+        value = reveal(value)
+        if isinstance(value, str):
+            _book.add(value)
+
+
+def remember_url(url: str) -> None:
+    """Remember the credentials a URL carries: its password (and the ``Basic``
+    credential an HTTP client derives from user and password) and the values of its
+    secret-named query parameters (``?key=...``)."""
+    if "@" not in url and "?" not in url:
+        return
+    import base64
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return
+    if password:
+        remember(password, unquote(password))
+        plain = f"{unquote(user or '')}:{unquote(password)}"
+        remember(base64.b64encode(plain.encode("utf-8")).decode("ascii"))
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if is_secret_name(name):
+            remember(value)
+
+
+def remember_request(url: str, headers: Mapping[str, str] | None) -> None:
+    """Remember what a request is about to carry: the values of its sensitive headers
+    (and the credential after ``Bearer``/``Basic``) and its URL's credentials. The
+    transport calls it before sending, so an upstream that quotes them back is redacted."""
+    if headers:
+        for name, value in headers.items():
+            if isinstance(value, str) and name.lower() in SECRET_HEADERS:
+                remember(value, *value.split()[1:])
+    remember_url(url)
+
+
+def secrets_known() -> bool:
+    """Whether the book holds any secret (when it does not, there is nothing to redact)."""
+    return bool(_book.sorted)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every value of the book replaced by :data:`REDACTED` (the one
+    redaction step every outgoing text passes through)."""
+    for secret in _book.sorted:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def is_secret_name(name: str) -> bool:
@@ -81,13 +180,16 @@ def reveal(value: Any) -> Any:
 
 
 def protect_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``options`` with every secret-named ``str`` value wrapped in ``SecretStr``."""
+    """A copy of ``options`` with every secret-named ``str`` value wrapped in ``SecretStr``
+    (and every secret-named value remembered, see :func:`remember`)."""
     out = dict(options)
     for name, value in options.items():
-        if isinstance(value, str) and is_secret_name(name):
-            from pydantic import SecretStr
+        if is_secret_name(name):
+            remember(value)
+            if isinstance(value, str):
+                from pydantic import SecretStr
 
-            out[name] = SecretStr(value)
+                out[name] = SecretStr(value)
     return out
 
 
@@ -148,57 +250,42 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 def safe_url(url: str) -> str:
     """``url`` without user name, password, query string or fragment: safe to show."""
+    from urllib.parse import urlsplit, urlunsplit
+
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port
     except ValueError:  # a malformed port or host: still drop what may be secret
-        return re.sub(r"//[^/]*@", "//", url.split("?", 1)[0].split("#", 1)[0])
+        head = url.split("?", 1)[0].split("#", 1)[0]
+        scheme, sep, rest = head.partition("//")
+        return scheme + sep + rest.rsplit("@", 1)[-1] if sep else head
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def scrub(exc: BaseException, secrets: Iterable[str]) -> BaseException:
-    """Redact ``secrets`` in place from ``exc`` and the exceptions chained to it: their
-    string ``args`` and string attributes (``body_excerpt``, ``partial_text`` is left alone:
-    it is the reply's own text). Returns ``exc``. Used by the router before it quotes,
-    records or re-raises a provider's exception."""
-    secrets = tuple(secrets)
+def scrub(exc: BaseException, secrets: Iterable[str] = ()) -> BaseException:
+    """Redact the book's values and ``secrets`` in place from ``exc`` and the exceptions
+    chained to it: their string ``args`` and string attributes (``body_excerpt``;
+    ``partial_text`` is left alone: it is the reply's own text). Returns ``exc``. Used by the
+    router before it quotes, records or re-raises a provider's exception."""
+    extra = tuple(s for s in secrets if len(s) >= MIN_REDACT_LENGTH)
+
+    def clean(text: str) -> str:
+        return redact(redact_secrets(text), extra) if extra else redact_secrets(text)
+
     seen: set[int] = set()
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen and secrets:
+    while current is not None and id(current) not in seen and (extra or _book.sorted):
         seen.add(id(current))
         try:
-            current.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in current.args)
+            current.args = tuple(clean(a) if isinstance(a, str) else a for a in current.args)
             for name, value in list(vars(current).items()):
                 if isinstance(value, str) and name != "partial_text":
-                    setattr(current, name, redact(value, secrets))
+                    setattr(current, name, clean(value))
         except (AttributeError, TypeError):  # an exception type with read-only fields
             pass
         current = current.__cause__ or current.__context__
     return exc
-
-
-class QueryRedactingFilter(logging.Filter):
-    """A :class:`logging.Filter` for urllib3's loggers: the request targets they log at
-    DEBUG level lose their query string (where some APIs take ``?key=...``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(_cut_query(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def _cut_query(text: str) -> str:
-    head, sep, _ = text.partition("?")
-    return f"{head}?{REDACTED}" if sep else text
-
-
-def install_log_filters() -> None:
-    """Add :class:`QueryRedactingFilter` to urllib3's loggers (once; the transport does it)."""
-    for name in ("urllib3.connectionpool", "urllib3.util.retry"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, QueryRedactingFilter) for f in logger.filters):
-            logger.addFilter(QueryRedactingFilter())

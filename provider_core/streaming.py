@@ -8,14 +8,23 @@ Bytes that are not UTF-8 at all are replaced by U+FFFD (one per maximal invalid
 sequence, the same rule as ``bytes.decode("utf-8", "replace")``), never raising an
 exception mid-stream and never dropping the valid text around them. An incomplete
 sequence at the very end of the stream becomes one U+FFFD.
+
+JSON is text on the wire too: :func:`json_loads` decodes a reply or a stream event so that
+every string in it is text that can be encoded again. A lone surrogate escape such as
+``"\\ud800"`` is legal JSON but no character; it becomes U+FFFD, like an invalid byte.
 """
 
 from __future__ import annotations
 
 import codecs
+import json
+import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-__all__ = ["Utf8StreamDecoder", "iter_text"]
+__all__ = ["Utf8StreamDecoder", "iter_text", "json_loads"]
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _IncrementalUtf8 = codecs.getincrementaldecoder("utf-8")
 
@@ -61,3 +70,29 @@ def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
+
+
+def json_loads(text: str | bytes) -> Any:
+    """``json.loads(text)``, with every lone surrogate in its strings replaced by U+FFFD.
+
+    Cheap for ordinary JSON: the strings are only looked at when the text holds a
+    surrogate escape (``\\ud800``-``\\udfff``) at all."""
+    value = json.loads(text)
+    markers = _MARKERS_BYTES if isinstance(text, bytes) else _MARKERS
+    if markers[0] in text or markers[1] in text:  # type: ignore[operator]
+        value = _clean(value)
+    return value
+
+
+_MARKERS = ("\\ud", "\\uD")  # a surrogate escape starts so (JSON's \\u is lower case)
+_MARKERS_BYTES = (b"\\ud", b"\\uD")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if value.isascii() or not _LONE_SURROGATE.search(value) else _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {_clean(key): _clean(item) for key, item in value.items()}
+    return value

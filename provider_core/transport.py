@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from . import abort
 from .errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterrupted
-from .secrets import redact, safe_url, secret_values
+from .secrets import redact, remember_request, safe_url, secret_values
 
 __all__ = ["DEFAULT_TIMEOUT", "ErrorParser", "get_session", "normalize_timeout", "request_json", "stream_post"]
 
@@ -55,15 +56,21 @@ def get_session() -> Any:
                 import requests
                 from requests.adapters import HTTPAdapter
 
-                from .secrets import install_log_filters
+                from .logfilters import install_log_filters
 
                 install_log_filters()
                 session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+                adapter_class = abort.abortable_adapter(HTTPAdapter)
+                adapter = adapter_class(pool_connections=16, pool_maxsize=POOL_MAXSIZE, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 _session, _session_pid = session, os.getpid()
     return _session
+
+
+def _aborted() -> bool:
+    scope = abort.current()
+    return scope is not None and scope.aborted
 
 
 def normalize_timeout(timeout: Any) -> tuple[float, float]:
@@ -143,7 +150,7 @@ def _http_error(
         provider=provider,
         url=safe_url(url),
         reason=response.reason or "",
-        body_excerpt=redact(excerpt, secrets),
+        body_excerpt=redact(excerpt, secrets),  # and the book's, in ProviderHTTPError
         retry_after=_retry_after(response.headers.get("retry-after")),
         error_type=error_type,
         error_code=error_code,
@@ -232,11 +239,17 @@ def _send(
     import requests
 
     proxies = {"http": proxy, "https": proxy} if proxy else None
+    remember_request(url, headers)  # an upstream that quotes them back is redacted
+    if proxy:
+        remember_request(proxy, None)
     try:
         response = get_session().request(
             method, url, json=json, headers=headers, timeout=limits, proxies=proxies, stream=True
         )
     except requests.exceptions.RequestException as exc:
+        _release()
+        if _aborted():
+            raise abort.Aborted from None
         raise _network_error(exc, provider, url, limits) from None
     if response.status_code >= 400:
         try:
@@ -244,6 +257,7 @@ def _send(
             raise _http_error(provider, url, response, parse_error, secrets)
         finally:
             response.close()
+            _release()
     return response
 
 
@@ -282,14 +296,27 @@ def stream_post(
                     received += len(data)
                     yield data
         except (u3.HTTPError, OSError) as exc:
+            if _aborted():
+                raise abort.Aborted from None
             error = _network_error(exc, provider, url, limits)
             if received == 0:
                 raise error from None
             raise StreamInterrupted(
-                f"{error}, {received:,} bytes into the reply", provider=provider, received_bytes=received
+                f"{error}, {received:,} bytes into the reply",
+                provider=provider,
+                received_bytes=received,
+                kind=getattr(error, "kind", None),
             ) from None
     finally:
         response.close()
+        _release()
+
+
+def _release() -> None:
+    """The response is closed: its connection is back in the pool, out of the scope's reach."""
+    scope = abort.current()
+    if scope is not None:
+        scope.release()
 
 
 def request_json(
@@ -311,9 +338,9 @@ def request_json(
     returned); one larger than ``max_bytes`` or that is not JSON raises
     :class:`ProviderError` saying so.
     """
-    import json as jsonlib
-
     import urllib3.exceptions as u3
+
+    from .streaming import json_loads
 
     limits = normalize_timeout(timeout)
     response = _send(
@@ -333,12 +360,15 @@ def request_json(
                 )
             parts.append(data)
     except (u3.HTTPError, OSError) as exc:
+        if _aborted():
+            raise abort.Aborted from None
         raise _network_error(exc, provider, url, limits) from None
     finally:
         response.close()
+        _release()
     body = b"".join(parts)
     try:
-        return jsonlib.loads(body)
+        return json_loads(body)
     except ValueError:
         raise ProviderError(
             f"{provider}: reply from {safe_url(url)} is not JSON: {_excerpt(body) or '(empty body)'}", provider=provider

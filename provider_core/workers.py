@@ -7,27 +7,25 @@ first, so a quiet pool keeps few of them warm) and exit after ``idle_timeout`` s
 without work. A job hands over to an idle thread directly, through a lock of that thread's
 own, the cheapest wake-up CPython has.
 
-:func:`default_pool` is the process-wide pool that :func:`provider_core.acreate_completion`
-uses unless given ``executor=``; its size is :data:`DEFAULT_THREADS`, or
-``PROVIDER_CORE_AIO_THREADS`` when set. A child process made by ``fork`` gets a fresh one.
+:func:`provider_core.defaults.default_pool` is the process-wide pool that
+:func:`provider_core.acreate_completion` uses unless given ``executor=``; its size is
+:data:`DEFAULT_THREADS`, or ``PROVIDER_CORE_AIO_THREADS`` when set.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_THREADS", "PoolStatistics", "WorkerPool", "default_pool"]
+__all__ = ["DEFAULT_THREADS", "PoolStatistics", "WorkerPool"]
 
 log = logging.getLogger("provider_core.workers")
 
-#: Size of :func:`default_pool` unless ``PROVIDER_CORE_AIO_THREADS`` says otherwise.
+#: Size of the async API's default pool unless ``PROVIDER_CORE_AIO_THREADS`` says otherwise.
 DEFAULT_THREADS = 256
-ENV_THREADS = "PROVIDER_CORE_AIO_THREADS"
 
 
 @dataclass(frozen=True)
@@ -136,43 +134,3 @@ class WorkerPool:
                 return None
         worker.wake.acquire()  # a job was handed over just as the wait ended: it is coming
         return worker.job
-
-
-_default: WorkerPool | None = None
-_default_lock = threading.Lock()
-
-
-def _threads_from_env() -> int:
-    raw = os.environ.get(ENV_THREADS, "").strip()
-    if not raw:
-        return DEFAULT_THREADS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        log.warning("%s=%r is not a positive whole number; using %d", ENV_THREADS, raw, DEFAULT_THREADS)
-        return DEFAULT_THREADS
-    return value
-
-
-def default_pool() -> WorkerPool:
-    """The process-wide pool of the async API (created on first use)."""
-    global _default
-    pool = _default
-    if pool is None:
-        with _default_lock:
-            if _default is None:
-                _default = WorkerPool(_threads_from_env(), name="provider-core-aio")
-            pool = _default
-    return pool
-
-
-def _forget_default_pool() -> None:
-    global _default, _default_lock
-    _default = None  # its threads do not exist in a forked child
-    _default_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_default_pool)

@@ -7,9 +7,8 @@ Endpoints: ``GET /healthz`` (always open), ``GET /v1/models``, ``GET /v1/models/
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -22,15 +21,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..aio import AsyncCompletion, acreate_completion
+from ..events import ToolCall, ToolCallDelta
+from ..logfilters import install_log_filters
 from ..registry import Registry
 from ..workers import WorkerPool
 from .auth import BearerAuth
 from .bodylimit import BodyLimit
 from .config import GatewayConfig
-from .errors import ApiError, RequestError, api_error_from
-from .request import parse_chat_request
-from .sse import ChatReply, model_list, model_object
+from .errors import ApiError, api_error_from, log_message
+from .guard import Guard
+from .request import ChatRequest, parse_chat_request, read_json
+from .sse import ChatReply, json_bytes, model_list, model_object
 from .stream import CompletionStream
+from .usage import reported_or_estimated
 
 __all__ = ["create_app"]
 
@@ -53,7 +56,7 @@ def _answer_exception(exc: BaseException) -> Response:
     if error.code == "internal_error":
         log.error("request failed", exc_info=exc)
     elif error.status >= 500:
-        log.warning("%s: %s", error.code, error.message)
+        log.warning("%s: %s", error.code, log_message(exc))
     return error_response(error)
 
 
@@ -69,7 +72,7 @@ class Gateway:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            from ..registry import get_registry
+            from ..defaults import get_registry
 
             self._registry = get_registry()
         return self._registry
@@ -120,27 +123,22 @@ class Gateway:
         return JSONResponse(model_object(model_id, data[model_id]))
 
     async def providers(self, request: Request) -> Response:
-        from ..cli import provider_record
-
         def records() -> list[dict[str, Any]]:
             registry = self.registry
-            return [provider_record(registry, p) for p in registry.providers()]
+            return [registry.describe(p) for p in registry.providers()]
 
         return JSONResponse({"providers": await run_sync(records)})
 
     async def chat_completions(self, request: Request) -> Response:
         try:
-            raw = await request.body()
-            try:
-                body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
-                raise RequestError("the request body is not valid JSON") from None
-            chat = parse_chat_request(body)
-            return await (self._stream(chat) if chat.stream else self._complete(chat))
+            chat = parse_chat_request(read_json(await request.body()))
+            work = self._stream(chat) if chat.stream else self._complete(chat)
+            reply = await unless_client_leaves(request.receive, work)
         except Exception as exc:
             return _answer_exception(exc)
+        return reply if reply is not None else Response(status_code=499)  # nobody is left to read it
 
-    async def _open(self, chat: Any, stream: bool) -> AsyncCompletion:
+    async def _open(self, chat: ChatRequest, stream: bool) -> AsyncCompletion:
         """Validate and route (raising input and routing errors at once, before any
         request), returning the not yet started completion; ``stream`` is what the
         provider is asked for. This runs on the event loop: it costs microseconds for an
@@ -159,27 +157,43 @@ class Gateway:
             **chat.options,
         )
 
-    async def _complete(self, chat: Any) -> Response:
+    async def _complete(self, chat: ChatRequest) -> Response:
         # A client that leaves before the reply is complete does not stop a non-streamed
         # call: it ends by itself within the provider's timeouts.
         completion = await self._open(chat, stream=False)
-        text = await completion  # the whole text; closes the completion however it ends
+        result = await completion  # the whole reply; closes the completion however it ends
         reply = ChatReply(chat.model, provider=completion.provider)
-        headers = {"x-provider-core-provider": reply.provider} if reply.provider else None
-        return JSONResponse(reply.completion(text), headers=headers)
+        chars = len(result) + sum(len(c.name) + len(c.arguments) for c in result.tool_calls)
+        usage, estimated = reported_or_estimated(result.usage, chat.messages, chat.options, chars)
+        finish = result.finish_reason or ("tool_calls" if result.tool_calls else "stop")
+        headers = {"x-provider-core-provider": reply.provider} if reply.provider else {}
+        if estimated:
+            headers["x-provider-core-usage"] = "estimated"
+        body = reply.completion(str(result), result.tool_calls, finish, usage)
+        return Response(json_bytes(body), headers=headers, media_type="application/json")
 
-    async def _stream(self, chat: Any) -> Any:
-        """Wait for the first chunk before answering, so that every failure before it
-        (no provider, an upstream 429...) is still an HTTP status of its own."""
+    async def _stream(self, chat: ChatRequest) -> Any:
+        """Wait for the first text or tool call before answering, so that every failure
+        before it (no provider, an upstream 429...) is still an HTTP status of its own."""
         completion = await self._open(chat, stream=True)
+        items = completion.events()
+        first: list[Any] = []
         try:
-            first = await completion.__anext__()
-        except StopAsyncIteration:  # not with the core's Completion, which raises EmptyResponse
-            raise RuntimeError("the completion ended before its first chunk") from None
+            async for item in items:
+                first.append(item)
+                if type(item) in DELIVERS:
+                    break
+            else:  # not with the core's Completion, which raises EmptyResponse
+                raise RuntimeError("the completion ended before its first chunk")
         except BaseException:  # its error, or this request cancelled: stop the provider
+            await items.aclose()
             await completion.aclose()
             raise
-        return CompletionStream(completion, first, ChatReply(chat.model, provider=completion.provider))
+        return CompletionStream(completion, first, items, ChatReply(chat.model, provider=completion.provider), chat)
+
+
+#: The items that start a reply (the core's rule too: see provider_core.fallback).
+DELIVERS = (str, ToolCallDelta, ToolCall)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -191,10 +205,39 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return error_response(error)
 
 
+async def unless_client_leaves(receive: Any, work: Awaitable[T]) -> T | None:
+    """``await work``, unless the client disconnects first: then ``work`` is cancelled
+    (which closes its completion, cutting the upstream request and freeing its thread, see
+    :mod:`provider_core.abort`) and ``None`` is returned. For the time before a reply
+    starts: the first chunk of a stream, or the whole of a non-streamed reply."""
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    async def run(group: Any) -> None:
+        try:
+            outcome.append(await work)
+        except Exception as exc:
+            failure.append(exc)
+        group.cancel_scope.cancel()
+
+    async def watch(group: Any) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        group.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, group)
+        group.start_soon(watch, group)
+    if failure:
+        raise failure[0]
+    return outcome[0] if outcome else None
+
+
 def create_app(registry: Registry | None = None, config: GatewayConfig | None = None) -> Starlette:
     """Build the gateway app over ``registry`` (default: the process-wide one, discovering
     installed plugins) with ``config`` (default: :meth:`GatewayConfig.from_env`)."""
     config = GatewayConfig.from_env() if config is None else config
+    install_log_filters()  # the gateway's own records pass the one redaction step
     gateway = Gateway(registry, config)
     routes = [
         Route("/healthz", gateway.healthz, methods=["GET"]),
@@ -214,9 +257,27 @@ def create_app(registry: Registry | None = None, config: GatewayConfig | None = 
                 max_age=600,
             )
         )
-    middleware.append(Middleware(BodyLimit, max_bytes=config.max_body_bytes, drain_bytes=config.drain_bytes))
+    # outermost first: the Host and content-type checks, then auth, before any body is read
+    middleware.append(
+        Middleware(
+            Guard,
+            check_host=not config.auth_enabled,
+            allowed_hosts=config.allowed_hosts,
+            max_body_bytes=config.max_body_bytes,
+            body_timeout=config.body_timeout,
+        )
+    )
     if config.auth_enabled:
-        middleware.append(Middleware(BearerAuth, keys=config.api_keys))
+        middleware.append(
+            Middleware(
+                BearerAuth, keys=config.api_keys, max_body_bytes=config.max_body_bytes, body_timeout=config.body_timeout
+            )
+        )
+    middleware.append(
+        Middleware(
+            BodyLimit, max_bytes=config.max_body_bytes, drain_bytes=config.drain_bytes, timeout=config.body_timeout
+        )
+    )
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: _http_exception})
     app.state.gateway = gateway
     return app

@@ -2,7 +2,10 @@
 
 With keys configured, every request but the open paths (``/healthz``, for load-balancer
 probes) needs ``Authorization: Bearer <key>`` matching one of them; otherwise it gets a 401
-in the OpenAI error shape. Tokens are compared as SHA-256 digests with
+in the OpenAI error shape. The decision is taken from the headers alone, before any of the
+body is read: an unauthenticated body is never kept in memory, only discarded (within the
+body limit and the body timeout) so that the client can read its 401, and a client that
+sent ``Expect: 100-continue`` is answered before it sends the body at all. Tokens are compared as SHA-256 digests with
 :func:`hmac.compare_digest`, against every key without stopping early, so neither a key's
 content nor its length shows in the timing. The token is never echoed or logged.
 """
@@ -13,12 +16,12 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from .asgi import Receive, Scope, Send, header, send_error
+from .asgi import Receive, Scope, Send, discard_body, has_body, header, send_error
 from .errors import ApiError
 
 __all__ = ["OPEN_PATHS", "BearerAuth"]
 
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 UNAUTHORIZED = ApiError(
     401,
@@ -36,8 +39,18 @@ def _digest(token: bytes) -> bytes:
 class BearerAuth:
     """ASGI middleware: refuse requests without an accepted bearer token (401)."""
 
-    def __init__(self, app: object, keys: Iterable[str], open_paths: Iterable[str] = OPEN_PATHS) -> None:
+    def __init__(
+        self,
+        app: object,
+        keys: Iterable[str],
+        open_paths: Iterable[str] = OPEN_PATHS,
+        *,
+        max_body_bytes: int = 1024 * 1024,
+        body_timeout: float = 20.0,
+    ) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self._digests = tuple(_digest(k.encode("utf-8")) for k in keys)
         self._open = frozenset(open_paths)
 
@@ -61,4 +74,8 @@ class BearerAuth:
         if self.accepts(header(scope, b"authorization")):
             await self.app(scope, receive, send)  # type: ignore[operator]
             return
-        await send_error(send, UNAUTHORIZED)
+        expects = (header(scope, b"expect") or b"").lower() == b"100-continue"
+        drained = not has_body(scope) or (
+            not expects and await discard_body(receive, self.max_body_bytes, self.body_timeout)
+        )
+        await send_error(send, UNAUTHORIZED, close=not drained)

@@ -10,13 +10,17 @@ anything. So the rest of an oversized body is read and thrown away, up to ``drai
 (and a time bound), and then the 413 is sent; past that bound the 413 is sent with
 ``Connection: close``. A client that sent ``Expect: 100-continue`` is answered at once,
 before it sends the body. A body within the limit is read here and handed on unchanged.
+
+Reading the body is bounded in time too: a client that has not sent all of it within
+``timeout`` seconds (``PROVIDER_CORE_BODY_TIMEOUT``, default 20) gets a 408 and the
+connection is closed, so a slow sender cannot hold a connection and its buffer for long.
 """
 
 from __future__ import annotations
 
 import anyio
 
-from .asgi import Receive, Scope, Send, header, send_error
+from .asgi import Receive, Scope, Send, discard_body, header, send_error
 from .errors import ApiError
 
 __all__ = ["BodyLimit"]
@@ -34,11 +38,28 @@ def _too_large(limit: int, size: int | None) -> ApiError:
     )
 
 
+def _too_slow(timeout: float, received: int) -> ApiError:
+    return ApiError(
+        408,
+        f"the request body did not arrive within {timeout:g} s ({received:,} bytes received)",
+        "invalid_request_error",
+        "request_timeout",
+    )
+
+
 class BodyLimit:
     """ASGI middleware: refuse request bodies over ``max_bytes`` with a readable 413."""
 
-    def __init__(self, app: object, max_bytes: int, drain_bytes: int = 0, drain_seconds: float = DRAIN_SECONDS):
+    def __init__(
+        self,
+        app: object,
+        max_bytes: int,
+        drain_bytes: int = 0,
+        drain_seconds: float = DRAIN_SECONDS,
+        timeout: float = 20.0,
+    ):
         self.app = app
+        self.timeout = timeout
         self.max_bytes = max_bytes
         self.drain_bytes = drain_bytes
         self.drain_seconds = drain_seconds
@@ -67,15 +88,19 @@ class BodyLimit:
                 return
         body = bytearray()
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left; nobody to answer
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await self._refuse(receive, send, length, already=len(body), more=more)
-                return
+        with anyio.move_on_after(self.timeout):
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client left; nobody to answer
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.max_bytes:
+                    await self._refuse(receive, send, length, already=len(body), more=more)
+                    return
+        if more:
+            await send_error(send, _too_slow(self.timeout, len(body)), close=True)
+            return
         await self.app(scope, _replay(bytes(body), receive), send)  # type: ignore[operator]
 
     async def _refuse(self, receive: Receive, send: Send, length: int | None, already: int, more: bool = True) -> None:
@@ -86,18 +111,7 @@ class BodyLimit:
         """Read and discard the rest of the body within the bounds; True when it all came."""
         if length is not None and length > self.drain_bytes:
             return False
-        seen = already
-        with anyio.move_on_after(self.drain_seconds):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return False
-                seen += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    return True
-                if seen > self.drain_bytes:
-                    return False
-        return False
+        return await discard_body(receive, self.drain_bytes, self.drain_seconds, already)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -18,6 +18,8 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "ConfigError", "GatewayConfig"]
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_THREADS = 256
 DEFAULT_DRAIN_BYTES = 16 * 1024 * 1024
+#: Seconds a client may take to send its whole request body (a stalled one gets a 408).
+DEFAULT_BODY_TIMEOUT = 20.0
 
 ENV_API_KEYS = "PROVIDER_CORE_API_KEYS"
 ENV_API_KEYS_FILE = "PROVIDER_CORE_API_KEYS_FILE"
@@ -25,6 +27,8 @@ ENV_MAX_BODY = "PROVIDER_CORE_MAX_BODY_BYTES"
 ENV_CORS = "PROVIDER_CORE_CORS_ORIGINS"
 ENV_NOT_WORKING = "PROVIDER_CORE_INCLUDE_NOT_WORKING"
 ENV_THREADS = "PROVIDER_CORE_GATEWAY_THREADS"
+ENV_ALLOWED_HOSTS = "PROVIDER_CORE_ALLOWED_HOSTS"
+ENV_BODY_TIMEOUT = "PROVIDER_CORE_BODY_TIMEOUT"
 
 
 class ConfigError(ValueError):
@@ -60,6 +64,35 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys of ``PROVIDER_CORE_API_KEYS`` (and its file). A variable that is set but holds
+    only separators is refused: authentication must never turn off by accident."""
+    raw = env.get(ENV_API_KEYS, "")
+    keys = _split(raw)
+    if raw.strip() and not keys:
+        raise ConfigError(
+            f"{ENV_API_KEYS} is set but holds no key (only separators): refusing to serve without "
+            "authentication; give at least one key, or unset it"
+        )
+    keys_file = env.get(ENV_API_KEYS_FILE, "").strip()
+    if keys_file:
+        keys += _read_keys_file(keys_file)
+    return keys
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -76,6 +109,8 @@ class GatewayConfig:
     ``include_not_working``: list and route to providers marked not working too.
     ``threads``: worker threads for sync providers (a :class:`~provider_core.workers.WorkerPool`);
     streams beyond them wait their turn.
+    ``allowed_hosts``: ``Host`` names served besides the loopback ones when auth is off.
+    ``body_timeout``: seconds a client may take to send its request body (408 beyond).
     """
 
     api_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -84,6 +119,8 @@ class GatewayConfig:
     cors_origins: tuple[str, ...] = ()
     include_not_working: bool = False
     threads: int = DEFAULT_THREADS
+    allowed_hosts: tuple[str, ...] = ()
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
 
     def __post_init__(self) -> None:
         if any(not isinstance(k, str) or not k or any(c.isspace() for c in k) for k in self.api_keys):
@@ -94,6 +131,8 @@ class GatewayConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.drain_bytes < 0:
             raise ConfigError(f"drain_bytes must not be negative, got {self.drain_bytes!r}")
+        if not 0 < self.body_timeout < float("inf"):
+            raise ConfigError(f"body_timeout must be a positive number of seconds, got {self.body_timeout!r}")
 
     @property
     def auth_enabled(self) -> bool:
@@ -106,14 +145,13 @@ class GatewayConfig:
         Raises :class:`ConfigError` naming the variable that is wrong.
         """
         env = os.environ if env is None else env
-        keys = _split(env.get(ENV_API_KEYS, ""))
-        keys_file = env.get(ENV_API_KEYS_FILE, "").strip()
-        if keys_file:
-            keys += _read_keys_file(keys_file)
+        keys = _api_keys(env)
         return cls(
             api_keys=tuple(dict.fromkeys(keys)),
             max_body_bytes=_positive_int(env, ENV_MAX_BODY, DEFAULT_MAX_BODY_BYTES),
             cors_origins=_split(env.get(ENV_CORS, "")),
             include_not_working=_flag(env, ENV_NOT_WORKING),
             threads=_positive_int(env, ENV_THREADS, DEFAULT_THREADS),
+            allowed_hosts=_split(env.get(ENV_ALLOWED_HOSTS, "")),
+            body_timeout=_seconds(env, ENV_BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT),
         )

@@ -11,6 +11,8 @@ InvalidMessages                400     ``invalid_messages``
 ModelNotSupported              404     ``model_not_found``
 ProviderNotFound               404     ``provider_not_found``
 NoProviderAvailable            503     ``no_provider_available``
+  ... every provider lacking   400     ``unsupported_request``
+  what the request needs
 ProviderHTTPError 429          429     ``rate_limited``
 ProviderHTTPError 400/422      400     ``upstream_rejected``
 ProviderHTTPError 413          413     ``upstream_rejected``
@@ -25,8 +27,13 @@ anything else                  500     ``internal_error`` (details only in the l
 =============================  ======  ==========================
 
 An upstream 401/403 becomes 502, not 401: the caller's own key was fine, the provider's was
-not, and a 401 would send the caller looking for the wrong problem. Messages come from the
-exceptions, which by contract carry no secret.
+not, and a 401 would send the caller looking for the wrong problem.
+
+What a remote client is told (:func:`public_message`) names the provider and the kind of
+fault, never the upstream's URL, a plugin's own exception text or a status reason's details:
+those go to the gateway's log (redacted, see :mod:`provider_core.secrets`). An upstream's
+own words reach the client only where they are about the client's request (HTTP
+400/413/422) or say when to come back; they pass the one redaction step first.
 """
 
 from __future__ import annotations
@@ -37,8 +44,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors as core
+from ..options import LACKS
+from ..secrets import redact_secrets
 
-__all__ = ["ApiError", "RequestError", "api_error_from"]
+__all__ = ["ApiError", "RequestError", "api_error_from", "log_message", "public_message"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,8 @@ class ApiError:
         return {"error": error}
 
     def json_bytes(self) -> bytes:
-        return json.dumps(self.body(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        # ASCII: a lone surrogate from a request (legal JSON) cannot break the encoding
+        return json.dumps(self.body(), ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 class RequestError(Exception):
@@ -72,13 +82,74 @@ class RequestError(Exception):
         self.code = code
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+def log_message(exc: BaseException) -> str:
+    """The whole story of ``exc`` on one line, for the gateway's log (redacted)."""
+    return redact_secrets(" ".join(str(exc).split()))
 
 
-def _http_error(exc: Any) -> ApiError:
+#: What a network fault is called, by :attr:`ProviderConnectionError.kind`.
+_KINDS = {
+    "refused": "connection refused",
+    "dns": "host name could not be resolved",
+    "connect-timeout": "timed out connecting",
+    "read-timeout": "timed out waiting for data",
+    "reset": "connection reset",
+    "proxy": "proxy failed",
+    "ssl": "TLS failed",
+}
+
+
+def _short(reason: str) -> str:
+    """A reason without its details: what stands before `` (`` (the convention of
+    ``provider_status`` hooks: ``circuit open until 12:03:04 (3 failures; last: ...)``)."""
+    return redact_secrets(reason.split(" (", 1)[0].strip()) or "unavailable"
+
+
+def _fault(exc: BaseException) -> str:
+    """The kind of fault ``exc`` is, in a few words fit for a remote client."""
+    if isinstance(exc, core.ProviderHTTPError):
+        status = exc.status_code
+        if status in (400, 413, 422) and exc.body_excerpt:
+            return f"the upstream refused the request (HTTP {status}): {redact_secrets(exc.body_excerpt)}"
+        if status in (401, 403):
+            return f"the upstream refused the provider's credentials (HTTP {status})"
+        if status == 429:
+            return "rate limited by the upstream (HTTP 429)"
+        return f"the upstream answered HTTP {status}"
+    if isinstance(exc, core.ProviderTimeout):
+        return _KINDS.get(exc.kind, "timed out")
+    if isinstance(exc, core.ProviderConnectionError):
+        return f"upstream unreachable: {_KINDS.get(exc.kind, 'connection failed')}"
+    if isinstance(exc, core.EmptyResponse):
+        return "the upstream answered with no text"
+    if isinstance(exc, core.StreamInterrupted):
+        cause = f": {_KINDS[exc.kind]}" if exc.kind in _KINDS else ""
+        return f"the reply broke off after {exc.received_chars:,} characters{cause}"
+    if isinstance(exc, core.UpstreamError):
+        return "the upstream reported an error" + (f" ({exc.error_type})" if exc.error_type else "")
+    if isinstance(exc, core.ProviderContractError):
+        return "the provider broke the provider contract"
+    return "the provider failed"
+
+
+def public_message(exc: BaseException) -> str:
+    """What a remote client is told about ``exc``: the provider and the kind of fault."""
+    if isinstance(exc, (RequestError, core.InvalidMessages, core.ModelNotSupported, core.ProviderNotFound)):
+        return log_message(exc)  # about the client's own request, in the client's own words
+    if isinstance(exc, core.NoProviderAvailable):
+        reasons = "; ".join(f"{a.provider}: {_attempt_reason(a)}" for a in exc.attempts)
+        return f"no provider could serve {exc.model!r}" + (f": {reasons}" if reasons else "")
+    if isinstance(exc, core.ProviderError):
+        return f"{exc.provider}: {_fault(exc)}" if exc.provider else _fault(exc)
+    return "internal error in the gateway (the server log has the details)"
+
+
+def _attempt_reason(attempt: core.Attempt) -> str:
+    return _fault(attempt.error) if attempt.error is not None else _short(attempt.reason)
+
+
+def _http_error(exc: Any, message: str) -> ApiError:
     status = exc.status_code
-    message = _one_line(exc)
     if status == 429:
         headers = {}
         if exc.retry_after is not None and math.isfinite(exc.retry_after) and exc.retry_after >= 0:
@@ -94,8 +165,9 @@ def _http_error(exc: Any) -> ApiError:
 
 
 def api_error_from(exc: BaseException) -> ApiError:
-    """The :class:`ApiError` answering ``exc`` (see the table in the module docstring)."""
-    message = _one_line(exc)
+    """The :class:`ApiError` answering ``exc`` (see the table in the module docstring);
+    its message is :func:`public_message`."""
+    message = public_message(exc)
     if isinstance(exc, RequestError):
         return ApiError(exc.status, message, "invalid_request_error", exc.code, exc.param)
     if isinstance(exc, core.InvalidMessages):
@@ -107,11 +179,15 @@ def api_error_from(exc: BaseException) -> ApiError:
     if isinstance(exc, core.ProviderNotFound):
         return ApiError(404, message, "invalid_request_error", "provider_not_found", "provider")
     if isinstance(exc, core.NoProviderAvailable):
-        attempts = [{"provider": a.provider, "reason": a.reason} for a in exc.attempts]
+        attempts = [{"provider": a.provider, "reason": _attempt_reason(a)} for a in exc.attempts]
+        if exc.attempts and all(a.error is None and a.reason in LACKS for a in exc.attempts):
+            # no provider of the model can do what the request asks (tools, images, JSON):
+            # the request must change, waiting will not help
+            return ApiError(400, message, "invalid_request_error", "unsupported_request", extra={"attempts": attempts})
         return ApiError(503, message, "service_unavailable", "no_provider_available", extra={"attempts": attempts})
     if isinstance(exc, core.ProviderError):
         if isinstance(exc, core.ProviderHTTPError):
-            return _http_error(exc)
+            return _http_error(exc, message)
         if isinstance(exc, core.ProviderTimeout):
             return ApiError(504, message, "upstream_error", "upstream_timeout")
         if isinstance(exc, core.ProviderConnectionError):
@@ -122,6 +198,4 @@ def api_error_from(exc: BaseException) -> ApiError:
             extra = {"received_chars": exc.received_chars}
             return ApiError(502, message, "upstream_error", "stream_interrupted", extra=extra)
         return ApiError(502, message, "upstream_error", "provider_error")
-    return ApiError(
-        500, "internal error in the gateway (the server log has the details)", "server_error", "internal_error"
-    )
+    return ApiError(500, message, "server_error", "internal_error")

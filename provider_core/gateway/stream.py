@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from starlette.responses import StreamingResponse
 
 from ..aio import AsyncCompletion
 from .asgi import Receive, Scope, Send
-from .errors import api_error_from
+from .errors import api_error_from, log_message
+from .request import ChatRequest
 from .sse import DONE, ChatReply, encode_event
+from .usage import reported_or_estimated
 
 __all__ = ["CompletionStream"]
 
@@ -27,33 +30,57 @@ log = logging.getLogger("provider_core.gateway")
 
 
 class CompletionStream:
-    """ASGI app sending one stream as ``text/event-stream``, then closing it."""
+    """ASGI app sending one stream as ``text/event-stream``, then closing it. ``first`` are
+    the items that arrived up to the reply's first text or tool call; ``items`` the rest
+    (``completion.events()``, already begun); ``chat`` the request (what a usage estimate
+    counts, and whether usage was asked for)."""
 
-    def __init__(self, completion: AsyncCompletion, first: str, reply: ChatReply) -> None:
+    def __init__(
+        self,
+        completion: AsyncCompletion,
+        first: list[Any],
+        items: AsyncIterator[Any],
+        reply: ChatReply,
+        chat: ChatRequest,
+    ) -> None:
         self.completion = completion
         self.first = first
+        self.items = items
         self.reply = reply
+        self.chat = chat
 
     def _with_ready(self, event: bytes) -> bytes:
-        """``event`` and one event for each chunk that has already arrived: a burst goes
+        """``event`` and one event for each item that has already arrived: a burst goes
         out in one write."""
-        more = self.completion.ready()
-        return b"".join([event, *(self.reply.chunk(c) for c in more)]) if more else event
+        more = self.completion.ready(events=True)
+        if not more:
+            return event
+        item = self.reply.item
+        return b"".join([event, *(item(c) for c in more)])
 
     async def _events(self) -> AsyncIterator[bytes]:
-        yield self._with_ready(self.reply.first_chunk(self.first))
+        reply = self.reply
+        yield self._with_ready(b"".join(reply.item(c) for c in self.first))
         try:
-            async for chunk in self.completion:
-                yield self._with_ready(self.reply.chunk(chunk))
+            async for item in self.items:
+                events = self._with_ready(reply.item(item))
+                if events:  # a usage or finish reason alone goes out at the end
+                    yield events
         except Exception as exc:
             error = api_error_from(exc)
             if error.status >= 500 and error.code == "internal_error":
-                log.error("stream %s failed", self.reply.id, exc_info=exc)
+                log.error("stream %s failed", reply.id, exc_info=exc)
             else:
-                log.warning("stream %s failed after the first chunk: %s", self.reply.id, error.message)
+                log.warning("stream %s failed after the first chunk: %s", reply.id, log_message(exc))
             yield encode_event(error.body())
             return
-        yield self.reply.final_chunk()
+        completion = self.completion
+        yield reply.final_chunk(completion.finish_reason or ("tool_calls" if completion.tool_calls else "stop"))
+        if self.chat.include_usage:
+            usage, estimated = reported_or_estimated(
+                completion.usage, self.chat.messages, self.chat.options, reply.sent_chars
+            )
+            yield reply.usage_chunk(usage, estimated)
         yield DONE
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,4 +94,5 @@ class CompletionStream:
         finally:
             with anyio.CancelScope(shield=True):
                 await events.aclose()
+                await self.items.aclose()  # type: ignore[attr-defined]
                 await self.completion.aclose()

@@ -42,14 +42,19 @@ _OFF = {"0", "off", "false", "no", "disabled"}
 class BreakerPlugin:
     """Pluggy hook implementations over one :class:`CircuitBreaker`.
 
-    ``notifies_changes`` is true: the breaker tells the registry when its answers change,
-    so route plans stay cached (see the ``provider_working`` hookspec).
+    With a ``router`` (the registry's :class:`~provider_core.routing.Router`), the plugin
+    tells it whenever the breaker's answers change (a circuit opened or closed, now or at a
+    known time), so route plans stay cached between changes.
     """
 
-    notifies_changes = True
-
-    def __init__(self, breaker: CircuitBreaker) -> None:
+    def __init__(self, breaker: CircuitBreaker, router: Any = None) -> None:
         self.breaker = breaker
+        self.router = router
+        breaker.on_change = self._answers_changed
+
+    def _answers_changed(self, after: float | None) -> None:
+        if self.router is not None:
+            self.router.routes_changed(after, clock=self.breaker.clock)
 
     @hookimpl(tryfirst=True)
     def provider_working(self, provider: type) -> bool | None:
@@ -112,7 +117,17 @@ def make_backend(environ: Mapping[str, str] | None = None) -> StateBackend:
     url = env.get("PROVIDER_CORE_REDIS_URL", "").strip()
     if not url:
         return MemoryBackend()
-    from .redis_backend import RedisBackend, redis_available
+    from .redis_backend import RedisBackend, redis_available, url_problem
+
+    problem = url_problem(url)
+    if problem is not None:
+        warnings.warn(
+            f"PROVIDER_CORE_REDIS_URL is not a usable Redis URL ({problem}); "
+            "circuit state stays in this process (see docs/health.md)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return MemoryBackend()
 
     if not redis_available():
         warnings.warn(
@@ -132,23 +147,19 @@ def make_backend(environ: Mapping[str, str] | None = None) -> StateBackend:
 
 def builtin_plugins(registry: Any, environ: Mapping[str, str] | None = None) -> list[tuple[str, object]]:
     """The plugins every entry-point registry gets: ``[("breaker", BreakerPlugin)]``, or
-    none when ``PROVIDER_CORE_BREAKER=off``. The breaker drops the registry's cached route
+    none when ``PROVIDER_CORE_BREAKER=off``. The breaker drops the registry router's cached route
     plans whenever a circuit changes."""
     env = os.environ if environ is None else environ
     if env.get("PROVIDER_CORE_BREAKER", "").strip().lower() in _OFF:
         return []
     breaker = CircuitBreaker(make_backend(env), config_from_environ(env))
-    breaker.on_change = lambda after: registry.routes_changed(after, clock=breaker.clock)
-    return [(PLUGIN_NAME, BreakerPlugin(breaker))]
+    return [(PLUGIN_NAME, BreakerPlugin(breaker, registry.router))]
 
 
-def get_breaker(registry: Any = None) -> CircuitBreaker | None:
-    """The circuit breaker of ``registry`` (default: the process-wide one), or ``None``
-    when it has none (``PROVIDER_CORE_BREAKER=off``, or an isolated registry)."""
-    if registry is None:
-        from ..registry import get_registry
-
-        registry = get_registry()
+def get_breaker(registry: Any) -> CircuitBreaker | None:
+    """The circuit breaker of ``registry`` (``provider_core.get_registry()`` for the
+    process-wide one), or ``None`` when it has none (``PROVIDER_CORE_BREAKER=off``, or an
+    isolated registry)."""
     registry.load()
     plugin = registry.plugin_manager.get_plugin(PLUGIN_NAME)
     return plugin.breaker if isinstance(plugin, BreakerPlugin) else None

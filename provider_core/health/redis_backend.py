@@ -1,58 +1,76 @@
 """Circuit state shared through Redis, for several gateway workers or hosts (extra
 ``provider-core[redis]``; redis-py is imported when the backend first connects).
 
-Layout: one Redis hash, ``{prefix}:circuits``, field = provider name (lower case), value =
-the circuit as JSON plus an ``expires`` time. Each entry lives ``retention`` seconds past
-its last change (an open circuit: past the end of its cooldown); expired entries are
-ignored by readers and pruned by writers, and the hash itself carries a Redis TTL that
-covers its longest-lived entry, so nothing lingers when the workers are gone.
-
-* Reads never touch the network on the routing path: a daemon thread refreshes a local
-  copy every ``sync_interval`` seconds (one ``HGETALL``) and tells the breaker when it
-  changed. The first read of a process loads the copy once, synchronously.
-* Updates are atomic across processes: ``WATCH`` the hash, apply the breaker's pure
-  transition to what Redis holds, write it in ``MULTI``/``EXEC``, retry on a conflict.
-* When Redis cannot be reached, one warning says so and the local copy carries on as
-  in-process state; the sync thread keeps trying and a second message says when Redis
-  is back (it then wins: local changes made meanwhile are dropped).
+* **Layout**: one hash per circuit, ``{prefix}:circuit:{key}``, and an index set
+  (:mod:`provider_core.health.lua` describes both); entries expire (``PEXPIRE``)
+  ``retention`` seconds after their last change, or after their open period.
+* **Atomic by construction**: each transition (failure, success, trial claim, reset) is one
+  Lua script that reads the circuit, applies the transition and writes it back inside
+  Redis; no ``WATCH``, no retry, so no update is lost and no writer waits for another.
+* **Reads never touch the network on the routing path**: a daemon thread refreshes a local
+  copy every ``sync_interval`` seconds (one script call returns every circuit) and tells
+  the breaker when it changed. The first read of a process loads the copy once,
+  synchronously. A transition's reply updates the copy at once.
+* **Redis unreachable**: one warning, then transitions apply to the local copy with the
+  pure functions and are kept, in order, with their original ``now``. The sync thread keeps
+  trying; when Redis answers it replays the kept transitions through the same scripts,
+  reloads the copy, and logs that Redis is back. Every Redis call is bounded by ``timeout``:
+  no request ever fails or waits long because of Redis.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
-import random
 import threading
-import time
 import warnings
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from .backends import MemoryBackend
-from .breaker import CLOSED_STATE, CircuitState
+from .backends import MemoryBackend, TransitionMethods
+from .lua import CLEAR, FETCH, TRANSITIONS, decode_change, decode_states, transition_args
+from .state import Change, CircuitState, Transition
 
-__all__ = ["RedisBackend", "redis_available"]
+__all__ = ["JOURNAL_LIMIT", "RedisBackend", "redis_available", "url_problem"]
 
 log = logging.getLogger("provider_core.health")
 
-#: How long one update may keep retrying when other writers change the hash under it
-#: (optimistic WATCH/MULTI); between tries it waits a random, doubling pause (jitter keeps
-#: two processes from retrying in lockstep).
-CONFLICT_BUDGET = 2.0
-_FIRST_PAUSE = 0.0005
-_MAX_PAUSE = 0.05
+#: Transitions kept while Redis is unreachable, at most; past it the oldest are dropped
+#: (and counted in the message that says Redis is back).
+JOURNAL_LIMIT = 10_000
 
-
-class _Contended(Exception):
-    """Redis answered, but the update lost every race within :data:`CONFLICT_BUDGET`."""
+#: A kept ``clear()``: every circuit forgotten.
+_CLEAR_ALL = "clear"
 
 
 def redis_available() -> bool:
     """Whether redis-py is installed (without importing it)."""
     return importlib.util.find_spec("redis") is not None
+
+
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as a Redis URL, in a few words (never quoting a
+    password), or ``None``: the scheme, a host, a port in range, a numeric database."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError as exc:
+        return f"malformed: {exc}"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        given = f"{parts.scheme}://" if parts.scheme else "none"
+        return f"the scheme must be redis://, rediss:// or unix://, not {given}"
+    if parts.scheme != "unix" and not host:
+        return "no host"
+    if port is not None and not 0 < port < 65536:
+        return f"port {port} is out of range"
+    database = parts.path.strip("/")
+    if parts.scheme != "unix" and database and not database.isdigit():
+        return f"the database must be a number, got {database[:20]!r}"
+    return None
 
 
 def _safe_url(url: str) -> str:
@@ -64,12 +82,14 @@ def _safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else "<redis url>"
 
 
-class RedisBackend:
-    """Circuits in a Redis hash, with a local copy for reads and as the fallback.
+class RedisBackend(TransitionMethods):
+    """Circuits in Redis, with a local copy for reads and as the fallback.
 
     ``url`` as redis-py takes it (``redis://127.0.0.1:6379/0``); ``timeout`` bounds each
-    connect and command; ``clock`` (seconds since the epoch) dates the entries: hosts
-    sharing a Redis should keep their clocks in sync (NTP).
+    connect and command; ``sync_interval`` is the seconds between refreshes of the local
+    copy; ``retention`` how long an entry outlives its last change; ``journal_limit`` how
+    many transitions are kept for Redis while it is unreachable. Times come from the
+    breaker's clock: hosts sharing a Redis should keep their clocks in sync (NTP).
     """
 
     def __init__(
@@ -80,22 +100,46 @@ class RedisBackend:
         timeout: float = 0.5,
         sync_interval: float = 1.0,
         retention: float = 3600.0,
-        clock: Callable[[], float] = time.time,
+        journal_limit: int = JOURNAL_LIMIT,
     ) -> None:
         self.url = url
-        self.key = f"{prefix}:circuits"
+        self.prefix = prefix
+        self.index_key = f"{prefix}:circuit-index"
         self.timeout = timeout
         self.sync_interval = sync_interval
         self.retention = retention
-        self.clock = clock
+        self.journal_limit = journal_limit
+        self.degraded: str | None = None  # why Redis is not used right now, else None
+        self._closing = False
         self._local = MemoryBackend()
         self._listener: Callable[[], None] | None = None
         self._client: Any = None
+        self._scripts: dict[str, Any] = {}
         self._pid = 0
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.degraded: str | None = None  # why Redis is not used right now, else None
+        self._reset_process_state()
+
+    def _reset_process_state(self) -> None:
+        """What belongs to one process: the kept transitions and the locks (after a fork the
+        parent keeps and replays its own transitions)."""
+        self._journal: deque[Transition | str] = deque()
+        self._dropped = 0
+        self._client_lock = threading.Lock()
+        self._lock = threading.RLock()  # the journal, the copy's bookkeeping
+        self._refresh_lock = threading.Lock()  # one refresh (replay + reload) at a time
+        self._dirty: set[str] | None = None  # keys the copy learnt of during a reload
+        self._cleared = 0
+
+    def circuit_key(self, key: str) -> str:
+        """The Redis key of the circuit ``key``."""
+        return f"{self.prefix}:circuit:{key}"
+
+    @property
+    def pending(self) -> int:
+        """Transitions kept in this process for Redis, not replayed yet."""
+        return len(self._journal)
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -109,8 +153,14 @@ class RedisBackend:
         with self._start_lock:
             if self._pid == os.getpid():
                 return
-            self._client = None  # after a fork: new connections, new thread
+            if self._pid:  # forked: new locks, new connections, new thread
+                self._reset_process_state()
+                copy = MemoryBackend()  # (its lock may have been held at the fork)
+                copy.replace_all(self._local.items())
+                self._local = copy
+            self._client = None
             self._stop = threading.Event()
+            self._closing = False
             self.refresh()
             self._thread = threading.Thread(
                 target=self._sync_loop, args=(self._stop,), name="provider-core-breaker-sync", daemon=True
@@ -119,19 +169,30 @@ class RedisBackend:
             self._pid = os.getpid()
 
     def _redis(self) -> Any:
-        if self._client is None:
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
+        with self._client_lock:
+            if self._client is None:
+                import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
 
-            self._client = redis.Redis.from_url(
-                self.url,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
-                retry=Retry(NoBackoff(), 0),
-                decode_responses=True,
-            )
-        return self._client
+                client = redis.Redis.from_url(
+                    self.url,
+                    socket_timeout=self.timeout,
+                    socket_connect_timeout=self.timeout,
+                    retry=Retry(NoBackoff(), 0),
+                    decode_responses=True,
+                    encoding_errors="replace",
+                )
+                # EVALSHA, loading the script when Redis does not know it (e.g. restarted)
+                scripts = {kind: client.register_script(text) for kind, text in TRANSITIONS.items()}
+                scripts["fetch"] = client.register_script(FETCH)
+                scripts["clear"] = client.register_script(CLEAR)
+                self._scripts, self._client = scripts, client
+            return self._client
+
+    def _call(self, script: str, keys: list[str], args: list[str]) -> Any:
+        client = self._redis()
+        return self._scripts[script](keys=keys, args=args, client=client)
 
     def _sync_loop(self, stop: threading.Event) -> None:
         while not stop.wait(self.sync_interval):
@@ -141,132 +202,171 @@ class RedisBackend:
 
     def _degrade(self, exc: BaseException) -> None:
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
-        if self.degraded is None:
+        with self._lock:
+            first, self.degraded = self.degraded is None, reason
+        if first and not self._closing:
             text = (
                 f"circuit breaker: Redis at {_safe_url(self.url)} is unreachable ({reason}); "
-                "circuits are kept in this process until it is back"
+                "circuits are kept in this process until it is back, then replayed into it"
             )
-            warnings.warn(text, RuntimeWarning, stacklevel=2)
-        self.degraded = reason
+            warnings.warn(text, RuntimeWarning, stacklevel=3)
 
-    def _recovered(self) -> None:
-        if self.degraded is not None:
-            log.warning("circuit breaker: Redis at %s is reachable again; circuits are shared", _safe_url(self.url))
-            self.degraded = None
+    # -- the transitions -----------------------------------------------------------------
 
-    # -- encoding ------------------------------------------------------------------------
-
-    def _expires(self, state: CircuitState) -> float:
-        return max(state.opened_until, state.trial_until, state.changed) + self.retention
-
-    def _decode(self, raw: str | None, now: float) -> CircuitState | None:
-        if not raw:
+    def _send(self, item: Transition | str) -> Change | None:
+        """Apply one transition (or a kept ``clear``) in Redis; raises when Redis fails."""
+        if isinstance(item, str):
+            self._call("clear", [self.index_key], [self.circuit_key("")])
             return None
-        try:
-            data = json.loads(raw)
-            if float(data.get("expires", 0)) <= now:
-                return None
-            return CircuitState.from_dict(data)
-        except (ValueError, TypeError, AttributeError):
-            return None  # a corrupt entry counts as a closed circuit
+        keys = [self.circuit_key(item.key), self.index_key]
+        return decode_change(self._call(item.kind, keys, transition_args(item, self.retention)))
 
-    # -- the backend protocol ------------------------------------------------------------
+    def apply(self, transition: Transition) -> Change:
+        """Apply ``transition`` in Redis (one Lua script); when Redis cannot be reached,
+        to the local copy, keeping it to replay later."""
+        self._ensure_started()
+        if self.degraded is None:
+            try:
+                change = self._send(transition)
+            except Exception as exc:
+                self._degrade(exc)
+            else:
+                assert change is not None
+                self._adopt(transition.key, change.new)
+                return change
+        return self._keep(transition)
+
+    def _adopt(self, key: str, state: CircuitState) -> None:
+        with self._lock:
+            self._local.put(key, state)
+            if self._dirty is not None:
+                self._dirty.add(key)
+
+    def _keep(self, transition: Transition) -> Change:
+        with self._lock:
+            change = self._local.apply(transition)
+            self._remember(transition)
+            if self._dirty is not None:
+                self._dirty.add(transition.key)
+            return change
+
+    def _remember(self, item: Transition | str) -> None:
+        if len(self._journal) >= self.journal_limit:
+            self._journal.popleft()
+            self._dropped += 1
+        self._journal.append(item)
+
+    # -- the local copy ------------------------------------------------------------------
 
     def refresh(self) -> bool:
-        """Reload the local copy from Redis now; returns False (and degrades) on failure."""
-        try:
-            raw = self._redis().hgetall(self.key)
-        except Exception as exc:
-            self._degrade(exc)
+        """Bring this process in line with Redis now: replay the transitions kept while it
+        was unreachable (in order), then reload every circuit in one call. Returns False
+        (and keeps to local state, with one warning) when Redis cannot be reached."""
+        with self._refresh_lock:
+            replayed = 0
+            for _ in range(3):  # transitions kept during the reload: replay them too
+                try:
+                    replayed += self._replay()
+                    with self._lock:
+                        self._dirty, cleared = set(), self._cleared
+                    states = decode_states(self._call("fetch", [self.index_key], [self.circuit_key("")]))
+                except Exception as exc:
+                    with self._lock:
+                        self._dirty = None
+                    self._degrade(exc)
+                    return False
+                with self._lock:
+                    if self._journal:
+                        continue
+                    if cleared == self._cleared:
+                        changed = self._install(states)
+                    else:  # a clear() during the reload: the reload may predate it
+                        self._dirty, changed = None, False
+                    back, self.degraded = self.degraded is not None, None
+                    dropped, self._dropped = self._dropped, 0
+                if back:
+                    lost = f"; {dropped} older transition(s) were dropped (journal limit)" if dropped else ""
+                    log.warning(
+                        "circuit breaker: Redis at %s is reachable again; %d transition(s) kept meanwhile "
+                        "were replayed and circuits are shared%s",
+                        _safe_url(self.url),
+                        replayed,
+                        lost,
+                    )
+                if changed and self._listener is not None:
+                    self._listener()
+                return True
+            with self._lock:
+                self._dirty = None
             return False
-        now = self.clock()
-        states = {k: s for k, v in raw.items() if (s := self._decode(v, now)) is not None}
-        self._recovered()
-        before = self._local.items()
-        self._local.replace_all(states)
-        if self._local.items() != before and self._listener is not None:
-            self._listener()
-        return True
+
+    def _replay(self) -> int:
+        """Send the kept transitions to Redis, oldest first; each leaves the journal once
+        Redis has applied it. Raises (keeping the rest) when Redis fails."""
+        count = 0
+        while True:
+            with self._lock:
+                if not self._journal:
+                    return count
+                item = self._journal[0]
+            self._send(item)
+            with self._lock:
+                if self._journal and self._journal[0] is item:
+                    self._journal.popleft()
+            count += 1
+
+    def _install(self, states: dict[str, CircuitState]) -> bool:
+        """Swap in a reload (under the lock): circuits a transition reply or a local
+        transition touched since the reload began keep their newer local state."""
+        dirty, self._dirty = self._dirty or set(), None
+        current = self._local.items()
+        merged = {k: v for k, v in states.items() if k not in dirty}
+        merged.update({k: current[k] for k in dirty if k in current})
+        self._local.replace_all(merged)
+        return merged != current
+
+    # -- the backend protocol ------------------------------------------------------------
 
     def get(self, key: str) -> CircuitState | None:
         self._ensure_started()
         return self._local.get(key)
-
-    def update(self, key: str, change: Callable[[CircuitState], CircuitState]) -> tuple[CircuitState, CircuitState]:
-        self._ensure_started()
-        if self.degraded is None:
-            try:
-                old, new = self._update_shared(key, change)
-            except _Contended as exc:
-                # Redis is up: this one update is applied locally, nothing is degraded.
-                log.warning("circuit breaker: %s; applied in this process only", exc)
-            except Exception as exc:
-                self._degrade(exc)
-            else:
-                self._local.put(key, new)
-                return old, new
-        return self._local.update(key, change)
-
-    def _update_shared(
-        self, key: str, change: Callable[[CircuitState], CircuitState]
-    ) -> tuple[CircuitState, CircuitState]:
-        from redis.exceptions import WatchError
-
-        deadline = time.monotonic() + CONFLICT_BUDGET
-        pause = _FIRST_PAUSE
-        with self._redis().pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(self.key)
-                    now = self.clock()
-                    raw = pipe.hgetall(self.key)
-                    live = {k: s for k, v in raw.items() if (s := self._decode(v, now)) is not None}
-                    old = live.get(key) or CLOSED_STATE
-                    new = change(old)
-                    if new.clean:
-                        live.pop(key, None)
-                    else:
-                        live[key] = new
-                    pipe.multi()
-                    stale = [k for k in raw if k not in live]  # expired, corrupt, or now clean
-                    if stale:
-                        pipe.hdel(self.key, *stale)
-                    if key in live:
-                        pipe.hset(self.key, key, json.dumps({**new.to_dict(), "expires": self._expires(new)}))
-                    if live:
-                        ttl = max(self._expires(s) for s in live.values()) - now
-                        pipe.expire(self.key, max(1, int(ttl) + 1))
-                    pipe.execute()
-                    return old, new
-                except WatchError:
-                    if time.monotonic() >= deadline:
-                        raise _Contended(
-                            f"circuit update for {key!r} kept conflicting with other writers for {CONFLICT_BUDGET:g}s"
-                        ) from None
-                    time.sleep(random.uniform(0, pause))
-                    pause = min(pause * 2, _MAX_PAUSE)
 
     def items(self) -> dict[str, CircuitState]:
         self._ensure_started()
         return self._local.items()
 
     def clear(self) -> None:
-        """Forget every circuit, here and in Redis."""
-        try:
-            self._redis().delete(self.key)
-        except Exception as exc:
-            self._degrade(exc)
-        self._local.clear()
+        """Forget every circuit, here and in Redis (later, if it is unreachable now)."""
+        self._ensure_started()
+        if self.degraded is None:
+            try:
+                self._send(_CLEAR_ALL)
+            except Exception as exc:
+                self._degrade(exc)
+            else:
+                with self._lock:
+                    self._local.clear()
+                    self._cleared += 1
+                return
+        with self._lock:
+            self._local.clear()
+            self._cleared += 1
+            self._remember(_CLEAR_ALL)
 
     def close(self) -> None:
-        """Stop the sync thread and close the connections (the backend can start again)."""
+        """Stop the sync thread, hand Redis any transitions still kept (one try, bounded
+        by the timeout) and close the connections (the backend can start again)."""
         self._stop.set()
+        self._closing = True  # a sync still under way when this ends may fail: no warning then
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.timeout * 2 + self.sync_interval)
+            thread.join(timeout=self.timeout * 4 + self.sync_interval)
         self._thread = None
+        if self._journal and self._pid == os.getpid():
+            self.refresh()
         self._pid = 0
-        client, self._client = self._client, None
+        with self._client_lock:
+            client, self._client = self._client, None
         if client is not None:
             try:
                 client.close()

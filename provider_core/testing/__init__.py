@@ -130,7 +130,7 @@ def registry_with_plugins() -> Callable[..., Registry]:
 @pytest.fixture
 def use_registry() -> Iterator[Callable[[Registry], Registry]]:
     """``use_registry(registry)``: the process-wide registry for the rest of the test."""
-    from ..registry import reset_registry
+    from ..defaults import reset_registry
 
     undo: list[Callable[[], None]] = []
 

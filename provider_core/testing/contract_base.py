@@ -13,6 +13,9 @@ from typing import Any, ClassVar, NoReturn
 import pytest
 
 from ..contract import RULES, check_provider
+from ..errors import ProviderContractError
+from ..events import ToolCall
+from ..reply import ReplyState
 from .server import LoopbackServer, RecordedRequest, Reply
 
 #: Reply text of the runtime tests: 1- to 4-byte UTF-8 characters (Cyrillic, CJK, emoji).
@@ -34,10 +37,18 @@ INVALID_INPUTS: list[tuple[str, Any, dict[str, Any]]] = [
     ("a temperature of 3", [{"role": "user", "content": "hi"}], {"temperature": 3}),
 ]
 UNKNOWN_MODEL = "provider-core-contract-no-such-model"
+#: The tool of the tool-call rule, and the call the loopback fixture makes with it.
+TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TOOL_CALL = ToolCall("call_contract_1", "get_weather", '{"city": "Paris"}')
 #: Upper bound on the chunks read from one reply (everything here stops by itself).
 MAX_CHUNKS = 100_000
-#: How long the server keeps sending a reply whose reader should stop early (seconds).
-SLOW_REPLY_SECONDS = 2.0
 #: The longest wait for the server to see what the client did (seconds).
 SERVER_WAIT = 10.0
 
@@ -118,6 +129,11 @@ class ContractBase:
 
     def sent_model(self, request: RecordedRequest) -> str | None:
         """The model id ``request`` asked for, or ``None`` when this suite cannot tell."""
+        return None
+
+    def tool_call_reply(self, call: ToolCall, *, stream: bool) -> Reply | None:
+        """The server's reply making tool call ``call`` (to a request made with ``stream``),
+        in your protocol. Required when the provider declares ``supports_tools``."""
         return None
 
     # -- fixtures and helpers -----------------------------------------------------------
@@ -201,25 +217,32 @@ class ContractBase:
         return iter(result)
 
     @classmethod
-    def _iterate(cls, result: Any) -> Iterator[str]:
-        """The chunks of ``result``; raises :class:`_RuleBroken` for a result that is not an
-        iterator of str. Stops after :data:`MAX_CHUNKS`."""
+    def _iterate(cls, result: Any, reply: ReplyState | None = None) -> Iterator[str]:
+        """The text chunks of ``result``, its events checked and kept by ``reply`` (the
+        core's own :class:`~provider_core.reply.ReplyState`); raises :class:`_RuleBroken`
+        for a result that is not an iterator of str and events, or whose events break a
+        rule. Stops after :data:`MAX_CHUNKS`."""
         it = cls._check_result(result)
+        reply = reply if reply is not None else ReplyState("the provider")
         for _ in range(MAX_CHUNKS):
             try:
                 chunk = next(it)
             except StopIteration:
                 return
-            if not isinstance(chunk, str):
-                raise _RuleBroken("chunk-str", f"a chunk is {type(chunk).__name__} ({chunk!r:.60}), not str")
-            yield chunk
+            try:
+                if not isinstance(chunk, str) or reply.finish_reason is not None:
+                    reply.add(chunk)  # text after the FinishReason breaks finish-last
+            except ProviderContractError as exc:
+                raise _RuleBroken(exc.rule or "chunk-str", f"{exc} ({chunk!r:.60})") from None
+            if isinstance(chunk, str):
+                yield chunk
         raise AssertionError(f"more than {MAX_CHUNKS} chunks: the reply does not end")
 
-    def _text(self, result: Any, owner: str = "") -> str:
+    def _text(self, result: Any, owner: str = "", reply: ReplyState | None = None) -> str:
         """The joined chunks. A broken result rule fails the test that owns it and skips
         any other test that needs it."""
         try:
-            return "".join(self._iterate(result))
+            return "".join(self._iterate(result, reply))
         except _RuleBroken as broken:
             if broken.rule == owner:
                 self._fail(broken.rule, broken.detail)

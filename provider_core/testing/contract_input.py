@@ -120,7 +120,7 @@ class InputRules(ContractBase):
                 self._refused(contract_server, what, "a direct create_completion call", messages, None, None)
 
     def _refused(self, server: LoopbackServer, what: str, how: str, messages: Any, options: Any, registry: Any) -> None:
-        from ..routing import create_completion
+        from ..completion import create_completion
 
         kwargs = self.provider_kwargs(server)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -9,8 +11,13 @@ from typing import Any, ClassVar
 import pytest
 
 from ..errors import ProviderConnectionError, ProviderError
-from .contract_base import REPLY_TEXT, SERVER_WAIT, SLOW_REPLY_SECONDS, ContractBase, _kind, _RuleBroken
+from ..reply import ReplyState
+from .contract_base import REPLY_TEXT, SERVER_WAIT, TOOL, TOOL_CALL, ContractBase, _kind, _RuleBroken
 from .server import LoopbackServer, RecordedRequest, Reply
+
+#: How long the server holds back the end of a reply for a client that never reads ahead
+#: (only a provider that buffers the whole reply waits that long; a correct one never does).
+HOLD_SECONDS = 3.0
 
 
 class OutputRules(ContractBase):
@@ -20,28 +27,73 @@ class OutputRules(ContractBase):
 
     # -- results and chunks -------------------------------------------------------------
 
-    def test_result_iterator(self, contract_server: LoopbackServer) -> None:
+    def _check_items(self, server: LoopbackServer, rule: str) -> None:
+        """Read the usual reply, streamed and not; fail when ``rule`` breaks, skip when
+        another rule does."""
         for stream in (True, False):
-            contract_server.enqueue(self.reply(REPLY_TEXT, stream=stream))
-            result = self._call(contract_server, stream=stream)
+            server.enqueue(self.reply(REPLY_TEXT, stream=stream))
+            result = self._call(server, stream=stream)
             try:
                 for _ in self._iterate(result):
                     pass
             except _RuleBroken as broken:
-                if broken.rule == "result-iterator":
-                    self._fail("result-iterator", f"stream={stream}: {broken.detail}")
+                if broken.rule == rule:
+                    self._fail(rule, f"stream={stream}: {broken.detail}")
+                if rule != "result-iterator":
+                    pytest.skip(f"not checked: rule {broken.rule!r} fails")
+
+    def test_result_iterator(self, contract_server: LoopbackServer) -> None:
+        self._check_items(contract_server, "result-iterator")
 
     def test_chunk_str(self, contract_server: LoopbackServer) -> None:
-        for stream in (True, False):
-            contract_server.enqueue(self.reply(REPLY_TEXT, stream=stream))
-            result = self._call(contract_server, stream=stream)
+        self._check_items(contract_server, "chunk-str")
+
+    def test_usage_once(self, contract_server: LoopbackServer) -> None:
+        self._check_items(contract_server, "usage-once")
+
+    def test_finish_last(self, contract_server: LoopbackServer) -> None:
+        self._check_items(contract_server, "finish-last")
+
+    def test_tool_call_delta(self, contract_server: LoopbackServer) -> None:
+        self._check_items(contract_server, "tool-call-delta")
+        if self.provider.supports_tools:
+            self._tool_call(contract_server, "tool-call-delta")
+
+    def test_tool_call(self, contract_server: LoopbackServer) -> None:
+        if not self.provider.supports_tools:
+            pytest.skip("supports_tools is False")
+        self._tool_call(contract_server, "tool-call")
+
+    def _tool_call(self, server: LoopbackServer, owner: str) -> None:
+        for stream in (True, False) if self.provider.supports_stream else (False,):
+            reply = self.tool_call_reply(TOOL_CALL, stream=stream)
+            if reply is None and owner != "tool-call":
+                pytest.skip("not checked: rule 'tool-call' fails (no tool_call_reply)")
+            if reply is None:
+                self._fail(
+                    "tool-call",
+                    "supports_tools is True, but the suite does not know how your server makes a tool call: "
+                    "override tool_call_reply(call, stream=...) to return that reply",
+                )
+            server.enqueue(reply)
+            state = ReplyState(self._name())
+            messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+            self._text(self._call(server, stream=stream, messages=messages, tools=[TOOL]), owner, state)
+            if owner != "tool-call":
+                continue
+            calls = state.tool_calls
+            if len(calls) != 1 or calls[0].name != TOOL_CALL.name or not calls[0].id:
+                self._fail("tool-call", f"stream={stream}: the server made one call to {TOOL_CALL.name}, got {calls!r}")
             try:
-                for _ in self._iterate(result):
-                    pass
-            except _RuleBroken as broken:
-                if broken.rule == "chunk-str":
-                    self._fail("chunk-str", f"stream={stream}: {broken.detail}")
-                pytest.skip(f"not checked: rule {broken.rule!r} fails")
+                same = json.loads(calls[0].arguments) == json.loads(TOOL_CALL.arguments)
+            except ValueError:
+                same = False
+            if not same:
+                self._fail(
+                    "tool-call",
+                    f"stream={stream}: the call's arguments are {calls[0].arguments!r}, "
+                    f"the server sent {TOOL_CALL.arguments!r}",
+                )
 
     def test_stream_text(self, contract_server: LoopbackServer) -> None:
         text = self._complete(contract_server, REPLY_TEXT, stream=True)
@@ -53,70 +105,69 @@ class OutputRules(ContractBase):
         if text != REPLY_TEXT:
             self._fail("non-stream-text", f"stream=False joined to {text!r}, but the server sent {REPLY_TEXT!r}")
 
-    def _slow_reply(self, text: str) -> Reply:
+    def _first_chunk(
+        self, server: LoopbackServer, text: str, *, gone: bool = False
+    ) -> tuple[Any, RecordedRequest, threading.Event]:
+        """Start a streamed reply whose server holds its last body chunk until the returned
+        gate is set; return (iterator, its request, gate) once a chunk arrived. A provider
+        that waits for the whole reply gets it only when the hold times out
+        (:data:`HOLD_SECONDS`, shorter than the read timeouts providers are given here), so
+        its first chunk comes after the request is done."""
         reply = self.reply(text, stream=True)
-        pieces = len(reply.chunks())
-        if pieces < 2:
+        if len(reply.chunks()) < 2:
             pytest.fail(f"{type(self).__name__}.reply() must give at least two body chunks for this rule")
-        return replace(reply, delay_between=SLOW_REPLY_SECONDS / (pieces - 1))
-
-    def _first_chunk(self, server: LoopbackServer, text: str) -> tuple[Any, RecordedRequest]:
-        """Start a slow streamed reply; return (iterator, its request) once a chunk arrived."""
-        server.enqueue(self._slow_reply(text))
+        gate = threading.Event()
+        server.enqueue(replace(reply, hold=gate, hold_timeout=HOLD_SECONDS, gone_after_hold=gone))
         result = self._call(server, stream=True)
         try:
             it = self._check_result(result)
             for _ in self._iterate(it):
                 break
         except _RuleBroken as broken:
+            gate.set()
             pytest.skip(f"not checked: rule {broken.rule!r} fails ({broken.detail})")
         requests = server.requests
         if not requests:
+            gate.set()
             self._fail("stream-incremental", "a chunk was yielded but no request reached the server")
-        return it, requests[-1]
-
-    # A correct provider is judged on timing only in its favour: the server takes
-    # SLOW_REPLY_SECONDS to send the reply, and a rule fails only when two attempts in a
-    # row look wrong, so a machine stalled for seconds once cannot fail a correct provider.
-    ATTEMPTS: ClassVar[int] = 2
+        return it, requests[-1], gate
 
     def test_stream_incremental(self, contract_server: LoopbackServer) -> None:
         if not self.provider.supports_stream:
             pytest.skip("supports_stream is False")
-        for _ in range(self.ATTEMPTS):
-            it, request = self._first_chunk(contract_server, REPLY_TEXT)
-            finished = request.done.is_set()
-            getattr(it, "close", lambda: None)()
-            if not finished:
-                return
-        self._fail(
-            "stream-incremental",
-            f"supports_stream is True, but the first chunk came only after the whole reply "
-            f"(the server took {SLOW_REPLY_SECONDS:g}s to send it): read the body as it arrives",
-        )
+        it, request, gate = self._first_chunk(contract_server, REPLY_TEXT)
+        finished = request.done.is_set()  # the server holds the rest until the gate opens
+        gate.set()
+        getattr(it, "close", lambda: None)()
+        if finished:
+            self._fail(
+                "stream-incremental",
+                "supports_stream is True, but the first chunk came only after the whole reply "
+                "(the server held back the end of it until the first chunk would be seen): "
+                "read the body as it arrives",
+            )
 
     def test_close_early(self, contract_server: LoopbackServer) -> None:
         if not self.provider.supports_stream:
             pytest.skip("supports_stream is False")
-        outcome = ""
-        for _ in range(self.ATTEMPTS):
-            it, request = self._first_chunk(contract_server, REPLY_TEXT)
-            if request.done.is_set():
-                getattr(it, "close", lambda: None)()
-                pytest.skip("not checked: rule 'stream-incremental' fails (the reply was complete at the first chunk)")
-            close = getattr(it, "close", None)
-            if close is None:
-                self._fail("close-early", f"the result ({type(it).__name__}) has no close() to stop the request")
-            close()
-            request.done.wait(SERVER_WAIT + SLOW_REPLY_SECONDS)
-            outcome = request.outcome
-            if outcome == "client-gone":
-                return
-        self._fail(
-            "close-early",
-            f"after close() the server still sent the reply (outcome {outcome!r}): "
-            "close the HTTP response when the iterator is closed (try/finally in the generator)",
-        )
+        it, request, gate = self._first_chunk(contract_server, REPLY_TEXT, gone=True)
+        if request.done.is_set():
+            gate.set()
+            getattr(it, "close", lambda: None)()
+            pytest.skip("not checked: rule 'stream-incremental' fails (the reply was complete at the first chunk)")
+        close = getattr(it, "close", None)
+        if close is None:
+            gate.set()
+            self._fail("close-early", f"the result ({type(it).__name__}) has no close() to stop the request")
+        close()
+        gate.set()  # the server now waits for the connection to close, else sends the rest
+        request.done.wait(2 * SERVER_WAIT)
+        if request.outcome != "client-gone":
+            self._fail(
+                "close-early",
+                f"after close() the server still sent the reply (outcome {request.outcome!r}): "
+                "close the HTTP response when the iterator is closed (try/finally in the generator)",
+            )
 
     # -- faults -------------------------------------------------------------------------
 

@@ -29,6 +29,10 @@ scripted replies and faults. Hooks to override for another wire protocol:
     in 1-byte HTTP chunks, so every multi-byte character arrives split);
 ``sent_model(request)``
     the model id a recorded request asked for, or ``None`` when not known (default);
+``tool_call_reply(call, stream=...)``
+    the :class:`Reply` in which your server makes tool call ``call`` (required with
+    ``supports_tools``: the ``tool-call`` rule sends ``tools=[TOOL]`` and checks the call
+    arrives whole);
 ``model``
     the model the runtime tests use (default: ``default_model``, else the first of ``models``).
 """
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ..reply import ITEM_RULES
 from .contract_input import InputRules
 from .contract_output import OutputRules
 
@@ -53,7 +58,11 @@ RUNTIME_RULES: dict[str, str] = {
     "invalid-messages": "invalid messages raise InvalidMessages and send nothing, called directly or via the core",
     "unknown-kwargs": "keywords the provider does not use are ignored",
     "result-iterator": "create_completion returns an iterator of chunks, not a str, bytes or None",
-    "chunk-str": "every chunk is a str, with stream=True and stream=False",
+    "chunk-str": "every item is a str (text) or an event of provider_core.events, with stream=True and False",
+    "usage-once": ITEM_RULES["usage-once"],
+    "finish-last": ITEM_RULES["finish-last"],
+    "tool-call-delta": ITEM_RULES["tool-call-delta"],
+    "tool-call": "supports_tools: the tool call the server makes (tool_call_reply) arrives whole, streamed and not",
     "stream-text": "stream=True: the joined chunks are exactly the text sent, however it was split",
     "stream-incremental": "supports_stream: the first chunk is yielded before the reply is complete",
     "non-stream-text": "stream=False: the joined chunks are exactly the text sent",

@@ -3,24 +3,59 @@
 Reading de-chunks a chunked request body. Writing follows the :class:`Reply` to the byte:
 each body chunk is one HTTP chunk with ``framing="chunked"``, delays are cut short when the
 server stops, and a fault after N body bytes is a TCP reset (``SO_LINGER`` 0) or a plain
-close. The server (:class:`~provider_core.testing.server.LoopbackServer`, the ``owner`` of
-the socket server) decides which reply a request gets. Only the standard library is imported.
+close. The owner of the socket server (an :class:`Owner`: the
+:class:`~provider_core.testing.server.LoopbackServer`) decides which reply a request gets.
+Only the standard library is imported.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
 
 from .recorded import RecordedRequest
 from .reply import Reply
 
-if TYPE_CHECKING:
-    from .server import _Server
+__all__ = ["Owner", "RequestHandler", "SocketServer", "Stopped"]
 
-__all__ = ["Stopped", "RequestHandler"]
+
+class Owner(Protocol):
+    """What the handler asks of the server it works for."""
+
+    idle_timeout: float
+    errors: list[BaseException]
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def connection_opened(self, sock: socket.socket) -> int: ...
+
+    def connection_closed(self, sock: socket.socket) -> None: ...
+
+    def record(self, request: RecordedRequest) -> None: ...
+
+    def reply_for(self, request: RecordedRequest) -> Reply: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+    def hold(self, event: Any, seconds: float) -> None: ...
+
+
+class SocketServer(ThreadingHTTPServer):
+    """The socket server: one daemon thread per connection, handled by :class:`RequestHandler`
+    on behalf of its ``owner``."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    # The stdlib's listen backlog of 5 resets connections when many clients connect at once
+    # (e.g. a gateway relaying 200 concurrent streams to this server).
+    request_queue_size = 256
+    owner: Owner
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # errors are recorded on the request; tracebacks here would only be noise
 
 
 class Stopped(Exception):
@@ -33,11 +68,11 @@ class _Aborted(Exception):
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: SocketServer
 
     def setup(self) -> None:
         super().setup()
-        self.connection_number = self.server.owner._connected(self.connection)
+        self.connection_number = self.server.owner.connection_opened(self.connection)
         self.connection.settimeout(self.server.owner.idle_timeout)
         # The status line and the body go out in separate writes: without TCP_NODELAY,
         # Nagle holds the second until the client's delayed ACK (~40 ms per request).
@@ -47,7 +82,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             super().finish()
         finally:
-            self.server.owner._disconnected(self.connection)
+            self.server.owner.connection_closed(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests read server.requests instead
@@ -82,10 +117,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             connection=self.connection_number,
             client=self.client_address[:2],
         )
-        owner._record(request)
+        owner.record(request)
         try:
             try:
-                reply = owner._reply_for(request)
+                reply = owner.reply_for(request)
             except Exception as exc:  # a bug in a test's handler or validator: say so, as a 500
                 owner.errors.append(exc)
                 reply = Reply(500, body=f"the test server's handler raised {type(exc).__name__}: {exc}\n")
@@ -103,7 +138,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply, request: RecordedRequest) -> str:
         owner = self.server.owner
-        owner._sleep(reply.delay_before)
+        owner.pause(reply.delay_before)
         chunks = reply.chunks()
         total = sum(map(len, chunks))
         limit = reply.reset_after if reply.reset_after is not None else reply.close_after
@@ -147,22 +182,40 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._frame(pending, chunk, chunked)
                 request.body_bytes_sent += len(chunk)
                 self._write(pending)
-                owner._sleep(reply.delay_between)
+                owner.pause(reply.delay_between)
                 raise _Aborted
             if index and reply.delay_between:
                 self._write(pending)
-                owner._sleep(reply.delay_between)
+                owner.pause(reply.delay_between)
+            if index == len(chunks) - 1 and reply.hold is not None:
+                self._write(pending)
+                owner.hold(reply.hold, reply.hold_timeout)
+                if reply.gone_after_hold and self._client_closed(reply.hold_timeout):
+                    raise ConnectionResetError("the client closed the connection")
             self._frame(pending, chunk, chunked)
             request.body_bytes_sent += len(chunk)
             if len(pending) >= 65536 or reply.delay_between:
                 self._write(pending)
         if limit is not None:  # the body was shorter than the limit: cut it at its end
             self._write(pending)
-            owner._sleep(reply.delay_between)
+            owner.pause(reply.delay_between)
             raise _Aborted
         if chunked:
             pending += b"0\r\n\r\n"
         self._write(pending)
+
+    def _client_closed(self, timeout: float) -> bool:
+        """Whether the client closes its side within ``timeout`` seconds (the socket turns
+        readable and reading it would give end-of-file; any request bytes are left alone)."""
+        import select
+
+        readable, _, _ = select.select([self.connection], [], [], timeout)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     @staticmethod
     def _frame(pending: bytearray, chunk: bytes, chunked: bool) -> None:
@@ -179,7 +232,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if pending:
             self.wfile.write(bytes(pending))
             pending.clear()
-        if self.server.owner._stopping.is_set():
+        if self.server.owner.stopping:
             raise Stopped
 
     def _reset(self) -> None:

@@ -50,6 +50,17 @@ class Reply:
     ``close_after``
         After this many body bytes, close the connection normally (FIN): with chunked or
         length framing the client sees a truncated body.
+    ``hold``
+        A :class:`threading.Event`: every body chunk but the last goes on the wire, and the
+        last waits until the event is set (at most ``hold_timeout`` seconds, or until the
+        server stops). A test sets it once it has seen what it waited for (the first text at
+        the client, say), so no clock decides the order of events: whatever the protocol,
+        a client that reads as the body arrives has all the text but the end.
+    ``gone_after_hold``
+        With ``hold``: once the hold is over, wait (at most ``hold_timeout`` seconds) for the
+        client to close the connection before sending the rest; when it does, the reply ends
+        there with the outcome ``"client-gone"`` (a test of closing early needs no race
+        between the client's close and the server's next write).
     """
 
     status: int = 200
@@ -61,6 +72,9 @@ class Reply:
     reset_after: int | None = None
     close_after: int | None = None
     reason: str | None = None
+    hold: Any = None  # threading.Event; Any keeps this module free of threading
+    hold_timeout: float = 30.0
+    gone_after_hold: bool = False
 
     def __post_init__(self) -> None:
         if self.framing not in ("chunked", "length", "close"):

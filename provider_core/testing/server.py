@@ -52,10 +52,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
-from typing import Any
 
-from .handler import RequestHandler, Stopped
+from .handler import RequestHandler, SocketServer, Stopped
 from .recorded import OUTCOMES, RecordedRequest
 from .reply import Framing, Reply, split_bytes
 
@@ -73,18 +71,6 @@ __all__ = [
 
 Handler = Callable[[RecordedRequest], Reply]
 Validator = Callable[[RecordedRequest], "str | Reply | None"]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # The stdlib's listen backlog of 5 resets connections when many clients connect at once
-    # (e.g. a gateway relaying 200 concurrent streams to this server).
-    request_queue_size = 256
-    owner: LoopbackServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # errors are recorded on the request; tracebacks here would only be noise
 
 
 class LoopbackServer:
@@ -122,7 +108,8 @@ class LoopbackServer:
         self._connections = 0
         #: Exceptions raised by ``handler`` or ``validator`` (each answered with a 500).
         self.errors: list[BaseException] = []
-        self._httpd: _Server | None = None
+        self._holds: set[threading.Event] = set()
+        self._httpd: SocketServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- life cycle ---------------------------------------------------------------------
@@ -132,7 +119,7 @@ class LoopbackServer:
         if self._httpd is not None:
             raise RuntimeError("server already started")
         self._stopping.clear()
-        httpd = _Server((self.host, self.port), RequestHandler)
+        httpd = SocketServer((self.host, self.port), RequestHandler)
         httpd.owner = self
         self._httpd = httpd
         self.port = httpd.server_address[1]
@@ -148,6 +135,10 @@ class LoopbackServer:
         if httpd is None:
             return
         self._stopping.set()
+        with self._lock:
+            held = list(self._holds)
+        for event in held:
+            event.set()
         httpd.shutdown()
         httpd.server_close()
         with self._lock:
@@ -214,13 +205,21 @@ class LoopbackServer:
                 raise TimeoutError(f"{len(requests)} request(s) received, expected {count}")
             time.sleep(0.01)
 
-    # -- used by the handler threads ----------------------------------------------------
+    # -- the request handler's side (provider_core.testing.handler) -------------------------
 
-    def _record(self, request: RecordedRequest) -> None:
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` has been called."""
+        return self._stopping.is_set()
+
+    def record(self, request: RecordedRequest) -> None:
+        """Add a request the handler has read to :attr:`requests`."""
         with self._lock:
             self._requests.append(request)
 
-    def _reply_for(self, request: RecordedRequest) -> Reply:
+    def reply_for(self, request: RecordedRequest) -> Reply:
+        """What ``request`` gets: the validator's refusal, else the next queued reply, else
+        the handler's answer, else a 404."""
         if self.validator is not None:
             verdict = self.validator(request)
             if isinstance(verdict, Reply):
@@ -235,17 +234,33 @@ class LoopbackServer:
             return self.handler(request)
         return Reply(404, body=f"no reply scripted for {request.method} {request.path}\n", framing="length")
 
-    def _connected(self, sock: socket.socket) -> int:
+    def connection_opened(self, sock: socket.socket) -> int:
+        """Count a connection the handler serves; returns its number (1, 2, ...)."""
         with self._lock:
             self._connections += 1
             self._sockets.add(sock)
             return self._connections
 
-    def _disconnected(self, sock: socket.socket) -> None:
+    def connection_closed(self, sock: socket.socket) -> None:
+        """The handler is done with ``sock``."""
         with self._lock:
             self._sockets.discard(sock)
 
-    def _sleep(self, seconds: float) -> None:
+    def hold(self, event: threading.Event, seconds: float) -> None:
+        """Wait until ``event`` is set, at most ``seconds`` (a :attr:`Reply.hold`); raises
+        :class:`Stopped` when the server stops meanwhile."""
+        with self._lock:
+            self._holds.add(event)
+        try:
+            event.wait(seconds)
+        finally:
+            with self._lock:
+                self._holds.discard(event)
+        if self._stopping.is_set():
+            raise Stopped
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (a scripted delay); raises :class:`Stopped` when the server stops meanwhile."""
         if seconds > 0 and self._stopping.wait(seconds):
             raise Stopped
 

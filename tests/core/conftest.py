@@ -1,10 +1,9 @@
-"""Shared fixtures of the core tests: provider-class factories, isolated registries, the
-fixture plugins pip-installed once per session, and a runner for the real console script."""
+"""Shared fixtures of the core tests: provider-class factories, isolated registries, and the
+real console script with the fixture plugins (installed once per session, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import CLIResult, clean_env, run_cli
 
 from provider_core import AbstractProvider
-from provider_core.registry import Registry, reset_registry
+from provider_core.defaults import reset_registry
+from provider_core.registry import Registry
 
-FIXTURE_PLUGINS = Path(__file__).resolve().parent.parent / "fixtures" / "plugins"
-FIXTURE_DISTS = ("good", "broken", "dup_a", "dup_b")
 #: Entry points of the fixture plugins; PROVIDER_CORE_PLUGINS lists them to hide other installed plugins.
 FIXTURE_ENTRY_POINTS = (
     "pcfix_good",
@@ -78,55 +77,7 @@ def default_registry(registry: Registry) -> Iterator[Registry]:
         undo()
 
 
-# -- the fixture plugins, really pip-installed ------------------------------------------------
-
-
-def _wheel_builder_available() -> str | None:
-    """Why ``pip install --no-build-isolation`` cannot build here, or None."""
-    try:
-        import setuptools
-    except ImportError:
-        return "setuptools is not installed in the test environment"
-    major, minor = (int(p) for p in setuptools.__version__.split(".")[:2])
-    if (major, minor) >= (70, 1):
-        return None
-    try:
-        import wheel  # noqa: F401
-    except ImportError:
-        return f"setuptools {setuptools.__version__} needs the 'wheel' package to build (or setuptools>=70.1)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding the fixture plugin distributions, installed by real pip.
-
-    The sources are copied first so that the build leaves nothing in the source tree.
-    """
-    problem = _wheel_builder_available()
-    if problem:
-        pytest.fail(f"cannot build the fixture plugins: {problem} (`make install` provides both)")
-    root = tmp_path_factory.mktemp("pcfix")
-    src = root / "src"
-    shutil.copytree(FIXTURE_PLUGINS, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    target = root / "site"
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
-    cmd += ["--disable-pip-version-check", "--no-index", "--target", str(target)]
-    cmd += [str(src / d) for d in FIXTURE_DISTS]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
-    if proc.returncode != 0:
-        pytest.fail(f"pip install of the fixture plugins failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return target
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for a subprocess: inherited, minus anything that selects plugins or
-    points at the source tree, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVIDER_CORE_", "PCFIX_"))}
-    env.pop("PYTHONPATH", None)
-    env["PYTHONIOENCODING"] = "utf-8"
-    env.update(extra)
-    return env
+# -- the real console script, with the fixture plugins (pip-installed once per session) ------
 
 
 @pytest.fixture(scope="session")
@@ -139,31 +90,18 @@ def console_script() -> Path:
 
 
 @pytest.fixture
-def run_cli(console_script: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``run_cli(*args, site=None, input=None, **env)`` runs the real console script.
+def cli(tmp_path: Path) -> Callable[..., CLIResult]:
+    """``cli(*args, site=None, input="", **env)``: :func:`support.run_cli` in an empty
+    temporary directory, with ``env`` added to a clean environment. With ``site`` (the
+    fixture plugin directory), only the core's fixture plugins load (``PROVIDER_CORE_PLUGINS``
+    lists them) unless ``PROVIDER_CORE_PLUGINS`` is given."""
 
-    With ``site`` (the fixture plugin dir), only the fixture plugins load
-    (``PROVIDER_CORE_PLUGINS`` lists them) unless ``PROVIDER_CORE_PLUGINS`` is given.
-    The working directory is an empty temporary directory, away from the source tree.
-    """
-
-    def run(
-        *args: str, site: Path | None = None, input: str | None = "", **env: str
-    ) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, site: Path | None = None, input: str | None = "", **env: str) -> CLIResult:
         extra = dict(env)
         if site is not None:
             extra["PYTHONPATH"] = str(site)
             extra.setdefault("PROVIDER_CORE_PLUGINS", ",".join(FIXTURE_ENTRY_POINTS))
-        return subprocess.run(
-            [str(console_script), *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=SUBPROCESS_TIMEOUT,
-            env=clean_env(**extra),
-            cwd=tmp_path,
-        )
+        return run_cli(*args, env=clean_env(**extra), stdin=input, cwd=tmp_path, timeout=SUBPROCESS_TIMEOUT)
 
     return run
 

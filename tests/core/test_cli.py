@@ -43,8 +43,8 @@ def _one_error_line(stderr: str) -> str:
 # -- the console script ------------------------------------------------------------------------
 
 
-def test_version(run_cli):
-    proc = run_cli("--version")
+def test_version(cli):
+    proc = cli("--version")
     assert (proc.returncode, proc.stdout) == (0, f"provider-core {provider_core.__version__}\n")
 
 
@@ -55,19 +55,19 @@ def test_python_dash_m_is_the_same_command(tmp_path):
     assert (proc.returncode, proc.stdout) == (0, f"provider-core {provider_core.__version__}\n")
 
 
-def test_help_lists_the_commands_and_the_environment(run_cli):
-    proc = run_cli("--help")
+def test_help_lists_the_commands_and_the_environment(cli):
+    proc = cli("--help")
     assert proc.returncode == 0
     for word in ("providers", "plugins", "route", "chat", "--version", "--debug", "PROVIDER_CORE_PLUGINS"):
         assert word in proc.stdout
-    chat = run_cli("chat", "--help")
+    chat = cli("chat", "--help")
     assert chat.returncode == 0
     for word in ("--model", "--provider", "--system", "--temperature", "--no-stream", "stdin"):
         assert word in chat.stdout
 
 
-def test_no_command_prints_help_and_exits_2(run_cli):
-    proc = run_cli()
+def test_no_command_prints_help_and_exits_2(cli):
+    proc = cli()
     assert proc.returncode == 2 and "usage:" in proc.stderr and proc.stdout == ""
 
 
@@ -75,34 +75,35 @@ def test_no_command_prints_help_and_exits_2(run_cli):
     "args",
     [("chat", "hello"), ("route",), ("frobnicate",), ("chat", "-m", "x", "--temperature", "warm", "hi"), ("--nope",)],
 )
-def test_usage_errors_are_one_line_exit_2(run_cli, args):
-    proc = run_cli(*args)
+def test_usage_errors_are_one_line_exit_2(cli, args):
+    proc = cli(*args)
     assert proc.returncode == 2
     line = _one_error_line(proc.stderr)
     assert "--help" in line
 
 
-def test_providers_table(run_cli, plugin_site):
-    proc = run_cli("providers", site=plugin_site)
+def test_providers_table(cli, plugin_site):
+    proc = cli("providers", site=plugin_site)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:6] == ["NAME", "WORKING", "STREAM", "GPT-3.5", "GPT-4", "MODELS"]
+    header = ["NAME", "WORKING", "STREAM", "GPT-3.5", "GPT-4", "TOOLS", "VISION", "JSON", "MODELS"]
+    assert lines[0].split()[:9] == header
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert rows["FixtureEcho"][1:6] == ["yes", "yes", "no", "yes", "2"]
+    assert rows["FixtureEcho"][1:9] == ["yes", "yes", "no", "yes", "no", "no", "no", "2"]
     assert rows["FixtureSleeper"][1] == "no"
 
 
-def test_providers_filters(run_cli, plugin_site):
-    working = json.loads(run_cli("providers", "--working", "--json", site=plugin_site).stdout)["providers"]
+def test_providers_filters(cli, plugin_site):
+    working = json.loads(cli("providers", "--working", "--json", site=plugin_site).stdout)["providers"]
     assert "FixtureSleeper" not in {p["name"] for p in working} and "FixtureEcho" in {p["name"] for p in working}
-    by_model = json.loads(run_cli("providers", "--model", "fixture-echo", "--json", site=plugin_site).stdout)
+    by_model = json.loads(cli("providers", "--model", "fixture-echo", "--json", site=plugin_site).stdout)
     assert [p["name"] for p in by_model["providers"]] == ["FixtureEcho", "FixtureSleeper"]
-    none = run_cli("providers", "--model", "no-such-model", site=plugin_site)
+    none = cli("providers", "--model", "no-such-model", site=plugin_site)
     assert (none.returncode, none.stdout) == (0, "no providers match\n")
 
 
-def test_providers_json_shape(run_cli, plugin_site):
-    data = json.loads(run_cli("providers", "--json", site=plugin_site).stdout)
+def test_providers_json_shape(cli, plugin_site):
+    data = json.loads(cli("providers", "--json", site=plugin_site).stdout)
     assert set(data) == {"providers"}
     for record in data["providers"]:
         assert set(record) >= PROVIDER_KEYS, set(record) ^ PROVIDER_KEYS
@@ -110,8 +111,8 @@ def test_providers_json_shape(run_cli, plugin_site):
     assert names == sorted(names, key=str.lower)
 
 
-def test_route_human_output(run_cli, plugin_site):
-    proc = run_cli("route", "fixture-echo", site=plugin_site)
+def test_route_human_output(cli, plugin_site):
+    proc = cli("route", "fixture-echo", site=plugin_site)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (
         "fixture-echo: 1 candidate(s), tried in this order:\n"
@@ -120,22 +121,22 @@ def test_route_human_output(run_cli, plugin_site):
     )
 
 
-def test_route_unknown_model_is_a_user_error_with_suggestions(run_cli, plugin_site):
-    proc = run_cli("route", "fixture-ech", site=plugin_site)
+def test_route_unknown_model_is_a_user_error_with_suggestions(cli, plugin_site):
+    proc = cli("route", "fixture-ech", site=plugin_site)
     assert proc.returncode == 2
     line = _one_error_line(proc.stderr)
     assert "'fixture-ech'" in line and "did you mean 'fixture-echo'" in line
 
 
-def test_route_include_not_working(run_cli, plugin_site):
-    plan = json.loads(run_cli("route", "fixture-echo", "--include-not-working", "--json", site=plugin_site).stdout)
+def test_route_include_not_working(cli, plugin_site):
+    plan = json.loads(cli("route", "fixture-echo", "--include-not-working", "--json", site=plugin_site).stdout)
     assert [c["name"] for c in plan["candidates"]] == ["FixtureEcho", "FixtureSleeper"]
 
 
-def test_chat_prompt_from_arguments_and_stdin(run_cli, plugin_site):
-    proc = run_cli("chat", "-m", "fixture-echo", site=plugin_site, input="from stdin\n")
+def test_chat_prompt_from_arguments_and_stdin(cli, plugin_site):
+    proc = cli("chat", "-m", "fixture-echo", site=plugin_site, input="from stdin\n")
     assert (proc.returncode, proc.stdout) == (0, "echo: from stdin\n")
-    proc = run_cli("chat", "-m", "fixture-echo", "--no-stream", "a", "b", site=plugin_site)
+    proc = cli("chat", "-m", "fixture-echo", "--no-stream", "a", "b", site=plugin_site)
     assert (proc.returncode, proc.stdout) == (0, "echo: a b\n")
 
 
@@ -163,8 +164,8 @@ def test_chat_without_prompt_on_a_terminal_says_how(console_script, plugin_site,
     assert _one_error_line(proc.stderr) == "error: no prompt: give it as an argument or pipe it on stdin"
 
 
-def test_chat_empty_stdin_is_a_user_error(run_cli, plugin_site):
-    proc = run_cli("chat", "-m", "fixture-echo", site=plugin_site, input="  \n")
+def test_chat_empty_stdin_is_a_user_error(cli, plugin_site):
+    proc = cli("chat", "-m", "fixture-echo", site=plugin_site, input="  \n")
     assert proc.returncode == 2
     assert _one_error_line(proc.stderr) == "error: no prompt: stdin was empty"
 
@@ -178,31 +179,31 @@ def test_chat_empty_stdin_is_a_user_error(run_cli, plugin_site):
         (("chat", "-m", "fixture-survivor", "-p", "FixtureEcho", "hi"), 2, "not served by provider 'FixtureEcho'"),
     ],
 )
-def test_chat_user_errors(run_cli, plugin_site, args, code, needle):
-    proc = run_cli(*args, site=plugin_site)
+def test_chat_user_errors(cli, plugin_site, args, code, needle):
+    proc = cli(*args, site=plugin_site)
     assert proc.returncode == code
     assert needle in _one_error_line(proc.stderr)
     assert proc.stdout == ""
 
 
-def test_chat_without_a_working_provider_exits_1(run_cli, plugin_site):
-    proc = run_cli("chat", "-m", "fixture-echo", "hi", site=plugin_site, PCFIX_DOWN="FixtureEcho")
+def test_chat_without_a_working_provider_exits_1(cli, plugin_site):
+    proc = cli("chat", "-m", "fixture-echo", "hi", site=plugin_site, PCFIX_DOWN="FixtureEcho")
     assert proc.returncode == 1
     line = _one_error_line(proc.stderr)
     assert "FixtureEcho: reported not working" in line and "FixtureSleeper: marked not working" in line
 
 
-def test_chat_naming_a_not_working_provider_warns_and_answers(run_cli, plugin_site):
-    proc = run_cli("chat", "-m", "fixture-echo", "-p", "fixturesleeper", "hi", site=plugin_site)
+def test_chat_naming_a_not_working_provider_warns_and_answers(cli, plugin_site):
+    proc = cli("chat", "-m", "fixture-echo", "-p", "fixturesleeper", "hi", site=plugin_site)
     assert (proc.returncode, proc.stdout) == (0, "sleeper answered\n")
     assert "warning: FixtureSleeper is marked not working; calling it because it was named" in proc.stderr
 
 
 @pytest.mark.parametrize("position", ["before", "after"])
-def test_debug_shows_the_traceback_before_or_after_the_command(run_cli, plugin_site, position):
+def test_debug_shows_the_traceback_before_or_after_the_command(cli, plugin_site, position):
     args = ["route", "fixture-ech"]
     args = ["--debug", *args] if position == "before" else [*args, "--debug"]
-    proc = run_cli(*args, site=plugin_site)
+    proc = cli(*args, site=plugin_site)
     assert proc.returncode == 2
     assert "Traceback (most recent call last)" in proc.stderr
     assert proc.stderr.rstrip().splitlines()[-1].startswith("error: model 'fixture-ech'")

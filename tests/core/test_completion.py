@@ -87,7 +87,8 @@ def test_temperature_in_range_is_accepted_and_passed_on(registry, make_provider,
 
     registry.register(make_provider("P", body=body))
     assert create_completion("m", HELLO, stream=False, registry=registry, temperature=temperature) == "ok"
-    assert seen == {"temperature": temperature}
+    # None is the signature's default (contract v2): "not given", so not sent
+    assert seen == ({"temperature": temperature} if temperature is not None else {})
 
 
 def test_unknown_model_is_refused_before_any_call(registry, make_provider, calls):
@@ -330,7 +331,7 @@ def test_pinned_provider_with_empty_model_uses_its_default(registry, make_provid
 
     registry.register(make_provider("Real", body=body, default_model="m"))
     assert create_completion("", HELLO, stream=False, provider="Real", registry=registry) == "ok"
-    assert seen == [""]  # the provider maps "" to its default_model itself
+    assert seen == ["m"]  # the core asks the provider for its default_model (validated once, in the core)
 
 
 def test_pinned_provider_class_is_checked_against_the_contract(registry, make_provider):

@@ -22,8 +22,8 @@ def _by_name(items):
     return {item["name"]: item for item in items}
 
 
-def test_good_plugin_shows_with_its_flags(run_cli, plugin_site):
-    providers = _by_name(_json(run_cli("providers", "--json", site=plugin_site))["providers"])
+def test_good_plugin_shows_with_its_flags(cli, plugin_site):
+    providers = _by_name(_json(cli("providers", "--json", site=plugin_site))["providers"])
     echo = providers["FixtureEcho"]
     assert echo["plugin"] == "pcfix_good"
     assert echo["url"] == "http://127.0.0.1/fixture-echo"
@@ -45,8 +45,8 @@ def test_good_plugin_shows_with_its_flags(run_cli, plugin_site):
     assert set(providers) == {"FixtureEcho", "FixtureSleeper", "FixtureGated", "FixtureSurvivor", "FixtureDup"}
 
 
-def test_good_plugin_is_routed_to_by_model_name(run_cli, plugin_site):
-    plan = _json(run_cli("route", "fixture-echo", "--json", site=plugin_site))
+def test_good_plugin_is_routed_to_by_model_name(cli, plugin_site):
+    plan = _json(cli("route", "fixture-echo", "--json", site=plugin_site))
     assert plan == {
         "model": "fixture-echo",
         "stream": False,
@@ -55,14 +55,14 @@ def test_good_plugin_is_routed_to_by_model_name(run_cli, plugin_site):
     }
 
 
-def test_chat_streams_from_the_installed_plugin(run_cli, plugin_site):
-    proc = run_cli("chat", "-m", "fixture-echo", "hello", "plugin", "world", site=plugin_site)
+def test_chat_streams_from_the_installed_plugin(cli, plugin_site):
+    proc = cli("chat", "-m", "fixture-echo", "hello", "plugin", "world", site=plugin_site)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "echo: hello plugin world\n"
 
 
-def test_broken_plugins_show_with_their_errors(run_cli, plugin_site):
-    data = _json(run_cli("plugins", "--json", site=plugin_site))
+def test_broken_plugins_show_with_their_errors(cli, plugin_site):
+    data = _json(cli("plugins", "--json", site=plugin_site))
     plugins = _by_name(data["plugins"])
     assert {n for n in plugins if n.startswith("pcfix_")} == set(ALL_FIXTURES.split(","))
     assert plugins["breaker"]["status"] == "builtin"  # the core's own, listed too
@@ -93,8 +93,8 @@ def test_broken_plugins_show_with_their_errors(run_cli, plugin_site):
     assert "pcfix_broken.contract.FixtureNoModels" in error and "'models'" in error
 
 
-def test_plugins_human_output_shows_errors(run_cli, plugin_site):
-    proc = run_cli("plugins", site=plugin_site)
+def test_plugins_human_output_shows_errors(cli, plugin_site):
+    proc = cli("plugins", site=plugin_site)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "PROVIDERS"]
@@ -103,9 +103,9 @@ def test_plugins_human_output_shows_errors(run_cli, plugin_site):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_duplicate_names_have_a_deterministic_winner_shown_by_plugins(run_cli, plugin_site):
+def test_duplicate_names_have_a_deterministic_winner_shown_by_plugins(cli, plugin_site):
     for _ in range(2):
-        data = _json(run_cli("plugins", "--json", site=plugin_site))
+        data = _json(cli("plugins", "--json", site=plugin_site))
         plugins = _by_name(data["plugins"])
         assert plugins["pcfix_dup_a"]["providers"] == ["FixtureDup"]
         assert plugins["pcfix_dup_b"]["providers"] == []
@@ -113,17 +113,17 @@ def test_duplicate_names_have_a_deterministic_winner_shown_by_plugins(run_cli, p
             (warning,) = plugins[name]["warnings"]
             assert "'FixtureDup' registered twice" in warning and "keeping pcfix_dup_a.FixtureDup" in warning
         assert any("registered twice" in w for w in data["warnings"])
-    providers = _by_name(_json(run_cli("providers", "--json", site=plugin_site))["providers"])
+    providers = _by_name(_json(cli("providers", "--json", site=plugin_site))["providers"])
     assert providers["FixtureDup"]["plugin"] == "pcfix_dup_a"
     assert providers["FixtureDup"]["url"] == "http://127.0.0.1/dup-a"
-    chat = run_cli("chat", "-m", "fixture-dup", "hi", site=plugin_site)
+    chat = cli("chat", "-m", "fixture-dup", "hi", site=plugin_site)
     assert chat.stdout == "from dup a\n"
     assert "warning: provider name 'FixtureDup' registered twice" in chat.stderr
 
 
-def test_disable_plugins(run_cli, plugin_site):
+def test_disable_plugins(cli, plugin_site):
     env = {"PROVIDER_CORE_DISABLE_PLUGINS": "pcfix_importfail, PCFIX_HOOKRAISE,pcfix_dup_b"}
-    plugins = _by_name(_json(run_cli("plugins", "--json", site=plugin_site, **env))["plugins"])
+    plugins = _by_name(_json(cli("plugins", "--json", site=plugin_site, **env))["plugins"])
     for name in ("pcfix_importfail", "pcfix_hookraise", "pcfix_dup_b"):
         assert plugins[name]["status"] == "disabled"
         assert plugins[name]["warnings"] == ["disabled by PROVIDER_CORE_DISABLE_PLUGINS"]
@@ -132,40 +132,40 @@ def test_disable_plugins(run_cli, plugin_site):
     assert plugins["pcfix_good"]["status"] == "loaded"
 
 
-def test_allow_list_loads_only_the_named_plugins(run_cli, plugin_site):
-    proc = run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good")
+def test_allow_list_loads_only_the_named_plugins(cli, plugin_site):
+    proc = cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good")
     plugins = _by_name(_json(proc)["plugins"])
     loaded = {name for name, p in plugins.items() if p["status"] not in ("disabled", "builtin")}
     assert loaded == {"pcfix_good"}
     assert plugins["breaker"]["status"] == "builtin"  # the allow-list is for entry points only
     assert plugins["pcfix_dup_a"]["warnings"] == ["not listed in PROVIDER_CORE_PLUGINS"]
-    providers = _json(run_cli("providers", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good"))
+    providers = _json(cli("providers", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good"))
     assert {p["plugin"] for p in providers["providers"]} == {"pcfix_good"}
 
 
-def test_allow_list_naming_a_plugin_that_is_not_installed_warns(run_cli, plugin_site):
-    proc = run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good,pcfix_goood")
+def test_allow_list_naming_a_plugin_that_is_not_installed_warns(cli, plugin_site):
+    proc = cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good,pcfix_goood")
     data = _json(proc)
     expected = "PROVIDER_CORE_PLUGINS names 'pcfix_goood': no such plugin is installed (installed: "
     assert any(w.startswith(expected) and "pcfix_good" in w for w in data["warnings"]), data["warnings"]
     assert f"warning: {expected}" in proc.stderr
     assert _by_name(data["plugins"])["pcfix_good"]["status"] == "loaded"
-    quiet = run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good")
+    quiet = cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS="pcfix_good")
     assert _json(quiet)["warnings"] == [] and "warning:" not in quiet.stderr
 
 
-def test_deny_list_wins_over_allow_list(run_cli, plugin_site):
+def test_deny_list_wins_over_allow_list(cli, plugin_site):
     env = {"PROVIDER_CORE_PLUGINS": "pcfix_good,pcfix_dup_a", "PROVIDER_CORE_DISABLE_PLUGINS": "pcfix_good"}
-    plugins = _by_name(_json(run_cli("plugins", "--json", site=plugin_site, **env))["plugins"])
+    plugins = _by_name(_json(cli("plugins", "--json", site=plugin_site, **env))["plugins"])
     assert {n for n, p in plugins.items() if p["status"] == "loaded"} == {"pcfix_dup_a"}
 
 
 @pytest.mark.parametrize("value", ["", " , "])
-def test_blank_allow_list_loads_no_plugin(run_cli, plugin_site, value):
-    listed = _json(run_cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value))["plugins"]
+def test_blank_allow_list_loads_no_plugin(cli, plugin_site, value):
+    listed = _json(cli("plugins", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value))["plugins"]
     plugins = [p for p in listed if p["status"] != "builtin"]  # the breaker: part of the core, always loaded
     assert plugins and all(p["status"] == "disabled" for p in plugins)
-    assert _json(run_cli("providers", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value)) == {"providers": []}
+    assert _json(cli("providers", "--json", site=plugin_site, PROVIDER_CORE_PLUGINS=value)) == {"providers": []}
 
 
 def test_unset_allow_list_loads_every_plugin(run_python, plugin_site):
@@ -175,8 +175,8 @@ def test_unset_allow_list_loads_every_plugin(run_python, plugin_site):
     assert "'pcfix_good'" in proc.stdout and "'pcfix_importfail'" in proc.stdout
 
 
-def test_provider_working_hook_from_a_plugin_drives_routing(run_cli, plugin_site):
-    proc = run_cli("route", "fixture-echo", "--json", site=plugin_site, PCFIX_DOWN="FixtureEcho")
+def test_provider_working_hook_from_a_plugin_drives_routing(cli, plugin_site):
+    proc = cli("route", "fixture-echo", "--json", site=plugin_site, PCFIX_DOWN="FixtureEcho")
     assert proc.returncode == 1
     plan = json.loads(proc.stdout)
     assert plan["candidates"] == []
@@ -185,7 +185,7 @@ def test_provider_working_hook_from_a_plugin_drives_routing(run_cli, plugin_site
         "FixtureSleeper": "marked not working",
     }
     assert proc.stderr.splitlines()[-1].startswith("error: no working provider serves 'fixture-echo'")
-    providers = _by_name(_json(run_cli("providers", "--json", site=plugin_site, PCFIX_DOWN="FixtureEcho"))["providers"])
+    providers = _by_name(_json(cli("providers", "--json", site=plugin_site, PCFIX_DOWN="FixtureEcho"))["providers"])
     assert providers["FixtureEcho"]["working"] is False and providers["FixtureEcho"]["working_static"] is True
 
 

@@ -13,13 +13,16 @@ from provider_core.messages import (
     MAX_PROMPT_CHARS,
     validate_messages,
     validate_model,
-    validate_options,
 )
+from provider_core.options import validate_options
 
 ROLES = ("system", "user", "assistant", "tool")
 
 valid_message = st.fixed_dictionaries(
     {"role": st.sampled_from(ROLES), "content": st.text(max_size=50)},
+    optional={"name": st.text(max_size=10)},
+) | st.fixed_dictionaries(  # tool_call_id belongs to tool messages only (contract v2)
+    {"role": st.just("tool"), "content": st.text(max_size=50)},
     optional={"name": st.text(max_size=10), "tool_call_id": st.text(max_size=10)},
 )
 valid_messages = st.lists(valid_message, min_size=1, max_size=6)

@@ -16,7 +16,8 @@ from provider_core import (
     get_registry,
     hookimpl,
 )
-from provider_core.registry import EXPLICIT, reset_registry
+from provider_core.defaults import reset_registry
+from provider_core.registry import EXPLICIT
 
 
 def _plugin(**hooks) -> types.SimpleNamespace:
@@ -170,7 +171,7 @@ def test_working_hook_overrides_the_static_flag(registry, make_provider):
     assert registry.is_working(down) is False
     assert registry.is_working(calm) is True  # None = no opinion: the static flag decides
     assert registry.providers(working=True) == [calm, up]
-    assert registry.dynamic_working is True
+    assert registry.caches_routes is False
 
 
 def test_working_hook_is_read_on_every_query(registry, make_provider):
@@ -197,7 +198,7 @@ def test_raising_working_hook_is_recorded_not_fatal(registry, make_provider):
 
 def test_without_hooks_routing_is_not_dynamic(registry, make_provider):
     registry.register(make_provider("Plain"))
-    assert registry.dynamic_working is False
+    assert registry.caches_routes is True
 
 
 # -- in-process plugins -------------------------------------------------------------------------
@@ -270,9 +271,9 @@ def test_get_registry_is_a_process_wide_singleton_and_reset_restores_it():
 
 def test_entry_points_are_not_loaded_until_the_first_query():
     reg = Registry(environ={"PROVIDER_CORE_PLUGINS": "no-such-plugin"})
-    assert reg._loaded is False and reg._pm is None
+    assert not reg.loaded
     with pytest.warns(RuntimeWarning, match="PROVIDER_CORE_PLUGINS names 'no-such-plugin': no such plugin"):
         reg.providers()
-    assert reg._loaded is True
+    assert reg.loaded
     assert [info.name for info in reg.plugins() if info.status == "builtin"] == ["breaker"]
     assert all(info.status == "disabled" for info in reg.plugins() if info.status != "builtin")

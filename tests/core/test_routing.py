@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provider_core import ModelNotSupported, NoProviderAvailable, RoutePlan, hookimpl
-from provider_core.routing import explain_route, plan_route
 
 
 def test_order_is_priority_descending_then_name(registry, make_provider):
@@ -120,7 +119,7 @@ def test_stream_filter(registry, make_provider):
 
 def test_explain_route_reports_skips_without_raising(registry, make_provider):
     registry.register(make_provider("Down", working=False))
-    plan = explain_route(registry, "m")
+    plan = registry.router.plan("m")
     assert isinstance(plan, RoutePlan) and plan.candidates == ()
     assert [str(a) for a in plan.skipped] == ["Down: marked not working"]
     data = plan.to_dict(registry)
@@ -134,14 +133,14 @@ def test_explain_route_reports_skips_without_raising(registry, make_provider):
 
 def test_route_plan_to_dict_names_the_plugin(registry, make_provider):
     registry.register(make_provider("One", priority=2))
-    data = explain_route(registry, "m").to_dict(registry)
+    data = registry.router.plan("m").to_dict(registry)
     assert data["candidates"] == [{"name": "One", "plugin": "<explicit>", "priority": 2}]
 
 
 def test_cache_is_invalidated_on_register(registry, make_provider):
     registry.register(make_provider("First"))
     assert [p.name for p in registry.route("m")] == ["First"]
-    assert plan_route(registry, "m") is plan_route(registry, "m")  # cached while nothing changes
+    assert registry.router.route("m") is registry.router.route("m")  # cached while nothing changes
     registry.register(make_provider("Aaa"))
     assert [p.name for p in registry.route("m")] == ["Aaa", "First"]
     registry.unregister("aaa")
@@ -158,7 +157,7 @@ def test_dynamic_working_hook_is_not_cached(registry, make_provider):
     registry.add_plugin(plugin, "health")
     assert [p.name for p in registry.route("m")] == ["Flaky", "Steady"]
     state["flaky"] = False
-    plan = explain_route(registry, "m")
+    plan = registry.router.plan("m")
     assert [p.name for p in plan.candidates] == ["Steady"]
     assert [str(a) for a in plan.skipped] == ["Flaky: reported not working by a provider_working hook"]
     state["flaky"] = None
@@ -197,7 +196,7 @@ def test_route_order_property(make_provider, specs, stream):
     providers = reg.providers()
     usable = [p for p in providers if p.working and (p.supports_stream or not stream)]
     expected = sorted(usable, key=lambda p: (-p.priority, p.name.lower()))
-    plan = explain_route(reg, "m", stream=stream)
+    plan = reg.router.plan("m", stream=stream)
     assert list(plan.candidates) == expected
     assert {a.provider for a in plan.skipped} == {p.name for p in providers} - {p.name for p in usable}
     if expected:

@@ -20,7 +20,9 @@ from provider_core.cli import main
 KEY = "sk-command-test-4242"
 
 
-def run_cli(args: list[str], env: dict[str, str] | None = None, code: str = "") -> subprocess.CompletedProcess:
+def run_main(args: list[str], env: dict[str, str] | None = None, code: str = "") -> subprocess.CompletedProcess:
+    """``provider_core.cli.main(args)`` in a fresh interpreter, after running ``code`` (to
+    hide a module, say)."""
     script = code + "import sys; from provider_core.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
         [sys.executable, "-c", script, *args],
@@ -41,7 +43,7 @@ def test_help_names_endpoints_and_the_extra(capsys):
 
 
 def test_missing_web_stack_is_one_line_naming_the_extra():
-    result = run_cli(["serve"], code="import sys; sys.modules['uvicorn'] = None; ")
+    result = run_main(["serve"], code="import sys; sys.modules['uvicorn'] = None; ")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
     assert "pip install 'provider-core[server]'" in result.stderr
@@ -56,7 +58,7 @@ def test_missing_web_stack_is_one_line_naming_the_extra():
     ],
 )
 def test_bad_settings_are_one_line_errors(args, env, needle):
-    result = run_cli(args, env)
+    result = run_main(args, env)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and needle in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -64,7 +66,7 @@ def test_bad_settings_are_one_line_errors(args, env, needle):
 
 @pytest.mark.parametrize("args", [["--workers", "0"], ["--port", "70000"], ["--max-body-bytes", "-1"]])
 def test_bad_arguments_exit_2(args):
-    result = run_cli(["serve", *args])
+    result = run_main(["serve", *args])
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
 
@@ -177,11 +179,11 @@ def test_serve_with_the_official_client_then_stop(serve_env, workers, stop):
 
 def test_serving_beyond_loopback_without_keys_warns_and_bind_failure_is_reported():
     # 192.0.2.1 (TEST-NET-1) is never a local address: nothing listens beyond loopback here.
-    result = run_cli(["serve", "--host", "192.0.2.1", "--port", "0"], {"PROVIDER_CORE_PLUGINS": ""})
+    result = run_main(["serve", "--host", "192.0.2.1", "--port", "0"], {"PROVIDER_CORE_PLUGINS": ""})
     lines = result.stderr.splitlines()
     assert lines[0].startswith("warning: serving on 192.0.2.1 without API keys")
     assert result.returncode != 0
     assert any("192.0.2.1" in line and "ERROR" in line for line in lines)
     assert "Traceback" not in result.stderr
-    with_keys = run_cli(["serve", "--host", "192.0.2.1", "--port", "0"], {"PROVIDER_CORE_API_KEYS": KEY})
+    with_keys = run_main(["serve", "--host", "192.0.2.1", "--port", "0"], {"PROVIDER_CORE_API_KEYS": KEY})
     assert "without API keys" not in with_keys.stderr

@@ -72,14 +72,22 @@ def test_provider_field_pins_a_provider_even_one_marked_not_working(client):
     assert info.value.body["param"] == "provider"
 
 
-def test_temperature_and_content_parts_reach_the_provider(client):
+def test_a_tool_request_to_text_only_providers_is_400_saying_why(client):
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="echo-1", messages=user("x"), tools=[tool])
+    assert info.value.body["code"] == "unsupported_request"
+    assert "Echo: does not support tools" in info.value.message
+
+
+def test_parameters_and_content_parts_reach_the_provider(client):
     messages = [
         {"role": "developer", "content": "be brief"},
         {"role": "user", "content": [{"type": "text", "text": "hel"}, {"type": "text", "text": "lo"}]},
     ]
     reply = client.chat.completions.create(model="options-1", messages=messages, temperature=0.25, max_tokens=5)
     text = reply.choices[0].message.content
-    assert text.startswith("[('temperature', 0.25)]|")
+    assert text.startswith("[('max_tokens', 5), ('temperature', 0.25)]|")
     assert "{'role': 'system', 'content': 'be brief'}" in text
     assert "{'role': 'user', 'content': 'hello'}" in text
 
@@ -133,8 +141,13 @@ def test_invalid_messages_are_400_naming_the_field(client, messages, param):
     ("extra", "param"),
     [
         ({"temperature": 5}, "temperature"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
-        ({"stop": ["\n"]}, "stop"),
+        ({"tools": [{"type": "function", "function": {"name": "f g"}}]}, "tools[0].function.name"),
+        ({"stop": [""]}, "stop"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"logprobs": True}, "logprobs"),
+        ({"frequency_penalty": 0.5}, "frequency_penalty"),
+        ({"parallel_tool_calls": False}, "parallel_tool_calls"),
+        ({"max_tokens": 5, "max_completion_tokens": 6}, "max_completion_tokens"),
         ({"n": 2}, "n"),
         ({"extra_body": {"frobnicate": 1}}, "frobnicate"),
         ({"extra_body": {"stream": "yes"}}, "stream"),
@@ -153,7 +166,7 @@ def test_upstream_429_stays_429_with_retry_after(client):
         client.chat.completions.create(model="limited-1", messages=user("x"), stream=True)
     assert info.value.status_code == 429
     assert info.value.response.headers["retry-after"] == "7"
-    assert "HTTP 429 from Limited" in info.value.message
+    assert "Limited: rate limited by the upstream (HTTP 429)" in info.value.message
 
 
 def test_upstream_401_is_a_bad_gateway_not_the_callers_auth_failure(client):
@@ -201,7 +214,9 @@ def test_http_errors_are_in_the_openai_shape(gateway):
     with httpx.Client(timeout=10) as http:
         missing = http.get(gateway.url + "/v1/nothing")
         wrong_method = http.get(gateway.url + "/v1/chat/completions")
-        not_json = http.post(gateway.url + "/v1/chat/completions", content=b"{not json")
+        not_json = http.post(
+            gateway.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+        )
         not_object = http.post(gateway.url + "/v1/chat/completions", json=["model"])
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
@@ -214,12 +229,10 @@ def test_http_errors_are_in_the_openai_shape(gateway):
 
 
 def test_providers_endpoint_matches_the_cli_records(client, helpers):
-    from provider_core.cli import provider_record
-
     response = client.get("/providers", cast_to=object)
     names = [p["name"] for p in response["providers"]]
     assert names == sorted(names, key=str.lower)
     down = next(p for p in response["providers"] if p["name"] == "Down")
     registry = helpers.make_registry()
-    assert down == provider_record(registry, registry.get("Down"))
+    assert down == registry.describe(registry.get("Down"))
     assert down["working"] is False

@@ -13,6 +13,7 @@ import pytest
 from provider_core.gateway.config import GatewayConfig
 
 SECOND_KEY = "second-key-abcdef"
+JSON = {"content-type": "application/json"}
 
 
 def user(text: str) -> list[dict[str, str]]:
@@ -67,7 +68,7 @@ def test_healthz_stays_open_when_auth_is_on(secured):
 def test_unauthenticated_large_body_still_reads_its_401(secured):
     body = json.dumps({"model": "echo-1", "messages": user("x" * 900_000)}).encode()
     with httpx.Client(timeout=30) as http:
-        response = http.post(secured.url + "/v1/chat/completions", content=body)
+        response = http.post(secured.url + "/v1/chat/completions", content=body, headers=JSON)
     assert response.status_code == 401
 
 
@@ -109,7 +110,7 @@ def test_oversized_body_is_413_readable_by_a_plain_http_client(gateway):
 
     conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
     try:
-        conn.request("POST", "/v1/chat/completions", body=b"x" * (8 * 1024 * 1024))
+        conn.request("POST", "/v1/chat/completions", body=b"x" * (8 * 1024 * 1024), headers=JSON)
         response = conn.getresponse()
         assert response.status == 413
         assert json.loads(response.read())["error"]["code"] == "request_too_large"
@@ -124,8 +125,10 @@ def _post_sized(server, size: int, **kwargs) -> httpx.Response:
     assert len(body) == size
     with httpx.Client(timeout=30) as http:
         if kwargs.pop("chunked", False):
-            return http.post(server.url + "/v1/chat/completions", content=iter([body[:1000], body[1000:]]))
-        return http.post(server.url + "/v1/chat/completions", content=body)
+            return http.post(
+                server.url + "/v1/chat/completions", content=iter([body[:1000], body[1000:]]), headers=JSON
+            )
+        return http.post(server.url + "/v1/chat/completions", content=body, headers=JSON)
 
 
 def test_limit_is_exact(small_limit):
@@ -158,7 +161,7 @@ def _raw_exchange(server, head: bytes, body: bytes = b"") -> bytes:
 
 def test_expect_100_continue_gets_the_413_before_sending_the_body(small_limit):
     head = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 5000000\r\nExpect: 100-continue\r\n\r\n"
     )
     reply = _raw_exchange(small_limit, head)  # the body is never sent
@@ -167,7 +170,10 @@ def test_expect_100_continue_gets_the_413_before_sending_the_body(small_limit):
 
 
 def test_body_beyond_the_drain_bound_is_refused_at_once_and_closed(small_limit):
-    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 5000000\r\n\r\n"
+    )
     reply = _raw_exchange(small_limit, head)  # not waiting for 5 MB to be read and dropped
     assert reply.startswith(b"HTTP/1.1 413 ")
     assert b"connection: close" in reply.lower()
@@ -175,7 +181,7 @@ def test_body_beyond_the_drain_bound_is_refused_at_once_and_closed(small_limit):
 
 def test_drained_413_keeps_the_connection_usable(small_limit):
     with httpx.Client(timeout=30) as http:
-        big = http.post(small_limit.url + "/v1/chat/completions", content=b"x" * 50_000)
+        big = http.post(small_limit.url + "/v1/chat/completions", content=b"x" * 50_000, headers=JSON)
         assert big.status_code == 413
         assert big.headers.get("connection") != "close"
         assert http.get(small_limit.url + "/healthz").status_code == 200

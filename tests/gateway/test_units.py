@@ -42,10 +42,25 @@ def test_request_fields_and_ignored_ones():
             "stop": None,
         }
     )
-    assert chat.stream is True
+    assert chat.stream is True and chat.include_usage is True
     assert chat.provider == "Aivvm"
-    assert chat.options == {"temperature": 0.5}
-    assert chat.messages == [{"role": "assistant", "content": "a"}]  # nulls dropped
+    assert chat.options == {"temperature": 0.5, "max_tokens": 10, "top_p": 1, "response_format": {"type": "text"}}
+    assert chat.messages == [{"role": "assistant", "content": "a"}]  # nulls and an empty tools list dropped
+
+
+def test_request_keeps_a_null_content_beside_tool_calls_and_one_token_limit():
+    calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    chat = parse_chat_request(
+        {
+            "model": "m",
+            "messages": [{"role": "assistant", "content": None, "tool_calls": calls, "annotations": []}],
+            "max_completion_tokens": 7,
+            "stream": False,
+            "stream_options": {"include_usage": True},
+        }
+    )
+    assert chat.messages == [{"role": "assistant", "content": None, "tool_calls": calls}]
+    assert chat.options == {"max_tokens": 7} and chat.include_usage is False  # usage chunks are for streams
 
 
 @pytest.mark.parametrize(
@@ -58,15 +73,15 @@ def test_request_fields_and_ignored_ones():
         ({"model": "m", "messages": [], "stream": 1}, "stream"),
         ({"model": "m", "messages": [], "provider": ""}, "provider"),
         ({"model": "m", "messages": [], "n": True}, "n"),
-        ({"model": "m", "messages": [], "response_format": {"type": "json_object"}}, "response_format"),
         ({"model": "m", "messages": [], "logprobs": True}, "logprobs"),
         ({"model": "m", "messages": [], "zzz": 1, "aaa": 2}, "aaa"),
-        (
-            {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-            "messages[0].content[0].type",
-        ),
-        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]}, "messages[0].content[0].text"),
-        ({"model": "m", "messages": [{"role": "user", "content": ["x"]}]}, "messages[0].content[0].type"),
+        ({"model": "m", "messages": [], "parallel_tool_calls": False}, "parallel_tool_calls"),
+        ({"model": "m", "messages": [], "presence_penalty": 1}, "presence_penalty"),
+        ({"model": "m", "messages": [], "modalities": ["text", "audio"]}, "modalities"),
+        ({"model": "m", "messages": [], "stream_options": {"include_usage": 1}}, "stream_options.include_usage"),
+        ({"model": "m", "messages": [], "stream_options": {"chunk_size": 1}}, "stream_options.chunk_size"),
+        ({"model": "m", "messages": [], "max_tokens": 1, "max_completion_tokens": 2}, "max_completion_tokens"),
+        ({"model": "m", "messages": [], "tools": {}}, "tools"),
     ],
 )
 def test_request_errors_name_the_field(body, param):
@@ -203,7 +218,7 @@ def parse_sse(raw: bytes) -> list[str]:
 @given(st.lists(st.text(min_size=1), min_size=1, max_size=8))
 def test_sse_carries_any_text_exactly(chunks):
     reply = ChatReply("m", provider="P")
-    raw = reply.first_chunk(chunks[0]) + b"".join(reply.chunk(c) for c in chunks[1:]) + reply.final_chunk()
+    raw = b"".join(reply.item(c) for c in chunks) + reply.final_chunk("stop")
     events = [json.loads(e) for e in parse_sse(raw)]
     assert len(events) == len(chunks) + 1
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in events) == "".join(chunks)

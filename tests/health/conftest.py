@@ -1,12 +1,19 @@
 """Fixtures for the health tests: a fake clock, scripted in-process providers, a registry
-with the built-in breaker, and a real redis-server on loopback (session-wide)."""
+with the built-in breaker, a real redis-server on loopback (session-wide, or one of a
+test's own to kill and start again), and other processes sharing circuits through it."""
 
 from __future__ import annotations
 
+import json
+import os
+import select
 import shutil
 import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,36 +136,71 @@ def make_registry(clock: FakeClock) -> Callable[..., tuple[Registry, CircuitBrea
 # -- a real redis-server --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """``redis://127.0.0.1:PORT/0`` of a redis-server started for this session (no
-    persistence), stopped at the end. Skips only when redis-server is not installed."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server): the Redis backend tests need one")
-    redis = pytest.importorskip("redis", reason="redis-py is not installed (pip install 'provider-core[redis]')")
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                    pytest.fail(f"redis-server did not start on port {port}: {err[-500:]}")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        proc.terminate()
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` every 20 ms until it holds or ``timeout`` passes; its last value.
+    A bound on waiting for a condition, never a measure of speed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+class RedisServer:
+    """A redis-server on ``127.0.0.1:port`` (a free port unless given). ``start()`` starts it
+    and waits (bounded) until it answers; ``kill()`` kills the process (SIGKILL, as a crash);
+    ``start()`` again reuses the port. With ``data_dir`` it keeps its data across restarts
+    (append-only file, fsync at every write); without, it keeps nothing."""
+
+    def __init__(self, exe: str, *, port: int | None = None, data_dir: Path | None = None) -> None:
+        self.exe = exe
+        self.port = port or free_port()
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import redis
+
+        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        if self.data_dir is not None:
+            args += ["--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except (redis.exceptions.ConnectionError, redis.exceptions.BusyLoadingError):
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                        pytest.fail(f"redis-server did not start on port {self.port}: {err[-500:]}")
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        self._end(kill=True)
+
+    def stop(self) -> None:
+        self._end(kill=False)
+
+    def _end(self, *, kill: bool) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -166,3 +208,135 @@ def redis_url() -> Iterator[str]:
             proc.wait(10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def _redis_exe() -> str:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server): the Redis backend tests need one")
+    pytest.importorskip("redis", reason="redis-py is not installed (pip install 'provider-core[redis]')")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``redis://127.0.0.1:PORT/0`` of a redis-server started for this session (no
+    persistence), stopped at the end. Skips only when redis-server is not installed."""
+    server = RedisServer(_redis_exe()).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_servers(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """``redis_servers(persistent=False, start=True)``: a redis-server of this test's own
+    (to stop and start again), stopped at teardown."""
+    exe = _redis_exe()
+    made: list[RedisServer] = []
+
+    def make(*, persistent: bool = False, start: bool = True) -> RedisServer:
+        data_dir = None
+        if persistent:
+            data_dir = tmp_path / f"redis-data-{len(made)}"
+            data_dir.mkdir()
+        server = RedisServer(exe, data_dir=data_dir)
+        made.append(server)
+        return server.start() if start else server
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A Redis key prefix of this test's own."""
+    return f"pctest-{uuid.uuid4().hex[:10]}"
+
+
+WORKER_SCRIPT = Path(__file__).with_name("redis_worker.py")
+
+
+class Worker:
+    """Another process sharing circuits through Redis (``redis_worker.py``), driven line by
+    line: ``ask(command)`` sends one command and returns its JSON reply, waiting a bounded
+    time. Its stderr (warnings) goes to a file, read by ``stderr()``."""
+
+    def __init__(
+        self, url: str, prefix: str, workdir: Path, *, now: float, failures: int = 3, sync: float = 0.05
+    ) -> None:
+        self.errfile = workdir / f"worker-{uuid.uuid4().hex[:8]}.err"
+        with open(self.errfile, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(WORKER_SCRIPT), url, prefix, repr(now), str(failures), repr(sync)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                cwd=workdir,
+                bufsize=0,
+            )
+        self._buffer = b""
+        ready = self.read()
+        assert ready == {"ready": True}, ready
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def read(self, timeout: float = 120.0) -> Any:
+        """The next JSON line, within ``timeout`` seconds (a bound, not an expectation)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, left))
+            chunk = os.read(self.proc.stdout.fileno(), 65536) if ready else b""
+            if not chunk:
+                why = "exited" if ready else f"gave no answer in {timeout:g}s"
+                pytest.fail(f"the worker {why}: {self.stderr()[-2000:]}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def ask(self, command: str, timeout: float = 120.0) -> Any:
+        self.send(command)
+        return self.read(timeout)
+
+    def stderr(self) -> str:
+        return self.errfile.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.ask("quit", timeout=30)
+                self.proc.wait(30)
+            except BaseException:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise
+            finally:
+                for stream in (self.proc.stdin, self.proc.stdout):
+                    if stream is not None:
+                        stream.close()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """``workers(url, prefix, now=..., failures=3, sync=0.05)`` starts a :class:`Worker`;
+    every one is closed at teardown."""
+    made: list[Worker] = []
+
+    def make(url: str, prefix: str, **kwargs: Any) -> Worker:
+        worker = Worker(url, prefix, tmp_path, **kwargs)
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        try:
+            worker.close()
+        except BaseException:
+            pass

@@ -13,8 +13,9 @@ import pytest
 
 from provider_core import acreate_completion
 from provider_core.aio import PREFETCH
+from provider_core.defaults import _threads_from_env
 from provider_core.registry import Registry
-from provider_core.workers import DEFAULT_THREADS, WorkerPool, _threads_from_env
+from provider_core.workers import DEFAULT_THREADS, WorkerPool
 
 USER = [{"role": "user", "content": "hi"}]
 WAIT = 10.0  # generous bound for things that happen at once
@@ -93,13 +94,12 @@ def test_the_pool_refuses_a_silly_size():
             WorkerPool(bad)  # type: ignore[arg-type]
 
 
-def test_the_default_pool_size_comes_from_the_environment(monkeypatch, caplog):
+def test_the_default_pool_size_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("PROVIDER_CORE_AIO_THREADS", "12")
-    assert _threads_from_env() == 12
+    assert _threads_from_env(DEFAULT_THREADS) == 12
     monkeypatch.setenv("PROVIDER_CORE_AIO_THREADS", "lots")
-    with caplog.at_level(logging.WARNING, logger="provider_core.workers"):
-        assert _threads_from_env() == DEFAULT_THREADS
-    assert "PROVIDER_CORE_AIO_THREADS='lots' is not a positive whole number" in caplog.text
+    with pytest.warns(UserWarning, match="PROVIDER_CORE_AIO_THREADS='lots' is not a positive whole number"):
+        assert _threads_from_env(DEFAULT_THREADS) == DEFAULT_THREADS
 
 
 # -- completions sharing a pool -----------------------------------------------------------------

@@ -116,10 +116,20 @@ def test_a_trial_whose_outcome_never_comes_lapses(clock):
 )
 def test_retry_after_wins_where_longer(clock, retry_after, expected):
     b = make(clock)
+    b.failure("P")
+    b.failure("P")
     b.failure("P", "429", retry_after)
-    b.failure("P")
-    b.failure("P")
     assert b.state("P").opened_until == pytest.approx(clock.now + expected)
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [(30, 30), (600, 600), (10**9, 3600)])
+def test_a_retry_after_opens_the_circuit_at_once_until_then(clock, retry_after, expected):
+    b = make(clock)
+    b.failure("P", "429", retry_after)
+    assert b.phase("P") is Phase.OPEN
+    assert b.state("P").opened_until == pytest.approx(clock.now + expected)
+    clock.advance(expected)
+    assert b.phase("P") is Phase.HALF_OPEN
 
 
 def test_a_failure_while_open_can_only_extend_it(clock):
@@ -193,7 +203,6 @@ def http(status: int, retry_after: float | None = None) -> Exception:
         http(503),
         http(429, 30),
         http(401),
-        EmptyResponse("nothing"),
         StreamInterrupted("cut", received_chars=3),
         ProviderContractError("yielded bytes", rule="chunk-str"),
         RuntimeError("a broken provider raising"),
@@ -214,6 +223,7 @@ def test_upstream_faults_count(error):
         http(422),
         ModelNotSupported("gpt-9"),
         ProviderNotFound("x"),
+        EmptyResponse("nothing: a caller can provoke it (docs/health.md)"),
     ],
     ids=repr,
 )
@@ -300,9 +310,12 @@ def test_invariants_hold_for_any_event_sequence(events, threshold):
         if kind in ("fail", "midstream"):
             state = record_failure(state, now, config, "e", retry_after, midstream=kind == "midstream")
             after = phase(state, now)
-            # opens exactly at the threshold, or at once from half-open; never for less
-            assert (after is Phase.OPEN) == (before is not Phase.CLOSED or state.failures >= threshold)
-            if after is Phase.OPEN:
+            # opens exactly at the threshold, at once from half-open, or at once for a Retry-After
+            asked = retry_after is not None and now + min(retry_after, config.max_cooldown) > now
+            assert (after is Phase.OPEN) == (before is not Phase.CLOSED or state.failures >= threshold or asked)
+            if after is Phase.OPEN and before is Phase.CLOSED and state.failures < threshold:
+                assert state.opened_until == now + min(retry_after, config.max_cooldown)  # type: ignore[type-var]
+            elif after is Phase.OPEN:
                 assert now + config.cooldown <= state.opened_until <= now + config.max_cooldown + 1e-6 or (
                     before is Phase.OPEN
                 )

@@ -89,8 +89,8 @@ def test_every_gateway_worker_skips_a_provider_that_failed_three_times(redis_url
             assert status >= 500 and "503" in body["error"]["message"], body
         assert len(aivvm_server.requests) == 3
         client = redis.Redis.from_url(redis_url, decode_responses=True)
-        entry = json.loads(client.hget(f"{prefix}:circuits", "aivvm"))
-        assert entry["failures"] == 3 and entry["opened_until"] > time.time()
+        entry = client.hgetall(f"{prefix}:circuit:aivvm")
+        assert int(entry["failures"]) == 3 and float(entry["opened_until"]) > time.time()
         time.sleep(max(2.0, SYNC * 10))  # ample time for both workers' sync threads to bring the open circuit
         for _ in range(10):
             status, body = post(f"{base}/v1/chat/completions", chat)

@@ -12,9 +12,10 @@ from contextlib import redirect_stderr, redirect_stdout
 import pytest
 
 from provider_core.cli import main
+from provider_core.defaults import reset_registry
 from provider_core.health import Phase, get_breaker
-from provider_core.health.probe import DEFAULT_PROMPT, probe_providers
-from provider_core.registry import Registry, reset_registry
+from provider_core.probe import DEFAULT_PROMPT, probe_providers
+from provider_core.registry import Registry
 
 
 def run(*argv: str) -> tuple[int, str, str]:

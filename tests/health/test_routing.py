@@ -15,6 +15,7 @@ import pytest
 import provider_core
 from provider_core import create_completion, hookimpl
 from provider_core.cli import main
+from provider_core.defaults import reset_registry
 from provider_core.errors import (
     FallbackWarning,
     InvalidMessages,
@@ -26,8 +27,7 @@ from provider_core.errors import (
 )
 from provider_core.health import Phase, get_breaker
 from provider_core.health.breaker import format_clock
-from provider_core.registry import Registry, reset_registry
-from provider_core.routing import explain_route
+from provider_core.registry import Registry
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -57,7 +57,7 @@ def test_three_failures_and_routing_skips_the_provider_until_the_cooldown_ends(f
             assert "".join(create_completion("m", USER, registry=registry)) == "good answer"
     assert flaky.calls == 3 and breaker.phase("Flaky") is Phase.OPEN
     assert [p.name for p in registry.route("m")] == ["Good"]
-    (skip,) = explain_route(registry, "m").skipped
+    (skip,) = registry.router.plan("m").skipped
     until = format_clock(clock.now + 60)
     assert skip.provider == "Flaky"
     assert skip.reason.startswith(f"circuit open until {until} (3 failures in a row; last: ProviderConnectionError")
@@ -153,7 +153,7 @@ def test_half_open_lets_one_trial_through_while_others_go_elsewhere(provider, ma
         assert "".join(second) == "good answer", "the trial is in flight: the second request went to Good"
     assert second.attempts[0].provider == "Flaky"
     assert "trial request is in flight" in second.attempts[0].reason
-    assert "trial request is in flight" in explain_route(registry, "m").skipped[0].reason
+    assert "trial request is in flight" in registry.router.plan("m").skipped[0].reason
     release.set()
     worker.join(10)
     assert result == ["trial ok"] and first.provider == "Flaky"
@@ -193,20 +193,20 @@ def test_a_named_provider_is_called_even_when_open_and_the_warning_says_why(prov
 
 def test_route_plans_stay_cached_and_follow_the_breaker(flaky_and_good, clock):
     registry, _breaker, _, _ = flaky_and_good
-    assert registry.dynamic_working is False, "the breaker notifies changes: plans stay cached"
-    plan = explain_route(registry, "m")
-    assert explain_route(registry, "m") is plan
+    assert registry.caches_routes is True, "the breaker notifies changes: plans stay cached"
+    plan = registry.router.plan("m")
+    assert registry.router.plan("m") is plan
     ask(registry)
     ask(registry)
-    assert explain_route(registry, "m") is plan, "a closed circuit with faults routes the same"
+    assert registry.router.plan("m") is plan, "a closed circuit with faults routes the same"
     ask(registry)
-    opened = explain_route(registry, "m")
+    opened = registry.router.plan("m")
     assert opened is not plan and [p.name for p in opened.candidates] == ["Good"]
-    assert explain_route(registry, "m") is opened
+    assert registry.router.plan("m") is opened
     clock.advance(59)
-    assert explain_route(registry, "m") is opened
+    assert registry.router.plan("m") is opened
     clock.advance(1)
-    reopened = explain_route(registry, "m")
+    reopened = registry.router.plan("m")
     assert [p.name for p in reopened.candidates] == ["Flaky", "Good"], "the cached plan expired with the cooldown"
 
 
@@ -219,8 +219,8 @@ def test_a_plugin_without_notifies_changes_still_disables_the_cache(flaky_and_go
             return None
 
     registry.add_plugin(Opinion(), "opinion")
-    assert registry.dynamic_working is True
-    assert explain_route(registry, "m") is not explain_route(registry, "m")
+    assert registry.caches_routes is False
+    assert registry.router.plan("m") is not registry.router.plan("m")
 
 
 class Recorder:

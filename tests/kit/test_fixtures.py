@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 import provider_core
-from provider_core.registry import Registry, get_registry
+from provider_core.defaults import get_registry
+from provider_core.registry import Registry
 from provider_core.streaming import iter_text
 from provider_core.testing import LoopbackServer, Reply, load_only
 from provider_core.transport import stream_post

@@ -8,17 +8,16 @@ runner for the real CLI. Everything binds 127.0.0.1 and every wait is bounded.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import clean_env
 
 from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
 
@@ -106,41 +105,6 @@ def blackhole_url() -> Iterator[str]:
     listener.close()
 
 
-# -- the real CLI ------------------------------------------------------------------------
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for a CLI subprocess: no proxies, UTF-8, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(PYTHONIOENCODING="utf-8", NO_PROXY="*")
-    env.update(extra)
-    return env
-
-
-@dataclass
-class CLIResult:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60) -> CLIResult:
-    """Run ``provider-core ARGS`` (the installed console script's module) in a subprocess."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "provider_core", *args],
-        input=stdin.encode("utf-8") if stdin is not None else b"",
-        capture_output=True,
-        env=env if env is not None else clean_env(),
-        timeout=timeout,
-        cwd="/",
-    )
-    return CLIResult(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
-
-
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -181,16 +145,8 @@ def provider_for(url: str, **attrs: Any) -> type:
     return type(name, (AbstractProvider,), namespace)
 
 
-# -- plugin distributions, pip-installed into a private target directory ------------------
+# -- the fixture plugins (pip-installed once per session, see tests/conftest.py) ------------
 
-HERE = Path(__file__).resolve().parent
-FIXTURE_DISTRIBUTIONS = (
-    HERE.parent / "fixtures" / "plugins" / "good",
-    HERE.parent / "fixtures" / "plugins" / "broken",
-    HERE.parent / "fixtures" / "plugins" / "dup_a",
-    HERE.parent / "fixtures" / "plugins" / "dup_b",
-    HERE / "fixtures" / "misbehave",
-)
 FIXTURE_ENTRY_POINTS = (
     "aivvm",
     "pcfix_good",
@@ -209,22 +165,113 @@ FIXTURE_ENTRY_POINTS = (
 
 
 @pytest.fixture(scope="session")
-def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A CLI environment where the fixture distributions are really pip-installed
-    (into a private ``--target`` directory on ``PYTHONPATH``), next to whatever the test
-    environment has installed (the Aivvm plugin)."""
-    target = tmp_path_factory.mktemp("plugins")
-    build = tmp_path_factory.mktemp("build")
-    sources = []
-    for source in FIXTURE_DISTRIBUTIONS:  # build from copies: no build/ or egg-info in the tree
-        copy = build / f"{source.parent.name}-{source.name}"
-        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-        sources.append(str(copy))
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index"]
-    proc = subprocess.run(
-        [*cmd, "--target", str(target), *sources], capture_output=True, text=True, timeout=240, cwd=build
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    # only these plugins and Aivvm load: other installed plugins (which may be configured
-    # to reach real services) stay out of these runs
-    return clean_env(PYTHONPATH=str(target), PROVIDER_CORE_PLUGINS=",".join(FIXTURE_ENTRY_POINTS))
+def plugin_env(plugin_site: Path) -> dict[str, str]:
+    """A CLI environment where the fixture distributions are really pip-installed (on
+    ``PYTHONPATH``), next to whatever the test environment has installed (the Aivvm plugin).
+    Only these plugins and Aivvm load (the hostile ones only where a test names them):
+    other installed plugins, which may be configured to reach real services, stay out."""
+    return clean_env(PYTHONPATH=str(plugin_site), PROVIDER_CORE_PLUGINS=",".join(FIXTURE_ENTRY_POINTS))
+
+
+# -- the real gateway, `provider-core serve`, in a process of its own ----------------------
+
+
+class GatewayProcess:
+    """``provider-core serve --port 0 ARGS`` in a subprocess; its stderr (the server's
+    log) is read by a thread into :attr:`lines`, so a test can wait for a line."""
+
+    def __init__(self, env: dict[str, str], *args: str, open_files: int | None = None) -> None:
+        import re
+        import threading
+
+        def limit() -> None:  # in the child, before exec: a hard and soft limit on open files
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+        self._re = re
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "provider_core", "serve", "--port", "0", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd="/",
+            preexec_fn=limit if open_files else None,
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = ""
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with self._changed:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def rss(self) -> int:
+        """The server process's resident memory, in bytes (from /proc)."""
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+    @property
+    def log(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
+        """The first log line matching the regex ``pattern``; fails after ``timeout`` s
+        or when the process ended without one."""
+        deadline = time.monotonic() + timeout
+        compiled = self._re.compile(pattern)
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if compiled.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"no log line matches {pattern!r}; the log:\n" + "\n".join(self.lines))
+                self._changed.wait(min(left, 0.5))
+
+    def start(self) -> GatewayProcess:
+        line = self.wait_for(r"running on http://")
+        self.url = self._re.search(r"(http://[0-9.:\[\]a-z]+)", line).group(1)  # type: ignore[union-attr]
+        return self
+
+    def stop(self, timeout: float = 30.0) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+            self._reader.join(10)
+
+
+@pytest.fixture
+def gateway_process() -> Iterator[Callable[..., GatewayProcess]]:
+    """``gateway_process(env, *args)``: a started ``provider-core serve`` (stopped at teardown)."""
+    started: list[GatewayProcess] = []
+
+    def start(env: dict[str, str], *args: str, open_files: int | None = None) -> GatewayProcess:
+        process = GatewayProcess(env, *args, open_files=open_files)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()

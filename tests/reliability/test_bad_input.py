@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import clean_env, run_cli
 
 from provider_core import AbstractProvider, InvalidMessages, ModelNotSupported, Registry, create_completion
 from provider_core.messages import validate_messages
-
-from .conftest import clean_env, run_cli
 
 OK = [{"role": "user", "content": "hi"}]
 TEN_MB = "x" * (10 * 1024 * 1024)
@@ -31,7 +30,7 @@ BAD_MESSAGES = [
     pytest.param([{"role": "user"}], "messages[0].content", id="missing-content"),
     pytest.param([{"role": "user", "content": 42}], "messages[0].content", id="int-content"),
     pytest.param([{"role": "user", "content": None}], "messages[0].content", id="none-content"),
-    pytest.param([{"role": "user", "content": ["a", "b"]}], "messages[0].content", id="list-content"),
+    pytest.param([{"role": "user", "content": ["a", "b"]}], "messages[0].content[0]", id="list-content"),  # parts (v2)
     pytest.param([{"role": "user", "content": b"bytes"}], "messages[0].content", id="bytes-content"),
     pytest.param([*OK, {"role": "wizard", "content": "hi"}], "messages[1].role", id="unknown-role"),
     pytest.param([{"role": "user", "content": "hi", "secret": "x"}], "messages[0].secret", id="unknown-field"),
@@ -170,7 +169,7 @@ def counting() -> Registry:
 
 
 ROLES = ("system", "user", "assistant", "tool")
-KEYS = ("role", "content", "name", "tool_call_id", "extra")
+KEYS = ("role", "content", "name", "tool_call_id", "tool_calls", "extra")
 scalars = st.one_of(
     st.sampled_from(ROLES),
     st.text(max_size=20),
@@ -185,9 +184,13 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=6,
 )
+text_part = st.fixed_dictionaries({"type": st.just("text"), "text": st.text(max_size=10)})
 valid_message = st.fixed_dictionaries(
-    {"role": st.sampled_from(ROLES), "content": st.text(max_size=30)},
-    optional={"name": st.text(max_size=10), "tool_call_id": st.text(max_size=10)},
+    {"role": st.sampled_from(ROLES), "content": st.text(max_size=30) | st.lists(text_part, min_size=1, max_size=2)},
+    optional={"name": st.text(max_size=10)},
+) | st.fixed_dictionaries(
+    {"role": st.just("tool"), "content": st.text(max_size=30)},
+    optional={"tool_call_id": st.text(max_size=10)},
 )
 any_message = st.one_of(
     valid_message,
@@ -197,19 +200,69 @@ any_message = st.one_of(
 message_lists = st.one_of(st.lists(valid_message, max_size=4), st.lists(any_message, max_size=4), values)
 
 
+def _valid_content(message: dict[str, Any]) -> bool:
+    content = message["content"]
+    if type(content) is str:
+        return True
+    if content is None:  # only beside an assistant's tool calls
+        return message["role"] == "assistant" and bool(message.get("tool_calls"))
+    if type(content) is not list or not content:
+        return False
+    for part in content:
+        if type(part) is not dict:
+            return False
+        if part.get("type") == "text" and set(part) == {"type", "text"} and type(part["text"]) is str:
+            continue
+        image = part.get("image_url")
+        if not (
+            message["role"] == "user"
+            and part.get("type") == "image_url"
+            and set(part) == {"type", "image_url"}
+            and type(image) is dict
+            and set(image) <= {"url", "detail"}
+            and type(image.get("url")) is str
+            and image["url"]
+            and image.get("detail", "auto") in ("auto", "low", "high")
+        ):
+            return False
+    return True
+
+
+def _valid_call(call: Any) -> bool:
+    function = call.get("function") if type(call) is dict else None
+    return (
+        type(call) is dict
+        and set(call) == {"id", "type", "function"}
+        and type(call["id"]) is str
+        and call["type"] == "function"
+        and type(function) is dict
+        and set(function) == {"name", "arguments"}
+        and all(type(v) is str for v in function.values())
+    )
+
+
 def is_valid(messages: Any) -> bool:
-    """The contract, written independently of the implementation."""
+    """The contract (version 2), written independently of the implementation."""
     if type(messages) is not list or not messages:
         return False
     for message in messages:
-        if type(message) is not dict or not set(message) <= {"role", "content", "name", "tool_call_id"}:
+        if type(message) is not dict or not set(message) <= {"role", "content", "name", "tool_call_id", "tool_calls"}:
             return False
-        if message.get("role") not in ROLES or type(message.get("role")) is not str:
+        role = message.get("role")
+        if type(role) is not str or role not in ROLES:
             return False
-        if "content" not in message:
+        if "content" not in message and not (role == "assistant" and message.get("tool_calls")):
             return False
-        if any(type(message[k]) is not str for k in ("content", "name", "tool_call_id") if k in message):
+        if "content" in message and not _valid_content(message):
             return False
+        if any(type(message[k]) is not str for k in ("name", "tool_call_id") if k in message):
+            return False
+        if "tool_call_id" in message and role != "tool":
+            return False
+        if "tool_calls" in message:
+            calls = message["tool_calls"]
+            if role != "assistant" or type(calls) is not list or not calls or not all(map(_valid_call, calls)):
+                return False
     return True
 
 

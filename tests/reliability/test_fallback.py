@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import clean_env, run_cli
 
 from provider_core import (
     FallbackWarning,
@@ -26,7 +27,7 @@ from provider_core import (
 )
 from provider_core.testing.server import LoopbackServer, Reply
 
-from .conftest import clean_env, provider_for, run_cli
+from .conftest import provider_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import clean_env, run_cli
 
 from provider_core import (
     AbstractProvider,
@@ -37,8 +38,6 @@ from provider_core import (
     StreamInterrupted,
     create_completion,
 )
-
-from .conftest import clean_env, run_cli
 
 MODEL = "gpt-3.5-turbo"
 MESSAGES = [{"role": "user", "content": "hi"}]

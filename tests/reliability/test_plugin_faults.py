@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from .conftest import run_cli
+from support import run_cli
 
 
 @pytest.fixture(scope="module")

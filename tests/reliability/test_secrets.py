@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from support import clean_env, run_cli
 
 from provider_core import (
     AbstractProvider,
@@ -32,7 +33,7 @@ from provider_core import (
 from provider_core.secrets import REDACTED, is_secret_name, protect_options, redact, reveal, safe_url
 from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
 
-from .conftest import clean_env, provider_for, run_cli
+from .conftest import provider_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from provider_core.errors import InvalidMessages, ModelNotSupported, StreamInterrupted
+from provider_core.errors import InvalidMessages
 from provider_core.provider import AbstractProvider, CreateResult, Messages
 
 __all__ = [
@@ -129,19 +129,6 @@ def build_headers(base_url: str) -> dict[str, str]:
     }
 
 
-def resolve_model(model: str) -> str:
-    """``""`` -> :data:`DEFAULT_MODEL`; a known id -> itself; else :class:`ModelNotSupported`
-    (a ``ValueError``) with close matches as suggestions."""
-    if not model:
-        return DEFAULT_MODEL
-    if model not in MODELS:
-        import difflib  # only for this error: every CLI start imports this module
-
-        close = difflib.get_close_matches(str(model), list(MODELS), n=3, cutoff=0.6)
-        raise ModelNotSupported(str(model), provider=Aivvm.name, suggestions=close)
-    return model
-
-
 def split_system(messages: Messages, system_message: str | None) -> tuple[str, list[dict[str, str]]]:
     """Map the system instructions onto the protocol's ``prompt`` field.
 
@@ -181,19 +168,16 @@ class AivvmRequest:
 
 
 def build_request(model: str, messages: Messages, **kwargs: Any) -> AivvmRequest:
-    """Check the arguments and build the request :meth:`Aivvm.create_completion` sends.
+    """Build the request :meth:`Aivvm.create_completion` sends, from input the core has
+    checked (a model of :data:`MODELS`, valid messages and temperature).
 
     Keywords: ``system_message``, ``temperature`` (default 0.7), ``base_url``, ``proxy``
     (a proxy URL such as ``http://host:3128``; empty or ``None``: none), ``timeout``
-    (seconds, or a ``(connect, read)`` pair). Other keywords are ignored.
-    Raises :class:`ModelNotSupported` or :class:`InvalidMessages`; sends nothing.
+    (seconds, or a ``(connect, read)`` pair). Other keywords are ignored. Raises
+    :class:`InvalidMessages` for a keyword of its own that is wrong; sends nothing.
     """
-    from provider_core.messages import validate_messages, validate_options
     from provider_core.transport import normalize_timeout
 
-    model = resolve_model(model)
-    checked = validate_messages(messages)
-    validate_options(kwargs)
     system_message = kwargs.get("system_message")
     if system_message is not None and not isinstance(system_message, str):
         raise InvalidMessages(
@@ -205,7 +189,7 @@ def build_request(model: str, messages: Messages, **kwargs: Any) -> AivvmRequest
             [("proxy", f"must be a proxy URL such as http://host:port, got {proxy!r}")], provider=Aivvm.name
         )
     temperature = kwargs.get("temperature")
-    prompt, kept = split_system(checked, system_message)
+    prompt, kept = split_system(messages, system_message)
     base_url = resolve_base_url(kwargs.get("base_url"))
     body = {
         "model": {"id": model, "name": MODELS[model]},
@@ -239,28 +223,6 @@ def _stream(request: AivvmRequest) -> Iterator[str]:
     )
 
 
-def _whole(text: Iterator[str]) -> Iterator[str]:
-    """Read the whole reply, then yield it once. A fault after some text raises
-    :class:`StreamInterrupted` carrying that text in ``partial_text``."""
-    parts: list[str] = []
-    try:
-        for chunk in text:
-            parts.append(chunk)
-    except StreamInterrupted as exc:
-        partial = "".join(parts)
-        exc.partial_text = partial
-        exc.received_chars = len(partial)
-        exc.received_chunks = len(parts)
-        raise
-    finally:
-        close = getattr(text, "close", None)
-        if close is not None:
-            close()
-    whole = "".join(parts)
-    if whole:
-        yield whole
-
-
 class Aivvm(AbstractProvider):
     """chat.aivvm.com: GPT-3.5 and GPT-4 models, streamed plain text. Marked not working
     (the service is gone); name it explicitly, e.g. against a mirror or the loopback server."""
@@ -279,18 +241,16 @@ class Aivvm(AbstractProvider):
     def create_completion(cls, model: str, messages: Messages, stream: bool, **kwargs: Any) -> CreateResult:
         """Send ``messages`` to ``model`` and return the reply as an iterator of text chunks.
 
-        The arguments are checked at once (:class:`ModelNotSupported` for an unknown
-        model, :class:`InvalidMessages` for bad input); the request is sent at the first
-        ``next()``. With ``stream=True`` text is yielded as it arrives; with
-        ``stream=False`` the iterator yields the whole text once. Closing the iterator
-        early closes the connection's response.
+        The arguments are checked at once (the core checks the model and messages, see
+        :class:`~provider_core.provider.AbstractProvider`; :func:`build_request` the
+        keywords); the request is sent at the first ``next()``. Text is yielded as it
+        arrives, with ``stream=True`` and ``stream=False`` alike (the protocol has one
+        form; the core joins a non-streamed reply). Closing the iterator early closes the
+        connection's response.
 
         Errors while iterating: :class:`~provider_core.errors.ProviderHTTPError` (4xx/5xx),
         :class:`~provider_core.errors.ProviderTimeout` /
         :class:`~provider_core.errors.ProviderConnectionError` (before any byte),
-        :class:`~provider_core.errors.StreamInterrupted` (after some bytes; with
-        ``stream=False`` its ``partial_text`` holds the text received before the fault).
+        :class:`~provider_core.errors.StreamInterrupted` (after some bytes).
         """
-        request = build_request(model, messages, **kwargs)
-        text = _stream(request)
-        return text if stream else _whole(text)
+        return _stream(build_request(model, messages, **kwargs))

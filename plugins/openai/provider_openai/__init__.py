@@ -12,8 +12,6 @@ The hooks, run by the registry when it loads:
     cannot be fetched is still registered, not working, with the reason. Problems in the
     file leave out the endpoint concerned and are then raised as one
     :class:`OpenAIConfigError`, which ``provider-core plugins`` shows as this plugin's error.
-``provider_status``
-    Explains why one of these endpoints is not working (``route``, ``providers``).
 
 With no configuration file and neither variable set the plugin registers nothing, and
 imports neither pydantic nor requests.
@@ -23,13 +21,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from provider_core import hookimpl
 from provider_core.errors import ProviderError
 
 from .paths import has_configuration
-from .provider import OpenAIEndpoint, rate_limit_status
+from .provider import OpenAIEndpoint
 
 __version__ = "0.1.0"
 __all__ = ["OpenAIConfigError", "OpenAIEndpoint", "__version__", "load_providers"]
@@ -72,13 +69,3 @@ def register_providers(register: Callable[[type], type]) -> None:
         register(cls)
     if problems:
         raise OpenAIConfigError(problems)
-
-
-@hookimpl
-def provider_status(provider: type) -> str | None:
-    """Why one of this plugin's endpoints is not working: its ``status_reason`` (model list
-    unavailable, API key variable unset, disabled in the file) or a pending 429."""
-    if not (isinstance(provider, type) and issubclass(provider, OpenAIEndpoint)):
-        return None
-    reason: Any = rate_limit_status(provider) or provider.status_reason
-    return str(reason) if reason else None

@@ -32,10 +32,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError, field_validator
+
+from provider_core.secrets import remember, remember_url, safe_url
 
 from .paths import ENV_API_KEY, ENV_BASE_URL, ENV_CONFIG, config_path
 
@@ -82,6 +84,11 @@ class EndpointConfig(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     working: StrictBool = True
     supports_stream: StrictBool = True
+    supports_tools: StrictBool = True
+    supports_vision: StrictBool = True
+    supports_json: StrictBool = True
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    stream_usage: StrictBool = True
     proxy: str | None = Field(default=None, repr=False)
     source: str = ""
 
@@ -89,10 +96,11 @@ class EndpointConfig(BaseModel):
     @classmethod
     def _base_url(cls, value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError(f"must be a string such as 'http://127.0.0.1:11434/v1', got {value!r}")
+            raise ValueError(f"must be a string such as 'http://127.0.0.1:11434/v1', got {type(value).__name__}")
+        remember_url(value)  # a password in it is redacted from every output from now on
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {safe_url(value)!r}")
         if parts.query or parts.fragment:
             raise ValueError("must not have a query string or fragment")
         return value.strip().rstrip("/")
@@ -250,6 +258,7 @@ def _endpoint(
         return None
     api_key_env = table.get("api_key_env")
     secret = env.get(api_key_env) if isinstance(api_key_env, str) else None
+    remember(secret)
     try:
         endpoint = EndpointConfig(name=name, source=where, api_key=SecretStr(secret) if secret else None, **table)
     except ValidationError as exc:
@@ -316,6 +325,7 @@ def _from_file(path: Path, env: Mapping[str, str], result: LoadedConfig) -> bool
 def _from_environment(env: Mapping[str, str], result: LoadedConfig) -> None:
     key = env.get(ENV_API_KEY) or None
     base = env.get(ENV_BASE_URL) or None
+    remember(key)
     if key is None and base is None:
         return
     if any(e.name.lower() == ZERO_CONFIG_NAME for e in result.endpoints):

@@ -58,7 +58,7 @@ class ModelCache:
 
     @staticmethod
     def key(endpoint: EndpointConfig) -> str:
-        return f"{endpoint.name} {endpoint.base_url}"
+        return f"{endpoint.name} {endpoint.display_url}"  # never a password of the URL
 
     def _load(self) -> dict[str, Any]:
         try:

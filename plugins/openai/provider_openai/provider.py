@@ -1,15 +1,18 @@
 """One provider class per configured endpoint, all sharing :class:`OpenAIEndpoint`.
 
 ``create_completion`` sends ``POST {base}/chat/completions``: with ``stream=True`` it reads
-the server-sent events as they arrive and yields each content delta; with
-``stream=False`` it yields the text of the JSON reply. Errors, by when they happen:
+the server-sent events as they arrive and yields each content delta and each tool-call
+delta, then the usage (asked for with ``stream_options.include_usage``) and the finish
+reason; with ``stream=False`` it yields the JSON reply's text, its tool calls whole, its
+usage and finish reason (:mod:`provider_core.events`). An endpoint that refuses
+``stream_options`` (a 400 or 422) is asked once more without it, and never again with it
+while the process runs. Errors, by when they happen:
 
 * an HTTP error status: :class:`~provider_core.errors.ProviderHTTPError` with the
-  endpoint's own message, ``error_type`` and ``error_code`` (429: ``retry_after``, and the
-  endpoint is not called again in this process until that time has passed:
-  :class:`~provider_openai.protocol.RateLimited`, so routing falls back at once);
+  endpoint's own message, ``error_type`` and ``error_code`` (429: ``retry_after``, which the
+  core's circuit breaker honours: routing skips the endpoint until then);
 * an error inside a 200 reply (``{"error": ...}`` as the body or as a stream event, or an
-  ``event: error`` event) before any text: :class:`~provider_openai.protocol.UpstreamError`
+  ``event: error`` event) before any text: :class:`~provider_core.errors.UpstreamError`
   (the router may try the next candidate);
 * the same after some text, or a stream that stops before ``[DONE]`` and without a
   ``finish_reason``: :class:`~provider_core.errors.StreamInterrupted` carrying the
@@ -18,47 +21,40 @@ the server-sent events as they arrive and yields each content delta; with
 
 from __future__ import annotations
 
-import difflib
 import json
-import time
+import uuid
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from provider_core.errors import (
-    InvalidMessages,
-    ModelNotSupported,
-    ProviderConnectionError,
-    ProviderError,
-    StreamInterrupted,
-)
-from provider_core.messages import validate_messages
+from provider_core.errors import InvalidMessages, ProviderConnectionError, ProviderError, StreamInterrupted
+from provider_core.events import ToolCallDelta
 from provider_core.provider import AbstractProvider, CreateResult, Messages
 from provider_core.sse import SSEEvent, SSEParser
 
 from .protocol import (
-    RateLimited,
     UpstreamError,
     build_body,
-    chunk_delta,
     error_details,
-    message_text,
+    finish_reason,
     parse_error_body,
+    read_chunk,
+    reply_items,
+    tool_call_parts,
+    usage_of,
 )
 
 if TYPE_CHECKING:
     from .config import EndpointConfig
     from .models import ModelList
 
-__all__ = ["OpenAIEndpoint", "make_provider", "rate_limit_status"]
+__all__ = ["OpenAIEndpoint", "make_provider"]
 
 USER_AGENT = "provider-core-openai/0.1"
 #: After ``[DONE]``, how much more of the body is read (so the connection can be reused).
 DRAIN_CHARS = 65536
-
-_RATE_LIMITED = "rate limited by the endpoint (HTTP 429): retry after {:.0f}s"
-#: Endpoint name (lower case) -> monotonic time before which it is not called (HTTP 429).
-_rate_limited: dict[str, float] = {}
+#: The chat URLs whose server refused ``stream_options`` (asked without it from then on).
+_NO_USAGE_OPTION: set[str] = set()
 
 
 class OpenAIEndpoint(AbstractProvider):
@@ -74,33 +70,12 @@ class OpenAIEndpoint(AbstractProvider):
         """Send one chat completion; see the module documentation for the errors. Keywords:
         ``timeout`` (seconds or a (connect, read) pair), ``proxy``, ``system_message``,
         ``extra_headers`` (a dict), ``base_url`` (another server for this call; the
-        endpoint's key is then not sent), and any other keyword (``temperature``,
-        ``max_tokens``, ``stop``, ...) passed through in the request body."""
+        endpoint's key is then not sent), ``extra_body`` (a dict merged into the request
+        body, for a server's own arguments), and the arguments of OpenAI's chat completions
+        (``tools``, ``tool_choice``, ``response_format``, ``max_tokens``, ``temperature``,
+        ``top_p``, ``stop``, ``seed``, ...: :data:`~provider_openai.protocol.CHAT_ARGUMENTS`)
+        sent as given; any other keyword is not sent."""
         return _complete(cls, model, messages, stream, kwargs)
-
-
-def _rate_limit_left(provider: type) -> float:
-    """Seconds until a 429's ``Retry-After`` has passed (0 when there is none pending)."""
-    until = _rate_limited.get(provider.name.lower())
-    if until is None:
-        return 0.0
-    left = until - time.monotonic()
-    if left <= 0:
-        _rate_limited.pop(provider.name.lower(), None)
-        return 0.0
-    return left
-
-
-def rate_limit_status(provider: type) -> str | None:
-    """``"rate limited ..."`` while a 429's ``Retry-After`` has not passed, else ``None``."""
-    left = _rate_limit_left(provider)
-    return _RATE_LIMITED.format(left) if left else None
-
-
-def _note_rate_limit(provider: type, exc: BaseException) -> None:
-    retry_after = getattr(exc, "retry_after", None)
-    if getattr(exc, "status_code", None) == 429 and retry_after:
-        _rate_limited[provider.name.lower()] = time.monotonic() + min(float(retry_after), 3600.0)
 
 
 def _base_url(endpoint: EndpointConfig, override: Any) -> str:
@@ -125,29 +100,16 @@ def _headers(endpoint: EndpointConfig, stream: bool, extra: Any, send_key: bool)
     return headers
 
 
-def _check_model(cls: type[OpenAIEndpoint], model: str) -> str:
-    model = model or cls.default_model or ""
-    if not model:
-        raise ModelNotSupported("", provider=cls.name, reason=f"no model given, and {cls.name} has no default_model")
-    if cls.models and model not in cls.models:
-        close = difflib.get_close_matches(model, list(cls.models), n=3, cutoff=0.6)
-        raise ModelNotSupported(model, provider=cls.name, suggestions=close)
-    return model
-
-
 def _complete(
     cls: type[OpenAIEndpoint], model: str, messages: Messages, stream: bool, options: dict[str, Any]
-) -> Iterator[str]:
-    from provider_core.errors import ProviderHTTPError
-
+) -> CreateResult:
     endpoint = cls.endpoint
-    messages = validate_messages(messages)  # also when called directly, before anything is sent
-    model = _check_model(cls, model)
     base = _base_url(endpoint, options.get("base_url"))
-    left = _rate_limit_left(cls)
-    if left:
-        raise RateLimited(f"{cls.name}: {_RATE_LIMITED.format(left)}", provider=cls.name, retry_after=left)
-    body = build_body(model, messages, stream, options)
+    url = f"{base}/chat/completions"
+    ask_usage = stream and endpoint.stream_usage and url not in _NO_USAGE_OPTION
+    body = build_body(
+        model, messages, stream, options, max_tokens_param=endpoint.max_tokens_param, include_usage=ask_usage
+    )
     request = {
         "json": body,
         # the key goes only to the configured base URL, never to one given per call
@@ -156,41 +118,53 @@ def _complete(
         "proxy": options.get("proxy") or endpoint.proxy,
         "parse_error": parse_error_body,
     }
-    url = f"{base}/chat/completions"
+    if not stream:
+        yield from _once(cls, url, request)
+        return
+    from provider_core.errors import ProviderHTTPError  # the requests-based errors: imported with requests
+
     try:
-        if stream:
-            yield from _stream(cls, url, request)
-        else:
-            yield from _once(cls, url, request)
+        yield from _stream(cls, url, request)
     except ProviderHTTPError as exc:
-        _note_rate_limit(cls, exc)
-        raise
+        if not (ask_usage and exc.status_code in (400, 422) and "stream_options" in f"{exc.body_excerpt} {exc}"):
+            raise
+        # a server that does not know stream_options: once more without it
+        retry = {**request, "json": {k: v for k, v in body.items() if k != "stream_options"}}
+        events = _stream(cls, url, retry)
+        try:
+            first = next(events, None)  # the retry's own HTTP error, if any, is the one raised
+            _NO_USAGE_OPTION.add(url)
+            if first is not None:
+                yield first
+                yield from events
+        finally:
+            events.close()
 
 
-def _once(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Iterator[str]:
+def _once(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> CreateResult:
     from provider_core.transport import request_json
 
     payload = request_json(cls.name, "POST", url, **request)
     if isinstance(payload, Mapping) and payload.get("error"):
         _fail(cls, payload, 0, 0)
     try:
-        text = message_text(payload)
+        items = reply_items(payload)
     except ValueError as exc:
         raise ProviderError(f"{cls.name}: unexpected reply from {url}: {exc}", provider=cls.name) from None
-    if text:
-        yield text
+    yield from items
 
 
 def _fail(cls: type[OpenAIEndpoint], payload: Any, chars: int, chunks: int) -> None:
     """Raise the error an endpoint reported inside a 200 reply (``payload`` is its JSON,
-    or the raw text of an ``event: error``)."""
+    or the raw text of an ``event: error``); ``chunks`` counts what was delivered before
+    it (text and tool-call pieces)."""
     details = error_details(payload) if not isinstance(payload, str) else None
     if details is None:
         text = payload if isinstance(payload, str) else json.dumps(payload)
         details = (" ".join(text.split())[:500] or "(no message)", None, None)
     message, error_type, code = details
     shown = f"[{error_type}] {message}" if error_type else message
-    if chars == 0:
+    if chunks == 0:
         raise UpstreamError(f"{cls.name}: {shown}", provider=cls.name, error_type=error_type, error_code=code)
     raise StreamInterrupted(
         f"{cls.name}: upstream error after {chars:,} characters: {shown}",
@@ -203,27 +177,47 @@ def _fail(cls: type[OpenAIEndpoint], payload: Any, chars: int, chunks: int) -> N
 def _event_payload(cls: type[OpenAIEndpoint], event: SSEEvent, chars: int, chunks: int) -> Any:
     if event.event == "error":
         try:
-            payload: Any = json.loads(event.data)
+            payload: Any = event.json()
         except ValueError:
             payload = event.data
         _fail(cls, payload, chars, chunks)
     try:
-        payload = json.loads(event.data)
+        payload = event.json()
     except ValueError:
         _fail(cls, f"the stream carried an event that is not JSON: {event.data[:200]!r}", chars, chunks)
-    if isinstance(payload, Mapping) and payload.get("error"):
+    if isinstance(payload, dict) and payload.get("error"):  # dict: decoded JSON, and cheaper than Mapping
         _fail(cls, payload, chars, chunks)
     return payload
 
 
-def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Iterator[str]:
+class _Calls:
+    """The tool calls of one stream, by index: each call's first delta carries its id
+    (made up when the server sent none) and name, later ones only their arguments (some
+    servers repeat the id and name in every delta, or send an empty id later)."""
+
+    def __init__(self) -> None:
+        self.started: set[int] = set()
+
+    def pieces(self, raw: Any) -> Iterator[ToolCallDelta]:
+        for index, call_id, name, arguments in tool_call_parts(raw):
+            if index in self.started:
+                if arguments:
+                    yield ToolCallDelta(index, arguments=arguments)
+                continue
+            self.started.add(index)
+            yield ToolCallDelta(index, id=call_id or f"call_{uuid.uuid4().hex[:24]}", name=name, arguments=arguments)
+
+
+def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> CreateResult:
     from provider_core.streaming import iter_text
     from provider_core.transport import stream_post
 
     texts = iter_text(stream_post(cls.name, url, **request))
     parser = SSEParser()
+    calls = _Calls()
     chars = chunks = 0
-    done = finished = False
+    done = False
+    finish = usage = None
     try:
         try:
             for text in texts:
@@ -233,27 +227,34 @@ def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Ite
                         break
                     payload = _event_payload(cls, event, chars, chunks)
                     try:
-                        piece, finish = chunk_delta(payload)
+                        piece, reason, raw_calls, raw_usage = read_chunk(payload)
                     except ValueError as exc:
                         _fail(cls, str(exc), chars, chunks)
-                    finished = finished or finish is not None
                     if piece:
                         chars += len(piece)
                         chunks += 1
                         yield piece
+                    if raw_calls is not None:
+                        for delta in calls.pieces(raw_calls):
+                            chunks += 1
+                            yield delta
+                    if reason is not None:
+                        finish = reason
+                    if raw_usage is not None:
+                        usage = usage_of(raw_usage) or usage
                 if done:
                     break
         except StreamInterrupted as exc:
-            if chars:
+            if chunks:
                 raise
-            # bytes arrived but no text yet: nothing was delivered, so another candidate may answer
+            # bytes arrived but nothing was delivered yet: another candidate may answer
             raise ProviderConnectionError(str(exc), provider=cls.name) from None
         if done:
             _drain(texts)
         truncated = parser.close()
-        if not done and not finished:
+        if not done and finish is None:
             what = "in the middle of an event" if truncated else "without [DONE] or a finish_reason"
-            if chars == 0:
+            if chunks == 0:
                 raise ProviderError(f"{cls.name}: the stream ended {what}, before any text", provider=cls.name)
             raise StreamInterrupted(
                 f"{cls.name}: the stream ended {what} after {chars:,} characters; the reply may be incomplete",
@@ -263,6 +264,11 @@ def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Ite
             )
     finally:
         texts.close()
+    if usage is not None:
+        yield usage
+    ended = finish_reason(finish)
+    if ended is not None:
+        yield ended
 
 
 def _drain(texts: Iterator[str]) -> None:
@@ -300,6 +306,9 @@ def make_provider(endpoint: EndpointConfig, models: ModelList) -> type[OpenAIEnd
         "url": endpoint.display_url,
         "working": endpoint.working and models.problem is None,
         "supports_stream": endpoint.supports_stream,
+        "supports_tools": endpoint.supports_tools,
+        "supports_vision": endpoint.supports_vision,
+        "supports_json": endpoint.supports_json,
         "supports_gpt_4": any("gpt-4" in m.lower() for m in ids),
         "supports_gpt_35_turbo": any("gpt-3.5" in m.lower() for m in ids),
         "needs_auth": endpoint.api_key_env is not None,

@@ -167,3 +167,42 @@ def test_a_failing_endpoint_is_one_line_on_stderr(server, cli_env, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: HTTP 401")
     assert "[invalid_request_error] Incorrect API key provided." in lines[0]
     assert "sk-wrong-key-0000" not in chat.stderr + chat.stdout
+
+
+def test_chat_max_tokens_json_and_usage(server, cli_env, tmp_path):
+    cli_env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY=KEY)
+    usage = cli(cli_env, "chat", "-m", "demo", "--max-tokens", "5", "--usage", "Hello there", cwd=tmp_path)
+    assert (usage.returncode, usage.stdout) == (0, "Hello there\n"), usage.stderr
+    assert server.chats[-1].json["max_tokens"] == 5
+    assert server.chats[-1].json["stream_options"] == {"include_usage": True}
+    assert usage.stderr == "usage: 3 prompt + 3 completion = 6 tokens\n"  # the loopback server's counts
+
+    for extra in ([], ["--no-stream"]):
+        proc = cli(cli_env, "chat", "-m", "demo", "--json", *extra, "Hello there", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data == {
+            "text": "Hello there",
+            "model": "demo",
+            "provider": "openai",
+            "finish_reason": "stop",
+            "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
+            "tool_calls": [],
+        }
+
+
+def test_chat_json_after_a_fault_midway_keeps_the_text_and_names_the_error(server, cli_env, tmp_path):
+    cli_env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY=KEY)
+    body = sse(chat_chunk("partial "), chat_chunk("text"))  # no finish_reason, no [DONE]
+    server.enqueue(Reply(200, body=body, headers={"content-type": "text/event-stream"}))
+    proc = cli(cli_env, "chat", "-m", "demo", "--json", "Hi", cwd=tmp_path)
+    assert proc.returncode == 1
+    data = json.loads(proc.stdout)
+    assert data["text"] == "partial text" and data["error"]["type"] == "StreamInterrupted"
+    assert proc.stderr.startswith("error: ")
+
+
+def test_chat_max_tokens_must_be_positive(server, cli_env, tmp_path):
+    cli_env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY=KEY)
+    proc = cli(cli_env, "chat", "-m", "demo", "--max-tokens", "0", "Hi", cwd=tmp_path)
+    assert proc.returncode == 2 and "max_tokens" in proc.stderr and server.chats == []

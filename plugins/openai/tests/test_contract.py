@@ -10,6 +10,7 @@ from provider_openai.models import ModelList
 from provider_openai.provider import make_provider
 from provider_openai.server import completion_reply, stream_reply
 
+from provider_core.events import ToolCall
 from provider_core.testing import ProviderContract
 from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
 
@@ -30,6 +31,11 @@ class TestOpenAIEndpointContract(ProviderContract):
             return completion_reply(text)
         pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
         return stream_reply(pieces, split=3)  # every multi-byte character can land split
+
+    def tool_call_reply(self, call: ToolCall, *, stream: bool) -> Reply:
+        if stream:
+            return stream_reply([], tool_calls=[call], split=7)
+        return completion_reply(None, tool_calls=[call])
 
     def sent_model(self, request: RecordedRequest) -> str | None:
         body = request.json

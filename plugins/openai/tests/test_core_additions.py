@@ -10,11 +10,12 @@ from typing import ClassVar
 
 import pytest
 
-from provider_core.cli import build_parser, cmd_providers, provider_record
+from provider_core.cli import build_parser
 from provider_core.contract import check_provider
+from provider_core.defaults import reset_registry
 from provider_core.errors import ProviderConnectionError, ProviderError, ProviderHTTPError
 from provider_core.provider import AbstractProvider
-from provider_core.registry import Registry, reset_registry
+from provider_core.registry import Registry
 from provider_core.testing.server import LoopbackServer, Reply, refused_url
 from provider_core.transport import request_json, stream_post
 
@@ -102,11 +103,12 @@ def test_the_cli_shows_the_reason_of_a_provider_that_is_not_working():
     out = io.StringIO()
     undo = reset_registry(registry)
     try:
-        cmd_providers(build_parser().parse_args(["providers"]), out)
+        args = build_parser().parse_args(["providers"])
+        args.func(args, out)
     finally:
         undo()
     assert "  Unavailable: not working: model list unavailable: connection refused" in out.getvalue()
-    record = provider_record(registry, Unavailable)
+    record = registry.describe(Unavailable)
     assert (record["working"], record["status_reason"], record["models"]) == (
         False,
         "model list unavailable: connection refused",

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import warnings
 
-import provider_openai
 import pytest
 from provider_openai.config import EndpointConfig
 from provider_openai.models import ModelList
-from provider_openai.protocol import RateLimited, UpstreamError
+from provider_openai.protocol import UpstreamError
 from provider_openai.provider import make_provider
 from provider_openai.server import OpenAIServer, chat_chunk, completion_reply, error_reply, sse, stream_reply
 from pydantic import SecretStr
 
-from provider_core import create_completion
+from provider_core import FinishReason, create_completion
 from provider_core.errors import (
     FallbackWarning,
     InvalidMessages,
     ModelNotSupported,
+    NoProviderAvailable,
     ProviderConnectionError,
     ProviderError,
     ProviderHTTPError,
@@ -31,14 +31,19 @@ USER = [{"role": "user", "content": "hi"}]
 PIECES = ["Привет", ", ", "мир ", "🌍", "! ", "naïve café"]
 
 
+def text_of(items) -> str:
+    """The text of a provider's reply (its events left out)."""
+    return "".join(item for item in items if isinstance(item, str))
+
+
 def make(url: str, name: str = "ep", models=("demo", "gpt-4o-mini"), **settings):
     endpoint = EndpointConfig(name=name, base_url=url, source="test", **settings)
     return make_provider(endpoint, ModelList({m: m for m in models}, "config"))
 
 
 def registry_with(*providers) -> Registry:
-    registry = Registry(load_entry_points=False)
-    registry.add_plugin(provider_openai, "openai")  # its provider_status hook explains skips
+    """An isolated registry with the core's circuit breaker (which honours Retry-After)."""
+    registry = Registry(load_entry_points=False, builtins=True, environ={})
     for cls in providers:
         registry.register(cls)
     return registry
@@ -51,8 +56,8 @@ def registry_with(*providers) -> Registry:
 @pytest.mark.parametrize("line_ending", ["\n", "\r\n", "\r"])
 def test_streamed_text_arrives_exactly_however_the_bytes_are_cut(openai_server, split, line_ending):
     openai_server.enqueue(stream_reply(PIECES, line_ending=line_ending, split=split))
-    chunks = list(make(openai_server.url).create_completion("demo", USER, True))
-    assert chunks == PIECES
+    items = list(make(openai_server.url).create_completion("demo", USER, True))
+    assert items == [*PIECES, FinishReason("stop")]
 
 
 def test_keepalive_comments_usage_chunks_and_multiline_events_are_handled(openai_server):
@@ -65,7 +70,10 @@ def test_keepalive_comments_usage_chunks_and_multiline_events_are_handled(openai
         + sse({"choices": [], "usage": {"total_tokens": 3}}, "[DONE]")
     )
     openai_server.enqueue(Reply(200, body=body, headers={"content-type": "text/event-stream"}))
-    assert list(make(openai_server.url).create_completion("demo", USER, True)) == ["one ", "two"]
+    assert list(make(openai_server.url).create_completion("demo", USER, True)) == [
+        "one ",
+        "two",
+    ]  # no whole counts: no Usage
 
 
 def test_the_request_carries_model_messages_options_key_and_headers():
@@ -77,7 +85,7 @@ def test_the_request_carries_model_messages_options_key_and_headers():
             api_key=SecretStr("sk-test-123"),
             headers={"X-Title": "tests"},
         )
-        text = "".join(
+        text = text_of(
             cls.create_completion(
                 "demo",
                 USER,
@@ -97,6 +105,7 @@ def test_the_request_carries_model_messages_options_key_and_headers():
         "model": "demo",
         "messages": [{"role": "system", "content": "be brief"}, *USER],
         "stream": True,
+        "stream_options": {"include_usage": True},
         "temperature": 0.5,
         "max_tokens": 7,
         "stop": ["\n\n"],
@@ -110,7 +119,10 @@ def test_the_request_carries_model_messages_options_key_and_headers():
 
 def test_non_streaming_uses_the_json_reply(openai_server):
     openai_server.enqueue(completion_reply("The whole answer."))
-    assert list(make(openai_server.url).create_completion("demo", USER, False)) == ["The whole answer."]
+    assert list(make(openai_server.url).create_completion("demo", USER, False)) == [
+        "The whole answer.",
+        FinishReason("stop"),
+    ]
     (request,) = openai_server.chats
     assert request.json["stream"] is False and request.headers["accept"] == "application/json"
 
@@ -119,13 +131,13 @@ def test_a_pooled_connection_is_reused_after_done(openai_server):
     cls = make(openai_server.url)
     for _ in range(3):
         openai_server.enqueue(stream_reply(["a", "b"]))
-        assert "".join(cls.create_completion("demo", USER, True)) == "ab"
+        assert text_of(cls.create_completion("demo", USER, True)) == "ab"
     assert len({r.connection for r in openai_server.chats}) == 1
 
 
 def test_a_stream_with_finish_reason_but_no_done_is_complete(openai_server):
     openai_server.enqueue(stream_reply(["all ", "here"], done=False))
-    assert "".join(make(openai_server.url).create_completion("demo", USER, True)) == "all here"
+    assert text_of(make(openai_server.url).create_completion("demo", USER, True)) == "all here"
 
 
 # -- models -----------------------------------------------------------------------------
@@ -137,7 +149,7 @@ def test_unknown_model_is_refused_with_suggestions_and_empty_means_default(opena
         list(cls.create_completion("gpt-4o-mni", USER, True))
     assert info.value.suggestions == ["gpt-4o-mini"]
     assert openai_server.chats == []
-    assert "".join(cls.create_completion("", USER, True)) == "hi"
+    assert text_of(cls.create_completion("", USER, True)) == "hi"
     assert openai_server.chats[0].json["model"] == "demo"
 
 
@@ -189,19 +201,19 @@ def test_the_key_never_appears_in_errors():
         assert "sk-WRONG-secret" not in text
 
 
-def test_429_with_retry_after_is_honoured_without_another_request(openai_server):
+def test_429_with_retry_after_is_a_typed_error_the_breaker_honours(openai_server):
     cls = make(openai_server.url)
     openai_server.enqueue(
         error_reply(429, "Rate limit reached.", "requests", "rate_limit_exceeded", headers={"Retry-After": "20"})
     )
+    registry = registry_with(cls)
     with pytest.raises(ProviderHTTPError) as info:
-        list(cls.create_completion("demo", USER, True))
+        list(create_completion("demo", USER, registry=registry))
     assert (info.value.status_code, info.value.retry_after, info.value.fallback_ok) == (429, 20.0, True)
-    with pytest.raises(RateLimited) as limited:
-        list(cls.create_completion("demo", USER, True))
-    assert 18 < limited.value.retry_after <= 20 and limited.value.fallback_ok
+    with pytest.raises(NoProviderAvailable, match="circuit open until") as skipped:
+        create_completion("demo", USER, registry=registry)  # not sent: the upstream said when
+    assert "HTTP 429" in str(skipped.value)
     assert len(openai_server.chats) == 1
-    assert provider_openai.provider_status(cls).startswith("rate limited by the endpoint (HTTP 429): retry after")
 
 
 def test_routing_falls_back_past_a_rate_limited_endpoint_and_then_skips_it(openai_server):
@@ -217,9 +229,10 @@ def test_routing_falls_back_past_a_rate_limited_endpoint_and_then_skips_it(opena
             completion = create_completion("demo", USER, registry=registry)
             assert "".join(completion) == "hi"
         assert completion.provider == "second"
-        assert "rate limited" in completion.attempts[0].reason
+        assert [a.provider for a in completion.skipped] == ["first"]
+        assert "circuit open until" in completion.skipped[0].reason
         assert len(openai_server.chats) == 1 and len(backup.chats) == 2
-        assert any(issubclass(w.category, FallbackWarning) for w in caught)
+        assert not any(issubclass(w.category, FallbackWarning) for w in caught)  # skipped, not tried
 
 
 # -- errors inside a 200 reply ------------------------------------------------------------
@@ -332,8 +345,8 @@ def test_a_reset_before_any_text_is_a_connection_error(openai_server):
 def test_a_base_url_given_per_call_never_receives_the_key(openai_server):
     with OpenAIServer(models=["demo"]) as configured:
         cls = make(configured.url, api_key_env="K", api_key=SecretStr("sk-only-for-configured"))
-        assert "".join(cls.create_completion("demo", USER, True, base_url=openai_server.url)) == "hi"
-        assert "".join(cls.create_completion("demo", USER, True)) == "hi"
+        assert text_of(cls.create_completion("demo", USER, True, base_url=openai_server.url)) == "hi"
+        assert text_of(cls.create_completion("demo", USER, True)) == "hi"
         assert configured.chats[0].headers["authorization"] == "Bearer sk-only-for-configured"
     assert "authorization" not in openai_server.chats[0].headers
     with pytest.raises(InvalidMessages):

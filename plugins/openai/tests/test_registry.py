@@ -15,7 +15,6 @@ from provider_openai.server import OpenAIServer
 
 from provider_core.errors import ModelNotSupported
 from provider_core.registry import Registry
-from provider_core.routing import explain_route
 from provider_core.testing.server import refused_url
 
 
@@ -70,7 +69,7 @@ def test_with_a_stale_list_routing_says_why_it_skips_the_endpoint(monkeypatch, w
     registry = load()
     cls = registry.get("local")
     assert (cls.working, list(cls.models)) == (False, ["demo", "gpt-4o-mini"])
-    plan = explain_route(registry, "demo")
+    plan = registry.router.plan("demo")
     assert plan.candidates == ()
     (skipped,) = plan.skipped
     assert "model list unavailable: connection refused" in skipped.reason

@@ -1,4 +1,4 @@
-"""The ``provider-core serve`` command (registered through ``cli.EXTENSION_COMMANDS``).
+"""``provider-core serve``: run the OpenAI-compatible gateway (:mod:`provider_core.gateway`).
 
 Starlette and uvicorn are imported only when the command runs; without them it fails with
 one line naming ``pip install 'provider-core[server]'``. Settings reach the app through the
@@ -15,11 +15,13 @@ import os
 import sys
 from typing import Any, TextIO
 
-from . import config as cfg
+from ..gateway import config as cfg
+from .output import CLIError
 
-__all__ = ["add_parser", "cmd_serve"]
+__all__ = ["add_parser", "run"]
 
 APP_FACTORY = "provider_core.gateway.app:create_app"
+PROTOCOL = "provider_core.gateway.protocol:GuardedH11Protocol"
 DEFAULT_PORT = 8080
 DEFAULT_GRACE = 30.0
 
@@ -30,11 +32,19 @@ GET /v1/models, GET /v1/providers, GET /healthz, POST /v1/chat/completions
 Needs the web extra: pip install 'provider-core[server]'."""
 
 EPILOG = """\
+security:
+  Without API keys only loopback Host names are served (a web page cannot reach the gateway
+  through DNS rebinding); bodies must be JSON; a request without a valid key gets its 401
+  before its body is read; a body must arrive within --body-timeout; connections beyond
+  --max-connections get a 503 at once, and one that sends no request head within 10 s is
+  closed (PROVIDER_CORE_HEADER_TIMEOUT).
 environment:
   PROVIDER_CORE_API_KEYS       comma-separated keys; clients then send 'Authorization: Bearer KEY'
                                (/healthz stays open). PROVIDER_CORE_API_KEYS_FILE: a file, one key a line.
   PROVIDER_CORE_CORS_ORIGINS   comma-separated origins allowed by CORS (default: CORS off)
-  PROVIDER_CORE_MAX_BODY_BYTES, PROVIDER_CORE_GATEWAY_THREADS, PROVIDER_CORE_INCLUDE_NOT_WORKING
+  PROVIDER_CORE_ALLOWED_HOSTS  comma-separated Host names served without keys besides loopback ones
+  PROVIDER_CORE_MAX_BODY_BYTES, PROVIDER_CORE_GATEWAY_THREADS, PROVIDER_CORE_INCLUDE_NOT_WORKING,
+  PROVIDER_CORE_BODY_TIMEOUT, PROVIDER_CORE_MAX_CONNECTIONS
                                defaults for the options of the same meaning
 See docs/gateway.md for endpoints, errors, security and scaling out."""
 
@@ -100,6 +110,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--include-not-working", action="store_true", help="also list and route to providers marked not working"
     )
     p.add_argument(
+        "--allow-host",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="without API keys, also serve requests whose Host is NAME (repeatable; loopback names always are)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=_positive(float),
+        metavar="S",
+        help=f"seconds a client may take to send its request body, 408 beyond (default {cfg.DEFAULT_BODY_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=_positive(int),
+        metavar="N",
+        help="open connections per worker process; more get a 503 at once (default: the open-file limit - 128)",
+    )
+    p.add_argument(
         "--graceful-timeout",
         type=_positive(float),
         default=DEFAULT_GRACE,
@@ -110,7 +139,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="log level"
     )
     p.add_argument("--no-access-log", action="store_true", help="do not log each request")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=run)
     return p
 
 
@@ -127,7 +156,29 @@ def _settings_env(args: argparse.Namespace) -> dict[str, str]:
         env[cfg.ENV_THREADS] = str(args.threads)
     if args.include_not_working:
         env[cfg.ENV_NOT_WORKING] = "1"
+    hosts = list(args.allow_host or [])
+    if args.host not in ("0.0.0.0", "::", "") and not _is_loopback(args.host):
+        hosts.append(args.host)  # the address it binds is a Host a client legitimately sends
+    if hosts:
+        existing = os.environ.get(cfg.ENV_ALLOWED_HOSTS, "")
+        env[cfg.ENV_ALLOWED_HOSTS] = ",".join(h for h in (existing, *hosts) if h)
+    if args.body_timeout:
+        env[cfg.ENV_BODY_TIMEOUT] = str(args.body_timeout)
+    if args.max_connections:
+        env["PROVIDER_CORE_MAX_CONNECTIONS"] = str(args.max_connections)
     return env
+
+
+def _raise_open_file_limit() -> None:
+    """Raise the soft limit on open files to the hard one: a server holds one per client."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def _is_loopback(host: str) -> bool:
@@ -149,18 +200,6 @@ def _summary(config: cfg.GatewayConfig, host: str) -> str:
     return f"provider-core gateway: auth {auth}, body limit {config.max_body_bytes:,} bytes, CORS {cors}"
 
 
-def _log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging setup, with the gateway's own log lines (``provider_core.*``:
-    failed upstream calls, internal errors) formatted and levelled like uvicorn's."""
-    import copy
-
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["provider_core"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
-    return config
-
-
 def _stopped(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
@@ -179,10 +218,8 @@ def _exit_cleanly_on_stop_signals() -> None:
         signal.signal(signum, _stopped)
 
 
-def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+def run(args: argparse.Namespace, out: TextIO) -> int:
     """Check the web stack and settings, then hand over to uvicorn until shut down."""
-    from ..cli import CLIError
-
     try:
         import starlette  # noqa: F401
         import uvicorn
@@ -191,6 +228,8 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         raise CLIError(
             f"serve needs the web extra ({missing} is missing): pip install 'provider-core[server]'"
         ) from None
+    from ..gateway.logs import log_config
+
     os.environ.update(_settings_env(args))
     try:
         config = cfg.GatewayConfig.from_env()
@@ -203,6 +242,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         )
     sys.stderr.write(_summary(config, args.host) + "\n")
     sys.stderr.flush()
+    _raise_open_file_limit()
     _exit_cleanly_on_stop_signals()
     uvicorn.run(
         APP_FACTORY,
@@ -214,6 +254,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         access_log=not args.no_access_log,
         timeout_graceful_shutdown=args.graceful_timeout,
         server_header=False,
-        log_config=_log_config(args.log_level),
+        log_config=log_config(args.log_level),
+        http=PROTOCOL,
     )
     return 0
