@@ -73,6 +73,7 @@ __all__ = [
     "usage_metadata",
 ]
 
+_GENERATE = ("generateContent", "streamGenerateContent")
 _UNREGISTERED = (
     "Method doesn't allow unregistered callers (callers without established identity). "
     "Please use API Key or other form of API consumer identity to call this API."
@@ -106,6 +107,7 @@ class GeminiServer:
         page_size: int = 50,
         echo_prefix: str = "",
         port: int = 0,
+        idle_timeout: float = 30.0,
     ) -> None:
         self.models = list(models)
         self.api_key = api_key
@@ -113,7 +115,7 @@ class GeminiServer:
         self.echo_prefix = echo_prefix
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self.server = LoopbackServer(self._handle, port=port)
+        self.server = LoopbackServer(self._handle, validator=self._refusal, port=port, idle_timeout=idle_timeout)
 
     def start(self) -> GeminiServer:
         self.server.start()
@@ -148,34 +150,36 @@ class GeminiServer:
         """The ``generateContent`` / ``streamGenerateContent`` requests, in order."""
         return [r for r in self.server.requests if r.method == "POST" and "Content" in r.path]
 
-    def _handle(self, request: RecordedRequest) -> Reply:
+    def _refusal(self, request: RecordedRequest) -> Reply | None:
+        """What the API answers before looking at the model (the loopback server's
+        validator, so replies queued on :attr:`server` itself are refused alike): no key
+        (403), a wrong key (400 ``API_KEY_INVALID``), an unknown API version (404), a body
+        it would refuse (400 ``INVALID_ARGUMENT``)."""
         key = request_key(request)
         if key is None:
             return error_reply(403, _UNREGISTERED)
         if self.api_key is not None and key != self.api_key:
             return key_invalid_reply()
-        parts = urlsplit(request.path)
-        version, _, route = parts.path.lstrip("/").partition("/")
+        path = urlsplit(request.path).path
+        version, _, route = path.lstrip("/").partition("/")
         if version not in ("v1beta", "v1"):
-            return error_reply(404, f"The requested URL {parts.path} was not found on this server.")
+            return error_reply(404, f"The requested URL {path} was not found on this server.")
+        if request.method == "POST" and route.endswith((":generateContent", ":streamGenerateContent")):
+            problem = check_request(request.json)
+            if problem:
+                return error_reply(400, problem)
+        return None
+
+    def _handle(self, request: RecordedRequest) -> Reply:
+        parts = urlsplit(request.path)
+        route = parts.path.lstrip("/").partition("/")[2]
         query = parse_qs(parts.query)
         if request.method == "GET" and route == "models":
             return self._list(query)
         if request.method == "GET" and route.startswith("models/") and ":" not in route:
             return self._model(route.removeprefix("models/"))
         model, _, method = route.removeprefix("models/").partition(":")
-        if (
-            request.method == "POST"
-            and route.startswith("models/")
-            and method
-            in (
-                "generateContent",
-                "streamGenerateContent",
-            )
-        ):
-            problem = check_request(request.json)
-            if problem:
-                return error_reply(400, problem)
+        if request.method == "POST" and route.startswith("models/") and method in _GENERATE:
             with self._lock:
                 queued = self._queue.popleft() if self._queue else None
             if queued is not None:
