@@ -1,8 +1,12 @@
 """The ``Gemini`` provider: configuration from the environment, and ``create_completion``.
 
-``create_completion`` checks the model and translates the request before anything is sent
-(:class:`~provider_core.errors.ModelNotSupported`, :class:`~provider_core.errors.InvalidMessages`,
-:class:`~provider_gemini.wire_errors.MissingKey`), then sends ``POST
+The core checks the model, the messages and the options once before ``create_completion``
+runs (:class:`~provider_core.provider.AbstractProvider` does it for a direct call):
+:class:`~provider_core.errors.ModelNotSupported` for a model not in :data:`models`,
+:class:`~provider_core.errors.InvalidMessages` for bad input. ``create_completion`` then
+translates the request, refusing only what Gemini cannot take
+(:class:`~provider_core.errors.InvalidMessages`) or a call without a key
+(:class:`~provider_gemini.wire_errors.MissingKey`), before anything is sent; then it sends ``POST
 {base}/v1beta/models/{model}:generateContent`` (or ``:streamGenerateContent?alt=sse``) with
 the key in the ``x-goog-api-key`` header, and yields text, whole
 :class:`~provider_core.events.ToolCall` objects, one :class:`~provider_core.events.Usage`
@@ -22,12 +26,12 @@ and the :class:`~provider_core.events.FinishReason`, last. Errors, by when they 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from provider_core.errors import InvalidMessages, ModelNotSupported
-from provider_core.provider import AbstractProvider
+from provider_core.errors import InvalidMessages
+from provider_core.provider import AbstractProvider, CreateResult, Messages
 
 from .catalog import DEFAULT_MODEL, display_names
 
@@ -74,8 +78,9 @@ class Gemini(AbstractProvider):
     base_url: ClassVar[str] = DEFAULT_BASE_URL
 
     @classmethod
-    def create_completion(cls, model: str, messages: Any, stream: bool, **kwargs: Any) -> Iterator[Any]:
-        """Send one request; see the module documentation. Keywords: ``api_key``,
+    def create_completion(cls, model: str, messages: Messages, stream: bool, **kwargs: Any) -> CreateResult:
+        """Send one request (``model``, ``messages`` and the request keywords arrive checked
+        by the core); see the module documentation. Keywords: ``api_key``,
         ``base_url`` (scheme and host, without ``/v1beta``; the environment's key is only
         sent to the environment's base URL), ``timeout`` (seconds or (connect, read)),
         ``proxy``, and the request keywords of :func:`provider_gemini.protocol.build_body`."""
@@ -83,7 +88,6 @@ class Gemini(AbstractProvider):
         from .protocol import build_body
         from .signatures import MEMORY
 
-        model = _check_model(cls, model)
         base, key, key_hint = _endpoint(cls, kwargs)
         body = build_body(messages, kwargs, MEMORY.recall)
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
@@ -127,16 +131,6 @@ def configure(environ: Mapping[str, str]) -> type[Gemini]:
         reason = f"{ENV_BASE_URL} {exc}"
     attrs.update(working=reason is None, status_reason=reason)
     return type("Gemini", (Gemini,), attrs)
-
-
-def _check_model(cls: type[Gemini], model: str) -> str:
-    model = model or cls.default_model or ""
-    if model not in cls.models:
-        import difflib
-
-        close = difflib.get_close_matches(model, list(cls.models), n=3, cutoff=0.6)
-        raise ModelNotSupported(model, provider=cls.name, suggestions=close)
-    return model
 
 
 def _endpoint(cls: type[Gemini], options: Mapping[str, Any]) -> tuple[str, str, str]:
