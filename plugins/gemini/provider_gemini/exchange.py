@@ -7,13 +7,13 @@ and headers; see its module for the error rules. Imported on the first request o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from provider_core.errors import ProviderConnectionError, StreamInterrupted, UpstreamError
 from provider_core.secrets import redact
 from provider_core.sse import SSEEvent, SSEParser
+from provider_core.streaming import json_loads
 
 from .replies import ReplyState
 from .signatures import MEMORY
@@ -83,7 +83,7 @@ class Exchange:
         texts = iter_text(stream_post(self.provider, self.url, **request))
         parser = SSEParser()
         state = ReplyState()
-        feed, loads = state.feed, json.loads
+        feed, loads = state.feed, json_loads  # json.loads, lone surrogates made U+FFFD
         yielded = 0
         try:
             try:
@@ -95,7 +95,10 @@ class Exchange:
                         except ValueError:
                             self._not_json(event, state, yielded)
                         if payload.__class__ is dict and "error" not in payload:
-                            items = feed(payload)
+                            try:
+                                items = feed(payload)
+                            except ValueError as exc:
+                                self._fail(ErrorDetails(f"unexpected reply: {exc}"), state, yielded)
                             if state.signatures:
                                 _remember(state)
                         else:

@@ -110,7 +110,8 @@ class ReplyState:
 
     def feed(self, payload: Any) -> list[str | ToolCall]:
         """The text pieces and tool calls of one ``GenerateContentResponse``, in order.
-        Raises ``ValueError`` for a frame that is not a JSON object. (Parsed JSON holds
+        Raises ``ValueError`` for a frame that is not a JSON object or holds a function
+        call without a name. (Parsed JSON holds
         plain ``dict`` objects: checking for them, not ``Mapping``, keeps this fast.)"""
         if not isinstance(payload, dict):
             raise ValueError(f"a reply must be a JSON object, got {type(payload).__name__}")
@@ -154,9 +155,11 @@ class ReplyState:
         return out
 
     def _tool_call(self, call: Mapping[str, Any], signature: Any) -> ToolCall:
+        name = call.get("name")
+        if not name or not isinstance(name, str):
+            raise ValueError("a functionCall part without a function name")
         call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else self._new_id()
         args = call.get("args")
-        name = call.get("name") if isinstance(call.get("name"), str) else ""
         if isinstance(signature, str) and signature:
             self.signatures.append((call_id, signature))
         self.calls += 1
