@@ -6,8 +6,12 @@ It serves the same routes under ``/v1beta`` and ``/v1``:
 * ``GET /models`` (paged with ``pageSize`` / ``pageToken`` / ``nextPageToken``) and
   ``GET /models/{model}``;
 * ``POST /models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse``: the next
-  reply queued with :meth:`GeminiServer.enqueue`, else an echo of the last user message's
-  text (word by word as SSE frames when streamed).
+  reply queued with :meth:`GeminiServer.enqueue`, else an echo (word by word as SSE frames
+  when streamed, usage at about four characters a token): the last user message's text;
+  or, when the request declares functions and ends with a user's text, a call to the first
+  function with ``{"query": <that text>}`` (with a thought signature, no id: Google's API
+  sends none); or, after a function result, ``"The tool said: <result>"``
+  (:func:`echo_parts`).
 
 Any key is accepted, as ``x-goog-api-key``, ``?key=`` or ``Authorization: Bearer``; none at
 all is answered 403 as Google does, and with ``api_key=`` set a different key is answered
@@ -22,6 +26,7 @@ anywhere, function calls, usage, each finish reason, errors and faults) are in
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import threading
 from collections import deque
@@ -56,6 +61,7 @@ __all__ = [
     "GeminiServer",
     "error_body",
     "error_frame",
+    "echo_parts",
     "error_reply",
     "frames_reply",
     "function_call_part",
@@ -218,18 +224,44 @@ class GeminiServer:
         if model not in self.models:
             message = f"models/{model} is not found for API version v1beta, or is not supported for generateContent."
             return error_reply(404, message)
-        users = [c for c in body["contents"] if c.get("role", "user") == "user"]
-        parts = users[-1]["parts"] if users else []
-        text = self.echo_prefix + "".join(p["text"] for p in parts if isinstance(p.get("text"), str))
-        usage = usage_metadata(max(1, len(text) // 4), max(1, len(text) // 4))
+        parts = echo_parts(body, self.echo_prefix, len(self.generations))
+        texts = [p["text"] for p in parts if "text" in p]
+        calls = [p for p in parts if "functionCall" in p]
+        prompt = sum(len(p.get("text", "")) for c in body["contents"] for p in c["parts"])
+        completion = sum(map(len, texts)) + sum(len(json.dumps(p["functionCall"]["args"])) for p in calls)
+        usage = usage_metadata(-(-prompt // 4), -(-completion // 4))
         if not stream:
-            return generate_reply(response([text_part(text)], finish_reason="STOP", usage=usage))
-        words = text.split(" ")
+            return generate_reply(response(parts, finish_reason="STOP", usage=usage))
+        words = "".join(texts).split(" ") if texts else []
         pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
         if sse_framing:
-            return stream_reply(pieces, usage=usage)
-        frames = [response([text_part(p)]) for p in pieces] + [response([], finish_reason="STOP", usage=usage)]
+            return stream_reply(pieces, calls=calls, usage=usage)
+        frames = [response([text_part(p)]) for p in pieces] + [response([c]) for c in calls]
+        frames.append(response([], finish_reason="STOP", usage=usage))
         return generate_reply(frames)  # without alt=sse the API streams one JSON array
+
+
+def echo_parts(body: dict[str, Any], prefix: str = "", serial: int = 0) -> list[dict[str, Any]]:
+    """The parts of the echo's answer to a (checked) request ``body``: after a function
+    result (the last turn's last part is a ``functionResponse``), the text ``"The tool said:
+    <result>"``; when the request declares functions (and ``toolConfig`` does not say
+    ``NONE``) and ends with a user's text, a call to the first function with ``{"query":
+    <that text>}``, carrying a thought signature as Gemini 3 does (``serial`` makes it
+    unique); else ``prefix`` + the last user turn's text."""
+    contents = body["contents"]
+    last = contents[-1]["parts"][-1] if contents else {}
+    if "functionResponse" in last:
+        result = last["functionResponse"]["response"]
+        said = result["content"] if set(result) == {"content"} and isinstance(result["content"], str) else None
+        return [text_part(f"The tool said: {said if said is not None else json.dumps(result, ensure_ascii=False)}")]
+    users = [c for c in contents if c.get("role", "user") == "user"]
+    text = "".join(p["text"] for p in users[-1]["parts"] if isinstance(p.get("text"), str)) if users else ""
+    declared = [d for tool in body.get("tools", []) for d in tool.get("functionDeclarations", [])]
+    mode = body.get("toolConfig", {}).get("functionCallingConfig", {}).get("mode", "AUTO")
+    if declared and mode != "NONE" and "text" in last and contents[-1].get("role", "user") == "user":
+        signature = base64.b64encode(f"loopback-signature-{serial}".encode()).decode()
+        return [function_call_part(declared[0]["name"], {"query": text}, signature=signature)]
+    return [text_part(prefix + text)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ the SDK sent anywhere else would land there, and each test checks that none did.
 
 from __future__ import annotations
 
+import base64
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -223,7 +224,9 @@ def test_the_sdks_own_requests_pass_the_servers_checks(client, server):
         tool_config=types.ToolConfig(function_calling_config=types.FunctionCallingConfig(mode="ANY")),
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
     )
-    assert client.models.generate_content(model=MODEL, contents="checked", config=config).text == "checked"
+    reply = client.models.generate_content(model=MODEL, contents="checked", config=config)
+    (call,) = reply.function_calls  # the echo calls the first declared function
+    assert (call.name, call.args) == ("now", {"query": "checked"})
     body = server.generations[-1].json
     assert body["generationConfig"]["responseJsonSchema"] == {"type": "object", "properties": {"a": {"type": "string"}}}
     assert body["systemInstruction"]["parts"] == [{"text": "Be brief."}]
@@ -238,3 +241,33 @@ def test_the_sdk_honours_the_guard(server, guard):
     ((request),) = guard.requests
     assert request.path.startswith("http://127.0.0.2:9/v1")
     assert server.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_echos_tool_loop_as_the_sdk_runs_it(client, server, stream):
+    """The echo's function call (with a thought signature, as Gemini 3 sends it) and its
+    answer to the function's result, read by the SDK, the history sent back by the SDK."""
+    tool = types.Tool(function_declarations=[types.FunctionDeclaration(name="weather", description="Weather")])
+    config = types.GenerateContentConfig(
+        tools=[tool], automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True)
+    )
+    question = types.Content(role="user", parts=[types.Part(text="Weather in Oslo?")])
+    generate = client.models.generate_content_stream if stream else client.models.generate_content
+    replies = (
+        list(generate(model=MODEL, contents=[question], config=config))
+        if stream
+        else [generate(model=MODEL, contents=[question], config=config)]
+    )
+    calls = [part for r in replies for part in r.candidates[0].content.parts if part.function_call]
+    (part,) = calls
+    assert (part.function_call.name, part.function_call.args) == ("weather", {"query": "Weather in Oslo?"})
+    assert part.thought_signature  # bytes, decoded from base64 by the SDK
+    assert replies[-1].usage_metadata.total_token_count > 0
+    result = types.Part.from_function_response(name="weather", response={"content": "rain, 4C"})
+    history = [question, types.Content(role="model", parts=[part]), types.Content(role="user", parts=[result])]
+    answer = generate(model=MODEL, contents=history, config=config)
+    text = "".join(r.text or "" for r in answer) if stream else answer.text
+    assert text == "The tool said: rain, 4C"
+    sent = server.generations[-1].json["contents"]
+    assert sent[1]["parts"][0]["thoughtSignature"] == base64.b64encode(part.thought_signature).decode()
+    assert sent[2]["parts"][0]["functionResponse"] == {"name": "weather", "response": {"content": "rain, 4C"}}
