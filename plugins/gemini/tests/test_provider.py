@@ -36,7 +36,7 @@ from provider_core.errors import (
     UpstreamError,
 )
 from provider_core.events import ToolCall, Usage
-from provider_core.testing.server import refused_url
+from provider_core.testing.server import Reply, refused_url
 
 MODEL = "gemini-3.8-flash"
 USER = [{"role": "user", "content": "hi"}]
@@ -263,6 +263,19 @@ def test_an_error_frame_after_a_tool_call_interrupts_the_stream(gemini, gemini_s
     with pytest.raises(StreamInterrupted) as info:
         list(gemini.create_completion(MODEL, USER, True))
     assert info.value.received_chunks == 1
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_lone_surrogate_escape_becomes_a_replacement_character(gemini, gemini_server, collect, stream):
+    raw = '{"candidates": [{"content": {"role": "model", "parts": [{"text": "a\\ud800b"}]}, "finishReason": "STOP"}]}'
+    gemini_server.enqueue(frames_reply([raw]) if stream else Reply(200, body=raw, framing="length"))
+    assert collect(gemini.create_completion(MODEL, USER, stream)).text == "a\ufffdb"
+
+
+def test_a_function_call_without_a_name_is_an_upstream_error(gemini, gemini_server):
+    gemini_server.enqueue(frames_reply([response([{"functionCall": {"args": {}}}], finish_reason="STOP")]))
+    with pytest.raises(UpstreamError, match="without a function name"):
+        list(gemini.create_completion(MODEL, USER, True))
 
 
 def test_a_stream_without_a_finish_reason(gemini, gemini_server):
