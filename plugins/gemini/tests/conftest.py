@@ -1,6 +1,6 @@
 """Fixtures for the provider-core-gemini tests: an environment without real keys, a
 loopback Gemini server, a provider pointed at it, and a helper that splits what a
-completion yields into text, tool calls, usage and finish reason."""
+completion yields into text, tool calls, usage and finish reason (checked by the core)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from provider_gemini.provider import configure
 from provider_gemini.server import GeminiServer
 from provider_gemini.signatures import MEMORY
 
-from provider_core.events import FinishReason, ToolCall, ToolCallDelta, Usage
+from provider_core.events import FinishReason, ToolCall, Usage
+from provider_core.reply import ReplyState
 
 KEY = "test-key-7f3a9c1e"
 
@@ -40,9 +41,8 @@ def gemini(gemini_server: GeminiServer) -> type:
 
 @dataclass
 class Outcome:
-    """What one completion yielded, sorted: ``text`` joined, ``tool_calls`` assembled
-    (whole calls as they came, deltas joined by index), ``usage``, ``finish`` and the raw
-    ``items`` in order."""
+    """What one completion yielded, sorted: ``text`` joined, ``tool_calls`` (as the core
+    assembles them), ``usage``, ``finish`` and the raw ``items`` in order."""
 
     items: list[Any]
     text: str = ""
@@ -53,31 +53,21 @@ class Outcome:
 
 
 def _collect(items: Iterable[Any]) -> Outcome:
-    """Run a completion to its end and sort what it yielded (the core will assemble
-    ``ToolCallDelta`` pieces the same way: by index, arguments concatenated)."""
+    """Run a completion to its end and sort what it yielded with the core's own
+    :class:`~provider_core.reply.ReplyState`, which checks every item against the rules of
+    contract v2 (one Usage, FinishReason last, tool-call deltas) and assembles the calls."""
     out = Outcome(items=list(items))
-    deltas: dict[int, list[ToolCallDelta]] = {}
+    state = ReplyState("Gemini")
     for item in out.items:
         if isinstance(item, str):
             assert item, "an empty text chunk was yielded"
+            assert state.finish_reason is None, "text after the FinishReason"
             out.chunks.append(item)
-        elif isinstance(item, ToolCall):
-            out.tool_calls.append(item)
-        elif isinstance(item, ToolCallDelta):
-            deltas.setdefault(item.index, []).append(item)
-        elif isinstance(item, Usage):
-            assert out.usage is None, "Usage was yielded twice"
-            out.usage = item
-        elif isinstance(item, FinishReason):
-            out.finish = item.reason
         else:
-            raise AssertionError(f"unexpected item {item!r}")
-    for index in sorted(deltas):
-        first = deltas[index][0]
-        assert first.id and first.name, "the first delta of a call must carry its id and name"
-        out.tool_calls.append(ToolCall(first.id, first.name, "".join(d.arguments for d in deltas[index])))
+            state.add(item)  # raises ProviderContractError naming the rule broken
     assert out.items and isinstance(out.items[-1], FinishReason), "FinishReason must come last"
     out.text = "".join(out.chunks)
+    out.tool_calls, out.usage, out.finish = state.tool_calls, state.usage, state.finish_reason
     return out
 
 
