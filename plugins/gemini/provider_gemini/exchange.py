@@ -30,22 +30,21 @@ class Exchange:
         self.url = url
         self.secrets = (key,) if key else ()
         self.key_hint = key_hint
+        self.recorder = ErrorRecorder()
 
     def run(self, request: dict[str, Any], stream: bool) -> Iterator[Any]:
+        """The reply's items, as a generator: nothing is sent before its first ``next()``.
+        (The generator is the stream reader itself: no delegating layer per item.)"""
+        request["parse_error"] = self.recorder
+        return self._stream(request) if stream else self._once(request)
+
+    def _http_error(self, exc: Any) -> Any:
+        """The transport's ``ProviderHTTPError``, completed: a refused key becomes an
+        authentication error naming its variable (and may fall back); a 429 without
+        ``Retry-After`` takes ``RetryInfo``'s delay."""
         from provider_core.errors import ProviderHTTPError
 
-        recorder = ErrorRecorder()
-        request["parse_error"] = recorder
-        try:
-            yield from self._stream(request) if stream else self._once(request)
-        except ProviderHTTPError as exc:
-            raise self._http_error(exc, recorder.details) from None
-
-    def _http_error(self, exc: Any, details: ErrorDetails | None) -> Any:
-        """A refused key becomes an authentication error naming its variable (and may fall
-        back); a 429 without ``Retry-After`` takes ``RetryInfo``'s delay."""
-        from provider_core.errors import ProviderHTTPError
-
+        details = self.recorder.details
         if details is not None and details.key_refused:
             error = ProviderHTTPError(
                 exc.status_code,
@@ -62,10 +61,14 @@ class Exchange:
         return exc
 
     def _once(self, request: dict[str, Any]) -> Iterator[Any]:
+        from provider_core.errors import ProviderHTTPError
         from provider_core.events import ToolCall
         from provider_core.transport import request_json
 
-        payload = request_json(self.provider, "POST", self.url, **request)
+        try:
+            payload = request_json(self.provider, "POST", self.url, **request)
+        except ProviderHTTPError as exc:
+            raise self._http_error(exc) from None
         state = ReplyState()
         items = self._frame(payload, state, 0)
         if state.empty:
@@ -77,24 +80,32 @@ class Exchange:
         yield from state.closing_events()
 
     def _stream(self, request: dict[str, Any]) -> Iterator[Any]:
+        from provider_core.errors import ProviderHTTPError
         from provider_core.streaming import iter_text
         from provider_core.transport import stream_post
 
         texts = iter_text(stream_post(self.provider, self.url, **request))
         parser = SSEParser()
         state = ReplyState()
-        feed, loads = state.feed, json_loads  # json.loads, lone surrogates made U+FFFD
+        feed, text_of, loads = state.feed, state.text_of, json_loads  # json.loads, lone surrogates made U+FFFD
         yielded = 0
         try:
             try:
                 for text in texts:
-                    for event in parser.feed(text):
+                    # Google ends lines with "\r\n": as "\n" they take the parser's fast path
+                    # (the same lines; a "\r\n" cut between two chunks the parser joins itself)
+                    for event in parser.feed(text.replace("\r\n", "\n")):
                         # the hot path, inlined: decode, look for an error object, read the frame
                         try:
                             payload = loads(event.data)
                         except ValueError:
                             self._not_json(event, state, yielded)
                         if payload.__class__ is dict and "error" not in payload:
+                            piece = text_of(payload)
+                            if piece is not None:  # the usual frame: one piece of text
+                                yielded += 1
+                                yield piece
+                                continue
                             try:
                                 items = feed(payload)
                             except ValueError as exc:
@@ -106,6 +117,8 @@ class Exchange:
                         for item in items:
                             yielded += 1
                             yield item
+            except ProviderHTTPError as exc:  # raised by the first read: nothing was yielded
+                raise self._http_error(exc) from None
             except StreamInterrupted as exc:
                 if not exc.received_bytes:
                     raise  # raised here (an error frame after some output): already complete

@@ -108,11 +108,37 @@ class ReplyState:
         self._usage: Any = None  # the last usageMetadata seen (read when the reply ends)
         self.signatures: list[tuple[str, str]] = []
 
+    def text_of(self, payload: dict[str, Any]) -> str | None:
+        """The text of the usual streamed frame, counted (and its usage snapshot kept): one
+        candidate (index 0, no finish reason) whose content is one non-empty plain text
+        part, and no prompt feedback. ``None`` for any other frame, which is left
+        untouched: read it with :meth:`feed`. The stream's hot path."""
+        try:
+            (candidate,) = payload["candidates"]
+            (part,) = candidate["content"]["parts"]
+            text = part["text"]
+        except (KeyError, TypeError, ValueError):  # not the usual frame: feed() reads it
+            return None
+        if (
+            text.__class__ is not str
+            or not text
+            or "thought" in part
+            or "finishReason" in candidate
+            or candidate.get("index", 0) != 0
+            or "promptFeedback" in payload
+        ):
+            return None
+        usage = payload.get("usageMetadata")
+        if usage:
+            self._usage = usage
+        self.text_chars += len(text)
+        return text
+
     def feed(self, payload: Any) -> list[str | ToolCall]:
         """The text pieces and tool calls of one ``GenerateContentResponse``, in order.
         Raises ``ValueError`` for a frame that is not a JSON object or holds a function
-        call without a name. (Parsed JSON holds
-        plain ``dict`` objects: checking for them, not ``Mapping``, keeps this fast.)"""
+        call without a name. (Parsed JSON holds plain ``dict`` objects: checking for them,
+        not ``Mapping``, keeps this fast.)"""
         if not isinstance(payload, dict):
             raise ValueError(f"a reply must be a JSON object, got {type(payload).__name__}")
         usage = payload.get("usageMetadata")
