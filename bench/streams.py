@@ -26,10 +26,11 @@ MODEL = "gpt-4"
 
 
 @contextlib.contextmanager
-def loopback_server() -> Iterator[str]:
-    """Start :mod:`bench.server` in a child process; yield ``http://127.0.0.1:PORT``."""
+def loopback_server(module: str = "bench.server") -> Iterator[str]:
+    """Start ``module`` (:mod:`bench.server`, or another that prints its port and serves
+    until its stdin closes) in a child process; yield ``http://127.0.0.1:PORT``."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.server"],
+        [sys.executable, "-m", module],
         cwd=REPO,
         env=child_env(),
         stdin=subprocess.PIPE,
