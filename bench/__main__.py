@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import core, gateway_bench, startup, streams, tools_bench
+from . import core, gateway_bench, gemini_bench, startup, streams, tools_bench
 from .config import FULL, QUICK, Config
 from .measure import machine
 from .report import Row, render, write_results
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "concurrency": streams.bench_concurrency,
     "tools": tools_bench.bench_tool_call,
     "gateway": gateway_bench.bench_gateway,
+    "gemini": gemini_bench.bench_gemini,
 }
 
 

@@ -37,6 +37,13 @@ class Config:
     #: a streamed tool call: argument deltas per call, and alternating rounds
     tool_pieces: int
     tool_rounds: int
+    #: the Gemini plugin's stream: megabytes, characters per text delta (one row each; the
+    #: first also for the time to first chunk), alternating rounds, and requests for the
+    #: time to first chunk
+    gemini_mb: int
+    gemini_pieces: tuple[int, ...]
+    gemini_rounds: int
+    gemini_ttfc_requests: int
 
 
 FULL = Config(
@@ -62,6 +69,10 @@ FULL = Config(
     concurrency_rounds=3,
     tool_pieces=2_000,
     tool_rounds=15,
+    gemini_mb=8,
+    gemini_pieces=(64, 512),
+    gemini_rounds=11,
+    gemini_ttfc_requests=301,
 )
 
 #: The full run's shape at a fraction of its size: under a minute, for CI to keep it alive.
@@ -83,4 +94,7 @@ QUICK = replace(
     concurrency_rounds=2,
     tool_pieces=500,
     tool_rounds=5,
+    gemini_mb=2,
+    gemini_rounds=3,
+    gemini_ttfc_requests=41,
 )
