@@ -47,7 +47,7 @@ PIECES = ["Привет", ", ", "мир ", "🌍", "! ", "naïve café 世界"]
 
 
 @pytest.mark.parametrize("split", [1, 2, 3, 7, 64, None])
-@pytest.mark.parametrize("line_ending", ["\r\n", "\n"])
+@pytest.mark.parametrize("line_ending", ["\r\n", "\n", "\r"])
 def test_streamed_text_is_exact_however_the_bytes_are_cut(gemini, gemini_server, collect, split, line_ending):
     gemini_server.enqueue(stream_reply(PIECES, usage=usage_metadata(4, 9), split=split, line_ending=line_ending))
     out = collect(gemini.create_completion(MODEL, USER, True))
