@@ -231,3 +231,35 @@ def test_any_split_of_a_stream_parses_the_same(line_ending, cuts):
     items, closing = _parse(chunks)
     assert "".join(i for i in items if isinstance(i, str)) == "Привет, 世界 👋🏽 — done"
     assert closing == [Usage(5, 6), FinishReason("tool_calls")]
+
+
+FRAME_SHAPES = [
+    response([text_part("plain 世界")], usage=usage_metadata(3, 0)),
+    response([text_part("")]),
+    response([thought_part("hm")]),
+    response([text_part("last")], finish_reason="STOP", usage=usage_metadata(3, 4)),
+    response([text_part("a"), text_part("b")]),
+    response([function_call_part("f", {"x": 1}, signature="c2ln")]),
+    response(block_reason="SAFETY"),
+    {"candidates": [{"content": {"parts": [{"text": "second"}]}, "index": 1}]},
+    {"candidates": [{"content": {"parts": [{"text": "x", "thought": False}]}}], "promptFeedback": {}},
+    {"candidates": []},
+    {"candidates": "odd"},
+    {"candidates": [{"content": {"parts": [{"text": 3}]}}]},
+    {"candidates": [{"content": {"parts": "x"}}]},
+    {"candidates": [{"content": None}]},
+    {},
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(FRAME_SHAPES), max_size=8))
+def test_the_fast_path_reads_a_frame_as_feed_does_or_leaves_it_to_feed(frames):
+    """``text_of`` (the stream's hot path) either reads a frame exactly as ``feed`` would,
+    or returns None and leaves it to ``feed``: the items and the end state are the same."""
+    fast, slow = ReplyState(ids()), ReplyState(ids())
+    for frame in frames:
+        text = fast.text_of(frame)
+        assert (fast.feed(frame) if text is None else [text]) == slow.feed(frame)
+    assert (fast.text_chars, fast.calls, fast.finished) == (slow.text_chars, slow.calls, slow.finished)
+    assert fast.closing_events() == slow.closing_events()
