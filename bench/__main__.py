@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import core, gateway_bench, gemini_bench, startup, streams, tools_bench
+from . import anthropic_bench, core, gateway_bench, gemini_bench, llm_bridge, startup, streams, tools_bench
 from .config import FULL, QUICK, Config
 from .measure import machine
 from .report import Row, render, write_results
@@ -31,6 +31,8 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "concurrency": streams.bench_concurrency,
     "tools": tools_bench.bench_tool_call,
     "gateway": gateway_bench.bench_gateway,
+    "llm": llm_bridge.bench_llm_bridge,
+    "anthropic": anthropic_bench.bench_anthropic,
     "gemini": gemini_bench.bench_gemini,
 }
 

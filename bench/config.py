@@ -37,6 +37,12 @@ class Config:
     #: a streamed tool call: argument deltas per call, and alternating rounds
     tool_pieces: int
     tool_rounds: int
+    #: the Anthropic plugin's stream: KiB of text, characters per text delta, alternating
+    #: rounds, and requests for the time to first chunk
+    anthropic_kib: int
+    anthropic_delta: int
+    anthropic_rounds: int
+    anthropic_ttfc_requests: int
     #: the Gemini plugin's stream: megabytes, characters per text delta (one row each; the
     #: first also for the time to first chunk), alternating rounds, and requests for the
     #: time to first chunk
@@ -69,6 +75,10 @@ FULL = Config(
     concurrency_rounds=3,
     tool_pieces=2_000,
     tool_rounds=15,
+    anthropic_kib=4_096,
+    anthropic_delta=16,
+    anthropic_rounds=9,
+    anthropic_ttfc_requests=301,
     gemini_mb=8,
     gemini_pieces=(64, 512),
     gemini_rounds=11,
@@ -94,6 +104,9 @@ QUICK = replace(
     concurrency_rounds=2,
     tool_pieces=500,
     tool_rounds=5,
+    anthropic_kib=1_024,
+    anthropic_rounds=3,
+    anthropic_ttfc_requests=41,
     gemini_mb=2,
     gemini_rounds=3,
     gemini_ttfc_requests=41,

@@ -3,9 +3,11 @@ of ``create_completion`` over calling a provider directly."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import Config
@@ -105,6 +107,18 @@ def bench_route(cfg: Config) -> list[Row]:
         registry.route(model)
         cold.append((time.perf_counter_ns() - start) / 1e9)
     notes.append(f"uncached decision (plan cache cleared, index kept) at {largest:,}: {median(cold) * 1e6:,.1f} us.")
+    # An alias over two targets, one of them a shared model: the same cached decision.
+    registry.add_alias("bench-alias", [model, f"model-{largest // 2 + 1}"])
+    if not registry.route("bench-alias"):
+        raise BenchError("no candidate for the alias")
+    aliased = alternate(
+        {
+            "model": _per_call(lambda: registry.route(model), cfg.route_calls),
+            "alias": _per_call(lambda: registry.route("bench-alias"), cfg.route_calls),
+        },
+        cfg.route_rounds,
+    )
+    alias_time = aliased.median("alias")
     return [
         Row(
             "route decision, `registry.route(model)`",
@@ -113,7 +127,16 @@ def bench_route(cfg: Config) -> list[Row]:
             "flat across sizes, <= 2 us at 10,000",
             met,
             notes,
-        )
+        ),
+        Row(
+            "route decision with an alias",
+            f"**{alias_time * 1e9:,.0f} ns** at {largest:,} providers ({aliased.ratio('alias', 'model'):.2f}x the "
+            f"model id's {aliased.median('model') * 1e9:,.0f} ns)",
+            "`registry.route(model)`, same registry",
+            "<= 2 us at 10,000",
+            alias_time <= 2e-6,
+            [f"an alias of two targets ({GROUP + 1} candidates); the cached decision, as for a model id."],
+        ),
     ]
 
 
@@ -136,6 +159,17 @@ def bench_overhead(cfg: Config) -> list[Row]:
 
     plain = Registry(load_entry_points=False)
     plain.register(Echo)
+    # two equal candidates, ordered per request by the "latency" strategy, or not at all
+    strategies = {}
+    with tempfile.TemporaryDirectory() as home:
+        for strategy in ("priority", "latency"):
+            path = Path(home) / f"{strategy}.toml"
+            path.write_text(f'[routing]\nstrategy = "{strategy}"\n', encoding="utf-8")
+            registry = Registry(load_entry_points=False, read_config=True, environ={"PROVIDER_CORE_CONFIG": str(path)})
+            registry.register(Echo)
+            registry.register(type("Echo2", (Echo,), {"__module__": __name__}))
+            registry.routing_config()  # read the file now
+            strategies[strategy] = registry
     # as get_registry() builds it: with the built-in circuit breaker, whose hooks run per request
     guarded = Registry(load_entry_points=False, builtins=True, environ={})
     guarded.register(Echo)
@@ -158,6 +192,15 @@ def bench_overhead(cfg: Config) -> list[Row]:
         def whole() -> None:
             provider_core.create_completion("echo-1", MESSAGES, stream=False, temperature=0.5)
 
+        def by(strategy: str) -> Callable[[], None]:
+            registry = strategies[strategy]
+
+            def call() -> None:
+                for _ in provider_core.create_completion("echo-1", MESSAGES, registry=registry):
+                    pass
+
+            return call
+
         for registry in (plain, guarded):
             if "".join(provider_core.create_completion("echo-1", MESSAGES, registry=registry)) != "Hello, world":
                 raise BenchError("create_completion through routing returned the wrong text")
@@ -169,6 +212,8 @@ def bench_overhead(cfg: Config) -> list[Row]:
                     "routed": _per_call(routed, cfg.overhead_calls),
                     "breaker": _per_call(breaker, cfg.overhead_calls),
                     "whole": _per_call(whole, cfg.overhead_calls),
+                    "priority": _per_call(by("priority"), cfg.overhead_calls),
+                    "latency": _per_call(by("latency"), cfg.overhead_calls),
                 },
                 cfg.overhead_rounds,
             )
@@ -178,6 +223,7 @@ def bench_overhead(cfg: Config) -> list[Row]:
     over_breaker = samples.difference("breaker", "direct")
     over_whole = samples.difference("whole", "direct")
     over_cpu = samples.cpu_difference("routed", "direct")
+    latency = samples.difference("latency", "priority")
     return [
         Row(
             "per-request overhead, `create_completion` via routing",
@@ -195,5 +241,17 @@ def bench_overhead(cfg: Config) -> list[Row]:
                 f"in CPU time: {over_cpu * 1e6:+.1f} us"
                 + _oversubscribed(samples.median("routed"), samples.cpu_median("routed")),
             ],
-        )
+        ),
+        Row(
+            "the latency strategy, per request",
+            f"**{latency * 1e6:+.2f} us** ({samples.median('latency') * 1e6:.1f} vs "
+            f"{samples.median('priority') * 1e6:.1f} us)",
+            "the same two equal candidates under `priority`",
+            "<= 2 us",
+            latency <= 2e-6,
+            [
+                "ordering the candidates by their moving average of time to first chunk, and measuring it "
+                "(requests in flight and the first chunk's time), on every request."
+            ],
+        ),
     ]

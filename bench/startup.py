@@ -17,7 +17,7 @@ from .measure import REPO, BenchError, alternate, child_env, median, run_process
 from .plugingen import install_plugins
 from .report import Row
 
-__all__ = ["bench_cli", "bench_import", "bench_many_plugins", "peers_venv"]
+__all__ = ["bench_cli", "bench_import", "bench_many_plugins", "cli_argv", "peers_venv"]
 
 HEAVY = ("pluggy", "pydantic", "requests", "urllib3", "importlib_metadata")
 #: Peers must never reach the network from a benchmark: LiteLLM would fetch its price list.
@@ -28,7 +28,7 @@ def _python() -> str:
     return sys.executable
 
 
-def _cli() -> list[str]:
+def cli_argv() -> list[str]:
     script = Path(sys.executable).with_name("provider-core")
     return [str(script)] if script.exists() else [sys.executable, "-m", "provider_core"]
 
@@ -75,7 +75,7 @@ def _top_level_imports(argv: list[str], cwd: str) -> dict[str, float]:
 
 def _import_breakdown(cwd: str, runs: int) -> str:
     """Where the CLI's imports go: the largest root packages it imports that bare Python does not."""
-    cli = _cli()
+    cli = cli_argv()
     argv = [*(cli[1:] if cli[0] == sys.executable else cli), "providers", "--json"]
     bare = _top_level_imports(["-c", "pass"], cwd)
     samples = [_top_level_imports(argv, cwd) for _ in range(runs)]
@@ -156,7 +156,7 @@ def _aivvm_installed() -> bool:
 
 def _installed_plugins(cwd: str) -> str:
     proc = subprocess.run(
-        [*_cli(), "plugins", "--json"], env=child_env(), cwd=cwd, capture_output=True, timeout=60, check=False
+        [*cli_argv(), "plugins", "--json"], env=child_env(), cwd=cwd, capture_output=True, timeout=60, check=False
     )
     try:
         plugins = json.loads(proc.stdout)["plugins"]
@@ -171,7 +171,7 @@ def bench_cli(cfg: Config) -> list[Row]:
     notes = []
     if not aivvm:
         notes.append("provider-core-aivvm is not installed here: the CLI started with the core alone.")
-    cli = [*_cli(), "providers", "--json"]
+    cli = [*cli_argv(), "providers", "--json"]
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as cwd:
         py = _python()
         sides = {
@@ -230,7 +230,7 @@ def bench_many_plugins(cfg: Config) -> list[Row]:
         one, many = root / "one", root / "many"
         names_one = install_plugins(1, one, root / "wheels-one")
         names_many = install_plugins(n, many, root / "wheels-many")
-        cli = [*_cli(), "providers", "--json"]
+        cli = [*cli_argv(), "providers", "--json"]
         sides = {
             "one": lambda: run_process(
                 cli, cwd=tmp, env=child_env({"PYTHONPATH": str(one)}), check_output=_providers_json(set(names_one))

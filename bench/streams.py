@@ -27,8 +27,8 @@ MODEL = "gpt-4"
 
 @contextlib.contextmanager
 def loopback_server(module: str = "bench.server") -> Iterator[str]:
-    """Start ``module`` (:mod:`bench.server`, or another that prints its port and serves
-    until its stdin closes) in a child process; yield ``http://127.0.0.1:PORT``."""
+    """Start :mod:`bench.server` (or another server ``module`` that prints its port and
+    serves until its stdin closes) in a child process; yield ``http://127.0.0.1:PORT``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", module],
         cwd=REPO,

@@ -39,9 +39,9 @@ def _pinned(registry: Registry, provider: str | type, model: str) -> tuple[type,
     else:
         raise ProviderNotFound(repr(provider), known=[p.name for p in registry.providers()])
     model = resolve_model(cls, model)
-    if not registry.is_working(cls):
+    if not registry.is_working(cls, model):
         warnings.warn(
-            f"{cls.name} is {registry.router.not_working_reason(cls)}; calling it because it was named",
+            f"{cls.name} is {registry.router.not_working_reason(cls, model)}; calling it because it was named",
             ProviderNotWorkingWarning,
             stacklevel=4,
         )
@@ -80,12 +80,16 @@ def open_completion(
         if lacks is not None:
             raise NoProviderAvailable(model, [Attempt(cls.name, lacks)])
         candidates: tuple[type, ...] = (cls,)
+        models: tuple[str, ...] = (model,)
+        tracker = None
     else:
         router = registry.load().router
         plan = router.plan(model, stream=stream, include_not_working=include_not_working, prefer=prefer, needs=need)
         if not plan.candidates:
             raise NoProviderAvailable(model, list(plan.skipped), hint=override_hint(plan))
-        candidates, skipped = plan.candidates, plan.skipped
+        candidates, models = router.order(plan)
+        skipped = plan.skipped
+        tracker = router.stats if router.measures() else None
     return Completion(
         candidates,
         model,
@@ -96,6 +100,8 @@ def open_completion(
         routed=provider is None,
         call=call,
         skipped=skipped,
+        models=models,
+        tracker=tracker,
     )
 
 

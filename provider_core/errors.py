@@ -244,14 +244,20 @@ class StreamInterrupted(ProviderError):
 
 @dataclass(frozen=True)
 class Attempt:
-    """One candidate in a routing decision: skipped before trying, or tried and failed."""
+    """One candidate in a routing decision: skipped before trying, or tried and failed.
+    ``model`` is the model it was asked for when that is not the requested one (an alias's
+    target); ``retry_after`` the seconds until it may be tried again, when known (an open
+    circuit's reopening)."""
 
     provider: str
     reason: str
     error: BaseException | None = None
+    model: str | None = None
+    retry_after: float | None = None
 
     def __str__(self) -> str:
-        return f"{self.provider}: {self.reason}"
+        who = f"{self.provider} ({self.model})" if self.model else self.provider
+        return f"{who}: {self.reason}"
 
 
 class NoProviderAvailable(ProviderError):
@@ -260,6 +266,9 @@ class NoProviderAvailable(ProviderError):
     def __init__(self, model: str, attempts: list[Attempt], *, hint: str = "") -> None:
         self.model = model
         self.attempts = list(attempts)
+        waits = [a.retry_after for a in self.attempts if a.retry_after is not None]
+        #: Seconds until the earliest skipped candidate may be tried again, when known.
+        self.retry_after: float | None = min(waits) if waits else None
         if self.attempts:
             detail = "; ".join(str(a) for a in self.attempts)
             text = f"no provider could serve {model!r}: {detail}"

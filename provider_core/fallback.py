@@ -107,8 +107,10 @@ class _FallbackLoop:
         routed: bool,
         call: Callable[..., Any] | None,
         skipped: Sequence[Attempt],
+        tracker: Any = None,
     ) -> None:
         self.model = model
+        self.model_used: str | None = None
         self.provider: str | None = None
         self.attempts: list[Attempt] = []
         self.skipped = tuple(skipped)
@@ -117,6 +119,7 @@ class _FallbackLoop:
         self._hooks = hooks
         self._routed = routed
         self._call = call
+        self._tracker = tracker
 
     def _start(
         self, provider: type, model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
@@ -158,48 +161,71 @@ class _FallbackLoop:
         raise EmptyResponse(f"{provider.name} answered with no text", provider=provider.name)
 
     def run(
-        self, candidates: Sequence[type], model: str, messages: Any, stream: bool, kwargs: dict[str, Any]
+        self,
+        candidates: Sequence[type],
+        model: str,
+        messages: Any,
+        stream: bool,
+        kwargs: dict[str, Any],
+        models: Sequence[str] | None = None,
     ) -> Iterator[str]:
         hooks = self._hooks
         report = hooks.report_outcome if hooks and hooks.implemented("provider_outcome") else None
         gate = hooks if hooks and self._routed and hooks.implemented("provider_attempt") else None
+        tracker = self._tracker
+        timed = report is not None or tracker is not None
         started = 0.0
-        for provider in candidates:
-            if gate is not None and not gate.allow_attempt(provider):
-                reason = gate.status_reason(provider) or "skipped by a provider_attempt hook"
-                self.attempts.append(Attempt(provider.name, reason))
+        for i, provider in enumerate(candidates):
+            asked = models[i] if models else model  # an alias's target asks for its own model
+            shown = asked if asked != model else None
+            if gate is not None and not gate.allow_attempt(provider, asked):
+                reason = gate.status_reason(provider, asked) or "skipped by a provider_attempt hook"
+                self.attempts.append(Attempt(provider.name, reason, model=shown))
                 continue
-            if report is not None:
+            if timed:
                 started = time.perf_counter()
+            if tracker is not None:
+                tracker.started(provider.name, asked)
             try:
-                it, early = self._start(provider, model, messages, stream, kwargs)
+                it, early = self._start(provider, asked, messages, stream, kwargs)
             except BaseException as raised:
+                if tracker is not None:
+                    tracker.finished(provider.name, asked)
                 failed: Exception | None = _contained(provider, raised)
             else:
                 failed = None
             if failed is not None:
                 scrub(failed)  # the book of secrets: see provider_core.secrets
                 if report is not None:
-                    report(provider, failed, time.perf_counter() - started)
+                    report(provider, asked, failed, time.perf_counter() - started)
                 if isinstance(failed, ProviderError) and not failed.fallback_ok:
                     raise failed
                 if len(candidates) == 1 and isinstance(failed, ProviderError):
                     raise failed  # one candidate: its own typed error says more than a summary
-                self.attempts.append(Attempt(provider.name, _why(failed), failed))
+                self.attempts.append(Attempt(provider.name, _why(failed), failed, model=shown))
                 continue
-            if report is not None:
-                report(provider, None, time.perf_counter() - started)
+            if timed:
+                elapsed = time.perf_counter() - started
+                if report is not None:
+                    report(provider, asked, None, elapsed)
+                if tracker is not None:
+                    tracker.first_chunk(provider.name, asked, elapsed)
             self.provider = provider.name
+            self.model_used = asked
             if self.attempts:
                 failed = "; ".join(str(a) for a in self.attempts)
                 warnings.warn(f"fell back to {provider.name} after: {failed}", FallbackWarning, stacklevel=3)
-            yield from self._relay(provider, it, early, report, started)
+            try:
+                yield from self._relay(provider, asked, it, early, report, started)
+            finally:
+                if tracker is not None:
+                    tracker.finished(provider.name, asked)
             return
         last = self.attempts[-1].error if self.attempts else None
         raise NoProviderAvailable(model, [*self.skipped, *self.attempts]) from last
 
     def _relay(
-        self, provider: type, it: Any, early: list[Any], report: Any = None, started: float = 0.0
+        self, provider: type, model: str, it: Any, early: list[Any], report: Any = None, started: float = 0.0
     ) -> Iterator[Any]:
         reply = self.reply
         assert reply is not None
@@ -240,7 +266,7 @@ class _FallbackLoop:
             )
             interrupted.__cause__ = exc
             if report is not None:
-                report(provider, interrupted, time.perf_counter() - started)
+                report(provider, model, interrupted, time.perf_counter() - started)
             raise interrupted from exc
         finally:
             self.received_chars = chars
@@ -265,7 +291,10 @@ class Completion(Iterator[str]):
     reported to the ``provider_outcome`` hooks and, when ``routed``, first cleared with the
     ``provider_attempt`` hooks. ``call(provider,
     model, messages, stream, kwargs)`` replaces ``provider.create_completion(...)`` (the
-    async API uses it for providers with a native async method).
+    async API uses it for providers with a native async method). ``models`` gives the model
+    each candidate is asked for (an alias's targets; default: ``model`` for all), and
+    ``tracker`` (a :class:`~provider_core.strategy.LoadStats`) is told when each attempt
+    starts, answers and ends, for the routing strategies.
     """
 
     def __init__(
@@ -280,15 +309,23 @@ class Completion(Iterator[str]):
         routed: bool = True,
         call: Callable[..., Any] | None = None,
         skipped: Sequence[Attempt] = (),
+        models: Sequence[str] | None = None,
+        tracker: Any = None,
     ):
-        self._loop = _FallbackLoop(model, hooks, routed, call, skipped)
+        self._loop = _FallbackLoop(model, hooks, routed, call, skipped, tracker)
         # the generator references the loop, not this object: see _FallbackLoop
-        self._gen = self._loop.run(candidates, model, messages, stream, kwargs)
+        self._gen = self._loop.run(candidates, model, messages, stream, kwargs, models)
         self._step = self._gen.__next__
 
     @property
     def model(self) -> str:
+        """The model (or alias) the caller asked for."""
         return self._loop.model
+
+    @property
+    def model_used(self) -> str | None:
+        """The model the answering provider was asked for (an alias's target), once it answered."""
+        return self._loop.model_used
 
     @property
     def provider(self) -> str | None:

@@ -84,21 +84,26 @@ class HookCalls:
                 self._warn(text)
             return default
 
-    def is_working(self, provider: type) -> bool:
-        """The first non-``None`` answer of the ``provider_working`` hooks, else the class's
-        static ``working`` flag."""
-        answer = self._call("provider_working", None, provider=provider)
+    def is_working(self, provider: type, model: str | None = None) -> bool:
+        """The first non-``None`` answer of the ``provider_working`` hooks for ``model``
+        (``None``: the provider as a whole), else the class's static ``working`` flag."""
+        answer = self._call("provider_working", None, provider=provider, model=model)
         return bool(provider.working) if answer is None else bool(answer)
 
-    def allow_attempt(self, provider: type) -> bool:
-        """False when a ``provider_attempt`` hook says not to call ``provider`` now."""
-        return False not in self._call("provider_attempt", (), provider=provider)
+    def allow_attempt(self, provider: type, model: str) -> bool:
+        """False when a ``provider_attempt`` hook says not to call ``provider`` for ``model`` now."""
+        return False not in self._call("provider_attempt", (), provider=provider, model=model)
 
-    def report_outcome(self, provider: type, error: BaseException | None, elapsed: float) -> None:
+    def report_outcome(self, provider: type, model: str, error: BaseException | None, elapsed: float) -> None:
         """Tell the ``provider_outcome`` hooks how an attempt went (never raises)."""
-        self._call("provider_outcome", None, provider=provider, error=error, elapsed=elapsed)
+        self._call("provider_outcome", None, provider=provider, model=model, error=error, elapsed=elapsed)
 
-    def status_reason(self, provider: type) -> str | None:
+    def status_reason(self, provider: type, model: str | None = None) -> str | None:
         """The ``provider_status`` hooks' explanation of why ``provider`` is not working."""
-        answer = self._call("provider_status", None, provider=provider)
+        answer = self._call("provider_status", None, provider=provider, model=model)
         return str(answer) if answer else None
+
+    def retry_after(self, provider: type, model: str | None = None) -> float | None:
+        """The ``provider_retry_after`` hooks' seconds until ``provider`` may be tried again."""
+        answer = self._call("provider_retry_after", None, provider=provider, model=model)
+        return float(answer) if isinstance(answer, (int, float)) and answer >= 0 else None

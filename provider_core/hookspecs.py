@@ -34,14 +34,29 @@ def register_providers(register: Callable[[type], type]) -> None:
     """
 
 
+@hookspec
+def register_aliases(register: Callable[[str, str | list[str]], None]) -> None:
+    """Ship model aliases: call ``register(alias, targets)`` for each, where ``targets`` is
+    ``"MODEL"`` / ``"MODEL@PROVIDER"`` or an ordered list of them (a fallback group).
+
+    Asked lazily, at the first routing question about a name that is no model id; must not
+    do I/O. An alias of the same name in the user's config file replaces the plugin's; a
+    real model id always wins over an alias. Problems are reported by ``provider-core
+    check``, never raised.
+    """
+
+
 @hookspec(firstresult=True)
-def provider_working(provider: type) -> bool | None:
-    """Say whether ``provider`` is working right now, overriding its static flag.
+def provider_working(provider: type, model: str | None) -> bool | None:
+    """Say whether ``provider`` is working right now for ``model`` (``None``: for any model,
+    as when listing providers), overriding its static flag.
 
     Return ``True`` or ``False`` to decide, or ``None`` for no opinion (the next
     implementation, and finally the class's ``working`` attribute, decide). The first
     non-``None`` answer wins. Called on every routing decision, so it must be cheap: read
-    cached state (a health check's last result, a circuit breaker), never do I/O here.
+    cached state (a health check's last result, a circuit breaker), never do I/O here. An
+    implementation may leave ``model`` out of its parameters (pluggy passes only the
+    arguments an implementation names), as plugins written before it was added do.
 
     While an installed plugin implements this hook, route plans are not cached: its answers
     may change at any time. (The core's own circuit breaker tells the registry's router
@@ -50,8 +65,9 @@ def provider_working(provider: type) -> bool | None:
 
 
 @hookspec
-def provider_attempt(provider: type) -> bool | None:
-    """Say whether routing may send a request to ``provider`` now; ``False`` skips it.
+def provider_attempt(provider: type, model: str) -> bool | None:
+    """Say whether routing may send a request for ``model`` to ``provider`` now; ``False``
+    skips it.
 
     Called by the fallback loop right before it calls a routed candidate (not for a
     provider the caller named explicitly). A circuit breaker uses it to let exactly one
@@ -61,8 +77,8 @@ def provider_attempt(provider: type) -> bool | None:
 
 
 @hookspec
-def provider_outcome(provider: type, error: BaseException | None, elapsed: float) -> None:
-    """Learn how one request to ``provider`` went; the return value is ignored.
+def provider_outcome(provider: type, model: str, error: BaseException | None, elapsed: float) -> None:
+    """Learn how one request for ``model`` to ``provider`` went; the return value is ignored.
 
     Called by the fallback loop for every attempt, the named-provider case included:
     ``error=None`` when the first chunk arrived (``elapsed`` = seconds to it); else the
@@ -78,10 +94,20 @@ def provider_outcome(provider: type, error: BaseException | None, elapsed: float
 
 
 @hookspec(firstresult=True)
-def provider_status(provider: type) -> str | None:
-    """Why ``provider`` is not working now, in a few words (e.g. ``"circuit open until
-    12:03:04"``), or ``None`` for no opinion.
+def provider_status(provider: type, model: str | None) -> str | None:
+    """Why ``provider`` is not working now for ``model`` (``None``: as a whole), in a few
+    words (e.g. ``"circuit open until 12:03:04"``), or ``None`` for no opinion.
 
     Consulted only to explain a skipped provider (``route``, ``NoProviderAvailable``),
     never on the routing fast path.
+    """
+
+
+@hookspec(firstresult=True)
+def provider_retry_after(provider: type, model: str | None) -> float | None:
+    """Seconds until ``provider`` may be tried again for ``model``, when it is not working
+    now and that time is known (an open circuit's reopening), else ``None``.
+
+    Consulted when routing skips a provider, never on the fast path of a working one; the
+    gateway turns the earliest such time into a ``Retry-After`` header on its 503.
     """

@@ -14,7 +14,8 @@ end, then closes the request. Exit code 0 only when every probed provider answer
                   "circuit": "closed"}]}
 
 ``latency_ms`` is the time to the first chunk (``null`` on failure); ``error`` is
-``{"type": ..., "message": ...}``; ``circuit`` is the provider's circuit after the probe
+``{"type": ..., "message": ...}``; ``circuit`` is the circuit after the probe (the
+provider's when it is not closed, else the probed model's)
 (``closed``, ``open``, ``half-open``; ``null`` when no breaker is installed).
 """
 
@@ -63,8 +64,15 @@ class ProbeResult:
         }
 
 
+def _worst(provider: Any, model: Any) -> Any:
+    """The circuit that matters for the probed model: the provider's unless it is closed."""
+    return model if provider.value == "closed" else provider
+
+
 def _probe_model(provider: type) -> str:
-    return provider.default_model or next(iter(provider.models))
+    """The model a probe asks for: the default, else the first listed ("" when it lists none:
+    the probe then reports why it cannot ask)."""
+    return provider.default_model or next(iter(provider.models), "")
 
 
 def _run_one(registry: Any, provider: type, prompt: str, timeout: float, result: ProbeResult) -> None:
@@ -134,5 +142,5 @@ def probe_providers(
             if breaker is not None:
                 breaker.failure(result.provider, f"probe: {result.error}")
         if breaker is not None:
-            result.circuit = breaker.phase(result.provider).value
+            result.circuit = _worst(breaker.phase(result.provider), breaker.phase(result.provider, result.model)).value
     return results

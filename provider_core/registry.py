@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .contract import validate_provider
 from .errors import DuplicateProviderWarning, ProviderNotFound, summary
@@ -28,6 +28,11 @@ from .hookcalls import HookCalls
 from .loader import PluginLoader
 from .plugins import PluginInfo
 from .routing import Router
+from .settings import RoutingSettings
+
+if TYPE_CHECKING:
+    from .aliases import Alias
+    from .strategy import RoutingConfig
 
 __all__ = ["EXPLICIT", "Registry"]
 
@@ -42,7 +47,9 @@ class Registry:
     ``Registry(load_entry_points=False)`` starts empty and isolated (tests, embedding).
     ``environ`` replaces ``os.environ`` for the plugin allow/deny lists and the built-in
     plugins' settings. ``builtins`` (default: ``load_entry_points``) adds the plugins shipped
-    with the core, such as the circuit breaker (:mod:`provider_core.health`).
+    with the core, such as the circuit breaker (:mod:`provider_core.health`);
+    ``read_config`` (default: ``load_entry_points``) reads the aliases and routing settings
+    of the user's config file (:mod:`provider_core.userconfig`).
     """
 
     def __init__(
@@ -51,6 +58,7 @@ class Registry:
         *,
         environ: Mapping[str, str] | None = None,
         builtins: bool | None = None,
+        read_config: bool | None = None,
     ) -> None:
         self._environ = environ
         self._entry_points = load_entry_points
@@ -65,6 +73,12 @@ class Registry:
         self._parts: tuple[Any, HookCalls, PluginLoader] | None = None  # built with the first query
         #: route plans for this registry, cached; health plugins tell it when answers change
         self.router = Router(self)
+        self._settings = RoutingSettings(
+            lambda: self.hooks.caller("register_aliases"),
+            environ,
+            self._warn,
+            read_config=load_entry_points if read_config is None else read_config,
+        )
 
     def _built(self) -> tuple[Any, HookCalls, PluginLoader]:
         """The plugin manager, its hook calls and the loader, made at the first query
@@ -192,12 +206,46 @@ class Registry:
             return cls
 
     def _changed(self) -> None:
-        """The catalog changed: the model index is rebuilt at the next query, and every
-        cached route plan is dropped."""
+        """The catalog changed: the model index is rebuilt at the next query, the plugins'
+        aliases are asked again, and every cached route plan is dropped."""
         self._index = None
         if self._parts is not None:
             self._parts[1].forget()
+        self._settings.forget()
         self.router.routes_changed()
+
+    # -- aliases and routing settings (provider_core.settings) ----------------------------
+
+    def aliases(self) -> Mapping[str, Alias]:
+        """Every alias: the plugins', the config file's (which win), and :meth:`add_alias`'s."""
+        self.load()
+        return self._settings.aliases()
+
+    def add_alias(self, name: str, targets: str | list[str]) -> Alias:
+        """Define alias ``name`` (``"MODEL[@PROVIDER]"`` or an ordered list) in this process."""
+        alias = self._settings.add_alias(name, targets)
+        self.router.routes_changed()
+        return alias
+
+    def routing_config(self) -> RoutingConfig:
+        """The ``[routing]`` settings of the config file (strategy, weights)."""
+        self.load()
+        return self._settings.routing()
+
+    def config_problems(self) -> list[tuple[str, str]]:
+        """``(where, message)`` for each problem of the routing settings and aliases: the
+        file, its tables, and each alias's targets against what is installed."""
+        from .aliases import alias_problems
+
+        found = self._settings.problems()
+        known = [p.name for p in self._providers.values()]
+        found += [(p.where, p.message) for p in alias_problems(self.aliases(), self.models(), known)]
+        return found
+
+    def provider_names(self) -> dict[str, str]:
+        """Lower-cased provider name -> its name."""
+        self.load()
+        return {key: cls.name for key, cls in self._providers.items()}
 
     def _warn(self, text: str, category: type[Warning] = RuntimeWarning) -> None:
         self._warnings.append(text)
@@ -226,10 +274,10 @@ class Registry:
         name = provider if isinstance(provider, str) else provider.name
         return self._origin[self.get(name).name.lower()]
 
-    def is_working(self, provider: type) -> bool:
-        """Whether ``provider`` counts as working now (the ``provider_working`` hooks, else
-        its static ``working`` flag)."""
-        return self.hooks.is_working(provider)
+    def is_working(self, provider: type, model: str | None = None) -> bool:
+        """Whether ``provider`` counts as working now, for ``model`` when given (the
+        ``provider_working`` hooks, else its static ``working`` flag)."""
+        return self.hooks.is_working(provider, model)
 
     def status_reason(self, provider: type) -> str | None:
         """Why ``provider`` is not working now (a ``provider_status`` hook, else its
@@ -321,12 +369,17 @@ class Registry:
     def describe(self, provider: type) -> dict[str, Any]:
         """What the front ends show of one provider (``providers --json``, the gateway's
         ``/v1/providers``): its static flags, ``working`` now (``working_static`` the class's
-        own flag), the plugin that registered it and why it is not working."""
+        own flag), the plugin that registered it, why it is not working, and which of its
+        models are not working now while it is (``unavailable_models``: model -> why, e.g.
+        its circuit for that model is open until a given time)."""
         data = provider.describe()  # type: ignore[attr-defined]
         data["working_static"] = data["working"]
         data["working"] = self.hooks.is_working(provider)
         data["plugin"] = self.origin(provider)
         data["status_reason"] = self.status_reason(provider)
+        hooks = self.hooks
+        down = [m for m in provider.models if not hooks.is_working(provider, m)] if data["working"] else []
+        data["unavailable_models"] = {m: hooks.status_reason(provider, m) or "not working" for m in down}
         return data
 
 

@@ -91,10 +91,17 @@ class SSEParser:
                 self._partial.append(lines[0])
                 lines[0] = "".join(self._partial)
                 self._partial.clear()
-            for line in lines:
-                event = self._line(line)
-                if event is not None:
-                    events.append(event)
+            data = self._data
+            for line in lines:  # the usual lines inline; a call per line costs a tenth here
+                if not line:
+                    event = self._dispatch()
+                    if event is not None:
+                        events.append(event)
+                elif line.startswith("data:"):
+                    self._seen_field = True
+                    data.append(line[6:] if line.startswith("data: ") else line[5:])
+                else:
+                    self._line(line)  # event:, id:, retry:, a comment: never an event
             if rest:
                 self._partial.append(rest)
             return events
@@ -133,6 +140,10 @@ class SSEParser:
         if line.startswith("data:"):  # most lines: the fast way to the same result
             self._seen_field = True
             self._data.append(line[6:] if line.startswith("data: ") else line[5:])
+            return None
+        if line.startswith("event:"):  # named events (Anthropic's): one per event
+            self._seen_field = True
+            self._event = line[7:] if line.startswith("event: ") else line[6:]
             return None
         if line[0] == ":":
             return None  # a comment

@@ -79,13 +79,13 @@ def json_loads(text: str | bytes) -> Any:
     surrogate escape (``\\ud800``-``\\udfff``) at all."""
     value = json.loads(text)
     markers = _MARKERS_BYTES if isinstance(text, bytes) else _MARKERS
-    if markers[0] in text or markers[1] in text:  # type: ignore[operator]
-        value = _clean(value)
+    if markers[2] in text and (markers[0] in text or markers[1] in text):  # type: ignore[operator]
+        value = _clean(value)  # (one scan for the usual text without any \u escape)
     return value
 
 
-_MARKERS = ("\\ud", "\\uD")  # a surrogate escape starts so (JSON's \\u is lower case)
-_MARKERS_BYTES = (b"\\ud", b"\\uD")
+_MARKERS = ("\\ud", "\\uD", "\\u")  # a surrogate escape starts so (JSON's \\u is lower case)
+_MARKERS_BYTES = (b"\\ud", b"\\uD", b"\\u")
 
 
 def _clean(value: Any) -> Any:

@@ -7,13 +7,20 @@ could not be loaded, or whose hook raised, is a failure too when no NAME is give
 matches provider names, case-insensitively, and also plugin (entry-point) names, which
 select every class of that plugin.
 
-Exit codes: 0 every rule holds; 1 some rule fails (or a plugin failed to load); 2 a NAME
-matches nothing (one line on stderr). The JSON document (``--json``) is::
+Without NAME it also checks the aliases and routing settings (the config file's
+``[aliases]`` and ``[routing]``, plugins' aliases): an alias that shadows a model id, a
+target naming an unknown provider or a model its provider does not serve, a loop, a bad
+setting; each names the file and key. The other aliases keep working.
+
+Exit codes: 0 every rule holds; 1 some rule fails (or a plugin failed to load, or the
+config has a problem); 2 a NAME matches nothing (one line on stderr). The JSON document
+(``--json``) is::
 
     {"ok": bool,
      "providers": [{"name", "plugin", "class", "ok",
                     "rules": [{"rule", "summary", "ok", "detail"}]}],
-     "plugins": [{"name", "errors"}]}          # plugins that failed, only without NAME
+     "plugins": [{"name", "errors"}],          # plugins that failed, only without NAME
+     "config": [{"where", "message"}]}         # alias and routing problems, only without NAME
 
 The runtime half of the contract (streaming, errors, closing) needs a server and lives in
 the pytest plugin: :class:`provider_core.testing.ProviderContract`.
@@ -59,18 +66,24 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         checked, failed = run_checks(registry(), list(args.names))
     except LookupError as exc:
         raise CLIError(str(exc)) from None
-    ok = all(cp.ok for cp in checked) and not failed
+    problems = registry().config_problems() if not args.names else []
+    ok = all(cp.ok for cp in checked) and not failed and not problems
     if args.json:
         data = {
             "ok": ok,
             "providers": [cp.to_dict() for cp in checked],
             "plugins": [{"name": p, "errors": e} for p, e in failed.items()],
+            "config": [{"where": where, "message": message} for where, message in problems],
         }
         print_json(data, out)
-    elif not checked and not failed:
+    elif not checked and not failed and not problems:
         out.write("no providers installed\n")
     else:
         _write_text(checked, failed, out)
+        for where, message in problems:
+            out.write(f"config: FAIL  {where}: {message}\n")
+        if problems:
+            out.write(f"{len(problems)} problem(s) in the aliases and routing settings (the others are in use)\n")
     return 0 if ok else 1
 
 
@@ -80,8 +93,9 @@ def add_parser(subparsers: Any) -> None:
         "check",
         help="check installed providers against the static provider contract, rule by rule",
         description="Check every provider class installed plugins register (or only NAME ...) against the "
-        "static rules of the provider contract. Exit 0 when all hold, 1 when a rule fails or a plugin "
-        "failed to load, 2 when a NAME matches nothing. The runtime rules (streaming, errors, closing) "
+        "static rules of the provider contract, and (without NAME) the aliases and routing settings of the "
+        "config file. Exit 0 when all hold, 1 when a rule fails, a plugin failed to load or the config has a "
+        "problem, 2 when a NAME matches nothing. The runtime rules (streaming, errors, closing) "
         "run in the pytest contract suite, provider_core.testing.ProviderContract.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="provider (or plugin) names, case-insensitive")

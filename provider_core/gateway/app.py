@@ -31,7 +31,7 @@ from .config import GatewayConfig
 from .errors import ApiError, api_error_from, log_message
 from .guard import Guard
 from .request import ChatRequest, parse_chat_request, read_json
-from .sse import ChatReply, json_bytes, model_list, model_object
+from .sse import ChatReply, alias_object, json_bytes, model_list, model_object
 from .stream import CompletionStream
 from .usage import reported_or_estimated
 
@@ -96,31 +96,41 @@ class Gateway:
         return self._workers
 
     def served_models(self) -> dict[str, list[str]]:
-        """Model id -> provider names (routing order), counting working providers only
-        unless the config includes not-working ones."""
+        """Model id -> provider names (routing order), counting providers whose static
+        ``working`` flag is set unless the config includes not-working ones. A circuit that
+        is open does not remove a model: it is back within its cooldown, and a client that
+        saw it vanish would drop it."""
         registry = self.registry
         models = registry.models()
-        if self.config.include_not_working:
-            return models
-        working = {p.name for p in registry.providers(working=True)}
-        served = {m: [n for n in names if n in working] for m, names in models.items()}
-        return {m: names for m, names in served.items() if names}
+        if not self.config.include_not_working:
+            working = {p.name for p in registry.providers() if p.working}
+            models = {m: [n for n in names if n in working] for m, names in models.items()}
+            models = {m: names for m, names in models.items() if names}
+        return models
+
+    def served_aliases(self) -> dict[str, list[str]]:
+        """Alias -> its targets (``MODEL[@PROVIDER]``), for the aliases that are no model id."""
+        registry = self.registry
+        index = registry.model_index()
+        return {name: [str(t) for t in a.targets] for name, a in registry.aliases().items() if name not in index}
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def models(self, request: Request) -> Response:
-        data = await run_sync(self.served_models)
-        return JSONResponse(model_list(data))
+        data, aliases = await run_sync(lambda: (self.served_models(), self.served_aliases()))
+        return JSONResponse(model_list(data, aliases))
 
     async def model(self, request: Request) -> Response:
         model_id = request.path_params["model"]
-        data = await run_sync(self.served_models)
-        if model_id not in data:
-            from ..errors import ModelNotSupported
+        data, aliases = await run_sync(lambda: (self.served_models(), self.served_aliases()))
+        if model_id in data:
+            return JSONResponse(model_object(model_id, data[model_id]))
+        if model_id in aliases:
+            return JSONResponse(alias_object(model_id, aliases[model_id]))
+        from ..errors import ModelNotSupported
 
-            return _answer_exception(ModelNotSupported(model_id))
-        return JSONResponse(model_object(model_id, data[model_id]))
+        return _answer_exception(ModelNotSupported(model_id))
 
     async def providers(self, request: Request) -> Response:
         def records() -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ bad request field              400     ``invalid_request``
 InvalidMessages                400     ``invalid_messages``
 ModelNotSupported              404     ``model_not_found``
 ProviderNotFound               404     ``provider_not_found``
-NoProviderAvailable            503     ``no_provider_available``
+NoProviderAvailable            503     ``no_provider_available`` (``Retry-After``: the earliest
+                                       reopening of a skipped candidate's circuit, when known)
   ... every provider lacking   400     ``unsupported_request``
   what the request needs
 ProviderHTTPError 429          429     ``rate_limited``
@@ -144,6 +145,17 @@ def public_message(exc: BaseException) -> str:
     return "internal error in the gateway (the server log has the details)"
 
 
+def _attempt(attempt: core.Attempt) -> dict[str, Any]:
+    """One candidate in an error body: the provider, the model it was asked for when that
+    is an alias's target, why it was skipped or failed, and when it may be tried again."""
+    data: dict[str, Any] = {"provider": attempt.provider, "reason": _attempt_reason(attempt)}
+    if attempt.model is not None:
+        data["model"] = attempt.model
+    if attempt.retry_after is not None:
+        data["retry_after"] = math.ceil(attempt.retry_after)
+    return data
+
+
 def _attempt_reason(attempt: core.Attempt) -> str:
     return _fault(attempt.error) if attempt.error is not None else _short(attempt.reason)
 
@@ -179,12 +191,17 @@ def api_error_from(exc: BaseException) -> ApiError:
     if isinstance(exc, core.ProviderNotFound):
         return ApiError(404, message, "invalid_request_error", "provider_not_found", "provider")
     if isinstance(exc, core.NoProviderAvailable):
-        attempts = [{"provider": a.provider, "reason": _attempt_reason(a)} for a in exc.attempts]
+        attempts = [_attempt(a) for a in exc.attempts]
         if exc.attempts and all(a.error is None and a.reason in LACKS for a in exc.attempts):
             # no provider of the model can do what the request asks (tools, images, JSON):
             # the request must change, waiting will not help
             return ApiError(400, message, "invalid_request_error", "unsupported_request", extra={"attempts": attempts})
-        return ApiError(503, message, "service_unavailable", "no_provider_available", extra={"attempts": attempts})
+        headers = {}
+        if exc.retry_after is not None and math.isfinite(exc.retry_after):
+            headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))  # the earliest reopening
+        return ApiError(
+            503, message, "service_unavailable", "no_provider_available", headers=headers, extra={"attempts": attempts}
+        )
     if isinstance(exc, core.ProviderError):
         if isinstance(exc, core.ProviderHTTPError):
             return _http_error(exc, message)

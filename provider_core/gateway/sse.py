@@ -20,7 +20,7 @@ from typing import Any
 
 from ..events import ToolCall, ToolCallDelta, Usage
 
-__all__ = ["DONE", "ChatReply", "encode_event", "json_bytes", "model_list"]
+__all__ = ["DONE", "ChatReply", "alias_object", "encode_event", "json_bytes", "model_list", "model_object"]
 
 DONE = b"data: [DONE]\n\n"
 
@@ -115,10 +115,16 @@ class ChatReply:
         return encode_event(data)
 
 
-def model_list(models: dict[str, list[str]]) -> dict[str, Any]:
+def model_list(models: dict[str, list[str]], aliases: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """``GET /v1/models``: OpenAI's list shape; ``owned_by`` is the first provider in routing
-    order, ``providers`` all of them."""
-    return {"object": "list", "data": [model_object(m, names) for m, names in models.items()]}
+    order, ``providers`` all of them; then each alias (``owned_by: "alias"``, ``targets``)."""
+    data = [model_object(m, names) for m, names in models.items()]
+    data += [alias_object(name, targets) for name, targets in (aliases or {}).items()]
+    return {"object": "list", "data": data}
+
+
+def alias_object(alias: str, targets: list[str]) -> dict[str, Any]:
+    return {"id": alias, "object": "model", "created": 0, "owned_by": "alias", "targets": targets}
 
 
 def model_object(model: str, providers: list[str]) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 Every :class:`~provider_core.Registry` that loads entry points (``get_registry()``, the
 CLI, the gateway) gets one :class:`BreakerPlugin`, registered under the name ``breaker``
 and listed by ``registry.plugins()`` / ``provider-core plugins`` with status ``builtin``.
-It implements four hooks: ``provider_working`` (``False`` while a circuit is open, else
-no opinion), ``provider_status`` (why), ``provider_attempt`` (one trial through a
-half-open circuit) and ``provider_outcome`` (count the upstream faults).
+It implements five hooks: ``provider_working`` (``False`` while the provider's circuit,
+or its circuit for the model asked, is open; else no opinion), ``provider_status`` (why),
+``provider_retry_after`` (when it reopens), ``provider_attempt`` (one trial through a
+half-open circuit) and ``provider_outcome`` (count the upstream faults: a connection fault
+against the provider, any other against the model).
 
 Settings (environment variables, read when the registry loads; a bad value is reported
 as a warning and its default used):
@@ -57,20 +59,24 @@ class BreakerPlugin:
             self.router.routes_changed(after, clock=self.breaker.clock)
 
     @hookimpl(tryfirst=True)
-    def provider_working(self, provider: type) -> bool | None:
-        return False if self.breaker.blocked(provider.name) else None
+    def provider_working(self, provider: type, model: str | None) -> bool | None:
+        return False if self.breaker.blocked(provider.name, model) else None
 
     @hookimpl(tryfirst=True)
-    def provider_status(self, provider: type) -> str | None:
-        return self.breaker.reason(provider.name)
+    def provider_status(self, provider: type, model: str | None) -> str | None:
+        return self.breaker.reason(provider.name, model)
+
+    @hookimpl(tryfirst=True)
+    def provider_retry_after(self, provider: type, model: str | None) -> float | None:
+        return self.breaker.retry_after(provider.name, model)
 
     @hookimpl
-    def provider_attempt(self, provider: type) -> bool | None:
-        return None if self.breaker.allow(provider.name) else False
+    def provider_attempt(self, provider: type, model: str) -> bool | None:
+        return None if self.breaker.allow(provider.name, model) else False
 
     @hookimpl
-    def provider_outcome(self, provider: type, error: BaseException | None, elapsed: float) -> None:
-        self.breaker.record(provider.name, error)
+    def provider_outcome(self, provider: type, model: str, error: BaseException | None, elapsed: float) -> None:
+        self.breaker.record(provider.name, error, model)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: Callable[[str], Any]) -> Any:

@@ -50,8 +50,12 @@ def test_good_plugin_is_routed_to_by_model_name(cli, plugin_site):
     assert plan == {
         "model": "fixture-echo",
         "stream": False,
-        "candidates": [{"name": "FixtureEcho", "plugin": "pcfix_good", "priority": 5}],
-        "skipped": [{"name": "FixtureSleeper", "reason": "marked not working"}],
+        "alias": None,
+        "strategy": "priority",
+        "candidates": [{"name": "FixtureEcho", "model": "fixture-echo", "plugin": "pcfix_good", "priority": 5}],
+        "skipped": [
+            {"name": "FixtureSleeper", "model": "fixture-echo", "reason": "marked not working", "retry_after": None}
+        ],
     }
 
 

@@ -126,15 +126,17 @@ def test_explain_route_reports_skips_without_raising(registry, make_provider):
     assert data == {
         "model": "m",
         "stream": False,
+        "alias": None,
+        "strategy": "priority",
         "candidates": [],
-        "skipped": [{"name": "Down", "reason": "marked not working"}],
+        "skipped": [{"name": "Down", "model": "m", "reason": "marked not working", "retry_after": None}],
     }
 
 
 def test_route_plan_to_dict_names_the_plugin(registry, make_provider):
     registry.register(make_provider("One", priority=2))
     data = registry.router.plan("m").to_dict(registry)
-    assert data["candidates"] == [{"name": "One", "plugin": "<explicit>", "priority": 2}]
+    assert data["candidates"] == [{"name": "One", "model": "m", "plugin": "<explicit>", "priority": 2}]
 
 
 def test_cache_is_invalidated_on_register(registry, make_provider):

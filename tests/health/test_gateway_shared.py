@@ -89,13 +89,13 @@ def test_every_gateway_worker_skips_a_provider_that_failed_three_times(redis_url
             assert status >= 500 and "503" in body["error"]["message"], body
         assert len(aivvm_server.requests) == 3
         client = redis.Redis.from_url(redis_url, decode_responses=True)
-        entry = client.hgetall(f"{prefix}:circuit:aivvm")
+        entry = client.hgetall(f"{prefix}:circuit:aivvm|gpt-4")  # an HTTP error counts for its model
         assert int(entry["failures"]) == 3 and float(entry["opened_until"]) > time.time()
         time.sleep(max(2.0, SYNC * 10))  # ample time for both workers' sync threads to bring the open circuit
         for _ in range(10):
             status, body = post(f"{base}/v1/chat/completions", chat)
             assert status == 503, body
-            assert "Aivvm: circuit open until" in body["error"]["message"], body
+            assert "Aivvm: circuit for gpt-4 open until" in body["error"]["message"], body
         assert len(aivvm_server.requests) == 3, "no worker called the provider while its circuit was open"
         client.close()
     finally:

@@ -89,16 +89,17 @@ def test_a_failing_provider_exits_1_says_why_and_counts_against_its_circuit(aivv
     assert "error" in out and "ProviderHTTPError: HTTP 503" in out and "overloaded, try later" in out
     assert err == "error: 1 of 1 provider(s) did not answer: Aivvm\n"
     breaker = get_breaker(aivvm_registry)
-    assert breaker.state("Aivvm").failures == 1
+    model = aivvm_registry.get("Aivvm").default_model
+    assert breaker.state("Aivvm", model).failures == 1  # an HTTP error answers for its model
     aivvm_server.script(status=502)
     aivvm_server.script(status=500)
     run()
     code, out, _ = run("--json")
     assert json.loads(out)["results"][0]["circuit"] == "open"
-    assert breaker.phase("Aivvm") is Phase.OPEN
+    assert breaker.phase("Aivvm", model) is Phase.OPEN and breaker.phase("Aivvm") is Phase.CLOSED
     code, out, _ = run()
     assert code == 0, "a probe names the provider, so it goes through an open circuit"
-    assert breaker.phase("Aivvm") is Phase.CLOSED, "and its answer closes the circuit"
+    assert breaker.phase("Aivvm", model) is Phase.CLOSED, "and its answer closes the circuit"
 
 
 def test_an_unknown_name_is_a_one_line_usage_error(aivvm_registry):

@@ -124,7 +124,7 @@ def test_a_plugin_whose_hook_raises_fails_the_check(use_registry: Any, capsys: A
 def test_no_provider_at_all(use_registry: Any, capsys: Any) -> None:
     use_registry(Registry(load_entry_points=False))
     assert _check(capsys) == (0, "no providers installed\n", "")
-    assert json.loads(_check(capsys, "--json")[1]) == {"ok": True, "providers": [], "plugins": []}
+    assert json.loads(_check(capsys, "--json")[1]) == {"ok": True, "providers": [], "plugins": [], "config": []}
 
 
 def test_run_checks_api() -> None:

@@ -53,7 +53,7 @@ def test_upstream_faults_still_open_it(servers: Any) -> None:
     for _ in range(3):
         with pytest.raises(ProviderHTTPError):  # the 503 itself, as its typed error
             list(create_completion("rel-model", user, registry=registry))
-    with pytest.raises(NoProviderAvailable, match="circuit open until"):
+    with pytest.raises(NoProviderAvailable, match="circuit for rel-model open until"):
         create_completion("rel-model", user, registry=registry)
 
 
@@ -67,7 +67,7 @@ def test_a_malformed_redis_url_is_one_warning_and_circuits_stay_local(servers: A
         for _ in range(3):
             with pytest.raises(ProviderHTTPError):
                 list(create_completion("rel-model", user, registry=registry))
-        with pytest.raises(NoProviderAvailable, match="circuit open until"):
+        with pytest.raises(NoProviderAvailable, match="circuit for rel-model open until"):
             create_completion("rel-model", user, registry=registry)
     texts = [str(w.message) for w in caught if "PROVIDER_CORE_REDIS_URL" in str(w.message)]
     assert len(texts) == 1, [str(w.message) for w in caught]

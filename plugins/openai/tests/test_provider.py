@@ -210,7 +210,7 @@ def test_429_with_retry_after_is_a_typed_error_the_breaker_honours(openai_server
     with pytest.raises(ProviderHTTPError) as info:
         list(create_completion("demo", USER, registry=registry))
     assert (info.value.status_code, info.value.retry_after, info.value.fallback_ok) == (429, 20.0, True)
-    with pytest.raises(NoProviderAvailable, match="circuit open until") as skipped:
+    with pytest.raises(NoProviderAvailable, match="circuit for demo open until") as skipped:
         create_completion("demo", USER, registry=registry)  # not sent: the upstream said when
     assert "HTTP 429" in str(skipped.value)
     assert len(openai_server.chats) == 1
@@ -230,7 +230,7 @@ def test_routing_falls_back_past_a_rate_limited_endpoint_and_then_skips_it(opena
             assert "".join(completion) == "hi"
         assert completion.provider == "second"
         assert [a.provider for a in completion.skipped] == ["first"]
-        assert "circuit open until" in completion.skipped[0].reason
+        assert "circuit for demo open until" in completion.skipped[0].reason
         assert len(openai_server.chats) == 1 and len(backup.chats) == 2
         assert not any(issubclass(w.category, FallbackWarning) for w in caught)  # skipped, not tried
 

@@ -1,0 +1,74 @@
+"""The user's config file: the ``[aliases]`` and ``[routing]`` tables the core reads.
+
+Where it is: ``$PROVIDER_CORE_CONFIG`` when set, else ``config.toml`` in the user
+configuration directory (:func:`provider_core.userdirs.config_dir`; ``~/.config/provider-core``
+on Linux). A missing file is an empty configuration. Other tables (``[openai]``, ...) belong
+to plugins and are not looked at here. Every problem is reported as ``(where, message)``
+with the file and key, and leaves the rest of the file in force.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .aliases import Alias, parse_aliases
+from .strategy import RoutingConfig, parse_routing
+from .userdirs import config_dir
+
+__all__ = ["ENV_CONFIG", "UserConfig", "config_path", "load_user_config"]
+
+ENV_CONFIG = "PROVIDER_CORE_CONFIG"
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$PROVIDER_CORE_CONFIG``, else ``config.toml`` in the user configuration directory."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(ENV_CONFIG, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(config_dir(env)) / "config.toml"
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    """What the core takes from the config file at ``path``."""
+
+    path: Path | None = None
+    aliases: Mapping[str, Alias] = field(default_factory=dict)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    problems: tuple[tuple[str, str], ...] = ()
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def load_user_config(environ: Mapping[str, str] | None = None) -> UserConfig:
+    """The aliases and routing settings of the config file (an empty :class:`UserConfig`
+    when there is none). Never raises: an unreadable file or a TOML error is a problem."""
+    path = config_path(environ)
+    try:
+        data = _read(path)
+    except FileNotFoundError:
+        return UserConfig(path)
+    except (OSError, ValueError, ImportError) as exc:  # ValueError: tomllib.TOMLDecodeError, with line and column
+        return UserConfig(path, problems=((str(path), f"cannot be read: {exc}"),))
+    source = str(path)
+    aliases: dict[str, Alias] = {}
+    problems: list[tuple[str, str]] = []
+    if "aliases" in data:
+        aliases, found = parse_aliases(data["aliases"], source)
+        problems += [(f"{source}: {p.where}", p.message) for p in found]
+    routing, bad = parse_routing(data.get("routing"))
+    problems += [(f"{source}: {key}", message) for key, message in bad]
+    return UserConfig(path, aliases, routing, tuple(problems))
