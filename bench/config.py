@@ -43,6 +43,13 @@ class Config:
     anthropic_delta: int
     anthropic_rounds: int
     anthropic_ttfc_requests: int
+    #: the Gemini plugin's stream: megabytes, characters per text delta (one row each; the
+    #: first also for the time to first chunk), alternating rounds, and requests for the
+    #: time to first chunk
+    gemini_mb: int
+    gemini_pieces: tuple[int, ...]
+    gemini_rounds: int
+    gemini_ttfc_requests: int
 
 
 FULL = Config(
@@ -72,6 +79,10 @@ FULL = Config(
     anthropic_delta=16,
     anthropic_rounds=9,
     anthropic_ttfc_requests=301,
+    gemini_mb=8,
+    gemini_pieces=(64, 512),
+    gemini_rounds=11,
+    gemini_ttfc_requests=301,
 )
 
 #: The full run's shape at a fraction of its size: under a minute, for CI to keep it alive.
@@ -96,4 +107,7 @@ QUICK = replace(
     anthropic_kib=1_024,
     anthropic_rounds=3,
     anthropic_ttfc_requests=41,
+    gemini_mb=2,
+    gemini_rounds=3,
+    gemini_ttfc_requests=41,
 )

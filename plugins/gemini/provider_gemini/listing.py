@@ -1,0 +1,57 @@
+"""The live model list: ``GET {base}/v1beta/models``, every page.
+
+:func:`fetch_models` is what the core's model catalog will call (it is not wired into
+registration, which does no I/O). Ids come without the ``models/`` prefix, and only
+models that can ``generateContent`` are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from provider_core.errors import ProviderError
+from provider_core.secrets import reveal
+
+from .provider import API_VERSION, DEFAULT_BASE_URL, USER_AGENT, normalize_base_url
+from .replies import parse_model_page
+from .wire_errors import parse_error_body
+
+__all__ = ["MAX_PAGES", "PAGE_SIZE", "fetch_models"]
+
+#: Models asked for per page (the API's largest page).
+PAGE_SIZE = 1000
+#: A bound on the pages followed, so a server that always answers a next page cannot loop us.
+MAX_PAGES = 100
+
+
+def fetch_models(
+    base_url: str = DEFAULT_BASE_URL, key: Any = None, timeout: Any = 10.0, *, proxy: str | None = None
+) -> list[str]:
+    """The ids of the models ``key`` (a ``str`` or ``SecretStr``) may call at ``base_url``,
+    in the API's order, without duplicates. Raises the transport's typed errors
+    (``ProviderHTTPError`` with Google's message, ``ProviderConnectionError``, ...) and
+    ``ProviderError`` for a reply without a model list or more than :data:`MAX_PAGES` pages."""
+    from provider_core.transport import request_json
+
+    base = normalize_base_url(base_url)
+    headers = {"accept": "application/json", "user-agent": USER_AGENT}
+    if key is not None:
+        headers["x-goog-api-key"] = str(reveal(key))
+    ids: dict[str, None] = {}
+    token: str | None = None
+    for _ in range(MAX_PAGES):
+        url = f"{base}/{API_VERSION}/models?pageSize={PAGE_SIZE}"
+        if token:
+            url += f"&pageToken={quote(token, safe='')}"
+        payload = request_json(
+            "Gemini", "GET", url, headers=headers, timeout=timeout, proxy=proxy, parse_error=parse_error_body
+        )
+        try:
+            page, token = parse_model_page(payload)
+        except ValueError as exc:
+            raise ProviderError(f"Gemini: unexpected model list from {base}: {exc}", provider="Gemini") from None
+        ids.update(dict.fromkeys(page))
+        if token is None:
+            return list(ids)
+    raise ProviderError(f"Gemini: the model list from {base} has more than {MAX_PAGES} pages", provider="Gemini")
