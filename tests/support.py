@@ -8,10 +8,26 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["FIXTURE_DISTRIBUTIONS", "CLIResult", "clean_env", "install_fixture_plugins", "run_cli"]
+import pytest
+
+from provider_core.testing.server import free_port
+
+__all__ = [
+    "FIXTURE_DISTRIBUTIONS",
+    "CLIResult",
+    "RedisServer",
+    "clean_env",
+    "install_fixture_plugins",
+    "redis_exe",
+    "run_cli",
+    "wait_for",
+]
 
 HERE = Path(__file__).resolve().parent
 #: Every fixture plugin distribution (see tests/fixtures/plugins/README.md and
@@ -98,3 +114,88 @@ def run_cli(
         cwd=cwd,
     )
     return CLIResult(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
+
+
+# -- a real redis-server on loopback (the fixtures are in tests/conftest.py) ---------------
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` every 20 ms until it holds or ``timeout`` passes; its last value.
+    A bound on waiting for a condition, never a measure of speed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+class RedisServer:
+    """A redis-server on ``127.0.0.1:port`` (a free port unless given). ``start()`` starts it
+    and waits (bounded) until it answers; ``kill()`` kills the process (SIGKILL, as a crash);
+    ``start()`` again reuses the port. With ``data_dir`` it keeps its data across restarts
+    (append-only file, fsync at every write); without, it keeps nothing."""
+
+    def __init__(self, exe: str, *, port: int | None = None, data_dir: Path | None = None) -> None:
+        self.exe = exe
+        self.port = port or free_port()
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import redis
+
+        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        if self.data_dir is not None:
+            args += ["--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except (redis.exceptions.ConnectionError, redis.exceptions.BusyLoadingError):
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                        pytest.fail(f"redis-server did not start on port {self.port}: {err[-500:]}")
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        self._end(kill=True)
+
+    def stop(self) -> None:
+        self._end(kill=False)
+
+    def _end(self, *, kill: bool) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def redis_exe() -> str:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server): the Redis backend tests need one")
+    pytest.importorskip("redis", reason="redis-py is not installed (pip install 'provider-core[redis]')")
+    return exe

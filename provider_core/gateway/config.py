@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .keys import KeyEntry, KeysError, read_keys_file
+if TYPE_CHECKING:  # imported where used: every CLI start imports this module, only serve reads keys
+    from .keys import KeyEntry
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ConfigError", "GatewayConfig"]
 
@@ -86,6 +88,8 @@ def _api_keys(env: Mapping[str, str]) -> tuple[KeyEntry, ...]:
             f"{ENV_API_KEYS} is set but holds no key (only separators): refusing to serve without "
             "authentication; give at least one key, or unset it"
         )
+    from .keys import KeyEntry, KeysError, read_keys_file
+
     entries = {key: KeyEntry.plain(key) for key in keys}
     keys_file = env.get(ENV_API_KEYS_FILE, "").strip()
     if keys_file:
@@ -188,6 +192,8 @@ class GatewayConfig:
 
     def entries(self) -> tuple[KeyEntry, ...]:
         """Every accepted key with its id and limits (``key_entries`` first)."""
+        from .keys import KeyEntry
+
         given = {e.key for e in self.key_entries}
         return self.key_entries + tuple(KeyEntry.plain(k) for k in self.api_keys if k not in given)
 

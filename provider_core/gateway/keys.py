@@ -18,13 +18,12 @@ book of :mod:`provider_core.secrets`, so that no text the gateway writes can car
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..secrets import remember
+# hashlib, json and the book of secrets are imported where used: every CLI start imports
+# this module (through the serve command's options), and only serve reads keys.
 
 __all__ = ["ALL_CALLERS", "KeyEntry", "KeysError", "key_id", "read_keys_file"]
 
@@ -38,6 +37,8 @@ class KeysError(ValueError):
 
 def key_id(key: str) -> str:
     """The default id of ``key``: ``key-`` and 8 hex digits of its SHA-256."""
+    import hashlib
+
     return "key-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
 
 
@@ -95,6 +96,8 @@ def _entries(data: Any, path: str) -> tuple[KeyEntry, ...]:
 def _parse(text: str, path: str) -> tuple[KeyEntry, ...]:
     lower = path.lower()
     if lower.endswith(".json"):
+        import json
+
         try:
             return _entries(json.loads(text), path)
         except json.JSONDecodeError as exc:
@@ -126,5 +129,7 @@ def read_keys_file(path: str) -> tuple[KeyEntry, ...]:
     entries = _parse(text, path)
     if not entries:
         raise KeysError(f"the API keys file {path!r} holds no key")
+    from ..secrets import remember
+
     remember(*(e.key for e in entries))
     return entries
