@@ -113,6 +113,7 @@ class CompletionStream:
         self.chat = chat
         self.keepalive = keepalive
         self.ticket = ticket
+        self.accounted = False
 
     def _with_ready(self, event: bytes) -> bytes:
         """``event`` and one event for each item that has already arrived: a burst goes
@@ -146,6 +147,8 @@ class CompletionStream:
             yield encode_event(error.body()) + DONE
             return
         completion = self.completion
+        if self.ticket is not None:  # before the end goes out: the next request sees the count
+            await self._account()
         yield reply.final_chunk(completion.finish_reason or ("tool_calls" if completion.tool_calls else "stop"))
         if self.chat.include_usage:
             usage, estimated = reported_or_estimated(
@@ -169,11 +172,12 @@ class CompletionStream:
             with anyio.CancelScope(shield=True):
                 await events.aclose()
                 await _close(self.completion, self.items, self.first if not isinstance(self.first, list) else None)
-                if self.ticket is not None:
+                if self.ticket is not None and not self.accounted:
                     await self._account()
 
     async def _account(self) -> None:
         """Tell the ticket the reply's usage (the provider's, else an estimate of what was sent)."""
+        self.accounted = True
         completion, chat = self.completion, self.chat
         usage, _ = reported_or_estimated(completion.usage, chat.messages, chat.options, self.reply.sent_chars)
         try:
