@@ -147,9 +147,10 @@ class CompletionStream:
             yield encode_event(error.body()) + DONE
             return
         completion = self.completion
+        finish = completion.finish_reason or ("tool_calls" if completion.tool_calls else "stop")
         if self.ticket is not None:  # before the end goes out: the next request sees the count
-            await self._account()
-        yield reply.final_chunk(completion.finish_reason or ("tool_calls" if completion.tool_calls else "stop"))
+            await self._account(finish)
+        yield reply.final_chunk(finish)
         if self.chat.include_usage:
             usage, estimated = reported_or_estimated(
                 completion.usage, self.chat.messages, self.chat.options, reply.sent_chars
@@ -175,13 +176,13 @@ class CompletionStream:
                 if self.ticket is not None and not self.accounted:
                     await self._account()
 
-    async def _account(self) -> None:
+    async def _account(self, finish: str | None = None) -> None:
         """Tell the ticket the reply's usage (the provider's, else an estimate of what was sent)."""
         self.accounted = True
         completion, chat = self.completion, self.chat
         usage, _ = reported_or_estimated(completion.usage, chat.messages, chat.options, self.reply.sent_chars)
         try:
-            await self.ticket.replied(completion.provider, usage, completion.finish_reason)
+            await self.ticket.replied(completion.provider, usage, finish)
         except Exception:  # accounting never breaks a reply
             log.exception("stream %s: counting its usage failed", self.reply.id)
 
