@@ -73,8 +73,11 @@ def safe_url(url: str) -> str:
     """``url`` without its credentials."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # a malformed port or host: show none of it
+        return "<the Redis URL>"
     return f"{parts.scheme}://{host}{parts.path}"
 
 

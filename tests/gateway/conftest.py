@@ -11,6 +11,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import queue
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -300,3 +305,72 @@ def helpers() -> Any:
     import sys
 
     return sys.modules[__name__]
+
+
+class Served:
+    """A ``provider-core serve`` process; its stderr is read in a thread (bounded waits):
+    ``url()`` waits until it answers ``/healthz``, ``wait_log(text, count)`` until its log
+    has ``text`` ``count`` times, ``stop(signum)`` signals it and returns its exit code."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "provider_core", "serve", "--port", "0", *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=cwd,  # not the repo root: import the installed package, as a user would
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+            self.lines.put(line)
+
+    def url(self, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            if found and self._healthy(found.group(1), deadline):
+                return found.group(1)
+        raise AssertionError("serve did not start:\n" + "".join(self.log))
+
+    def _healthy(self, url: str, deadline: float) -> bool:
+        """Poll /healthz (as a load balancer would): with --workers the port is announced
+        before the workers accept connections."""
+        import httpx
+
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+                    return True
+            except httpx.TransportError:
+                time.sleep(0.05)
+        return False
+
+    def wait_log(self, text: str, count: int = 1, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while "".join(self.log).count(text) < count:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"{text!r} x{count} not in the log:\n" + "".join(self.log))
+            time.sleep(0.02)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)

@@ -4,13 +4,10 @@ Aivvm plugin pointed at its loopback server), the official client, SIGTERM to st
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import openai
 import pytest
@@ -71,66 +68,6 @@ def test_bad_arguments_exit_2(args):
     assert "Traceback" not in result.stderr
 
 
-class Served:
-    """A ``provider-core serve`` process; its stderr is read in a thread (bounded waits)."""
-
-    def __init__(self, args: list[str], env: dict[str, str], cwd: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "provider_core", "serve", "--port", "0", *args],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            cwd=cwd,  # not the repo root: import the installed package, as a user would
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            self.lines.put(line)
-
-    def url(self, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
-            if found and self._healthy(found.group(1), deadline):
-                return found.group(1)
-        raise AssertionError("serve did not start:\n" + "".join(self.log))
-
-    def _healthy(self, url: str, deadline: float) -> bool:
-        """Poll /healthz (as a load balancer would): with --workers the port is announced
-        before the workers accept connections."""
-        import httpx
-
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if httpx.get(url + "/healthz", timeout=5).status_code == 200:
-                    return True
-            except httpx.TransportError:
-                time.sleep(0.05)
-        return False
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 @pytest.fixture
 def serve_env(tmp_path):
     provider_aivvm = pytest.importorskip("provider_aivvm")
@@ -149,11 +86,11 @@ def serve_env(tmp_path):
 
 
 @pytest.mark.parametrize(("workers", "stop"), [(1, signal.SIGINT), (2, signal.SIGTERM)])
-def test_serve_with_the_official_client_then_stop(serve_env, workers, stop):
+def test_serve_with_the_official_client_then_stop(serve_env, helpers, workers, stop):
     from openai import OpenAI
 
     env, cwd, upstream = serve_env
-    served = Served(["--include-not-working", "--workers", str(workers)], env, cwd)
+    served = helpers.Served(["--include-not-working", "--workers", str(workers)], env, cwd)
     try:
         url = served.url()
         with OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0, timeout=30) as client:
