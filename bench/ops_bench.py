@@ -3,9 +3,10 @@
 One gateway app over an in-process provider (8 chunks of 8 characters, no network
 upstream), served by uvicorn on loopback in a child process's thread, driven by one
 kept-alive ``http.client`` connection in the same child (a lean client): sequential
-requests, streamed and not. Each configuration runs in a fresh child process; the
-configurations alternate, round by round, and each figure is the median over rounds of the
-median time per request. Configurations:
+requests, streamed and not. Each configuration has a child process of its own, kept up for
+the whole run; the children time small batches in turn (so that the shared machine's noise
+hits every configuration alike), and each figure is the median of the batch medians.
+Configurations:
 
 * ``off``: the defaults (no rate limits, metrics or tracing; keep-alive comments every 15 s);
 * ``no-keepalive``: the defaults with ``PROVIDER_CORE_SSE_KEEPALIVE=0`` (the status waits
@@ -37,8 +38,8 @@ CHUNKS = [f"chunk-{i:02d}"[:8] for i in range(8)]
 BODY = {"model": "bench-1", "messages": [{"role": "user", "content": "measure me"}]}
 
 
-def _child(config: str, requests: int, stream: bool) -> dict[str, float]:
-    """Run in the child: serve, time ``requests`` sequential requests, return the figures."""
+def _child(config: str, stream: bool) -> dict[str, float]:
+    """Run in the child: serve, then time the batches of sequential requests asked on stdin."""
     import uvicorn
 
     from provider_core import AbstractProvider
@@ -100,30 +101,45 @@ def _child(config: str, requests: int, stream: bool) -> dict[str, float]:
 
     for _ in range(200):  # warm-up: the registry, the first requests
         one()
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        one()
-        times.append(time.perf_counter() - started)
+    print("ready", flush=True)
+    for line in sys.stdin:  # "N": time N requests, answer the median in microseconds
+        times = []
+        for _ in range(int(line)):
+            started = time.perf_counter()
+            one()
+            times.append(time.perf_counter() - started)
+        print(json.dumps(statistics.median(times) * 1e6), flush=True)
     server.should_exit = True
     thread.join(10)
-    times.sort()
-    return {"median_us": statistics.median(times) * 1e6, "p90_us": times[int(len(times) * 0.9)] * 1e6}
+    return {}
 
 
-def _run(config: str, requests: int, stream: bool, base: str | None, redis_url: str | None) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVIDER_CORE_")}
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = base if config == "base" and base else here
-    if config == "redis" and redis_url:
-        env["PROVIDER_CORE_REDIS_URL"] = redis_url
-    # the file itself, not -m: no checkout's source tree is put first on sys.path but PYTHONPATH's
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", config, "--requests", str(requests)]
-    cmd += ["--stream"] if stream else []
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=here, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{config}: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+class _Child:
+    """One configuration's server and client, in a process of its own, timing batches."""
+
+    def __init__(self, config: str, stream: bool, base: str | None, redis_url: str | None) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROVIDER_CORE_")}
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = base if config == "base" and base else here
+        if config == "redis" and redis_url:
+            env["PROVIDER_CORE_REDIS_URL"] = redis_url
+        # the file itself, not -m: no checkout's source tree is put first on sys.path but PYTHONPATH's
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", config] + (["--stream"] if stream else [])
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=here)
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{config}: the child did not start")
+
+    def batch(self, requests: int) -> float:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{requests}\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(30)
 
 
 def _redis() -> tuple[Any, str | None]:
@@ -147,23 +163,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ops_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--requests", type=int, default=2000, help="timed requests per run (default 2000)")
-    parser.add_argument("--rounds", type=int, default=5, help="runs of each configuration, alternating (default 5)")
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per batch (default 200)")
+    parser.add_argument(
+        "--rounds", type=int, default=40, help="batches of each configuration, alternating (default 40)"
+    )
     parser.add_argument("--base", metavar="PATH", help="another checkout to compare with (its provider_core)")
+    parser.add_argument("--configs", help="a comma-separated subset of: off, no-keepalive, on, base, redis")
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.requests, args.stream)))
+        _child(args.child, args.stream)
         return 0
     configs = ["off", "no-keepalive", "on"] + (["base"] if args.base else [])
     redis_proc, redis_url = _redis()
     if redis_url:
         configs.append("redis")
+    if args.configs:
+        configs = [c for c in configs if c in args.configs.split(",")]
     try:
         for stream in (True, False):
             figures: dict[str, list[float]] = {c: [] for c in configs}
-            for _ in range(args.rounds):
-                for config in configs:
-                    figures[config].append(_run(config, args.requests, stream, args.base, redis_url)["median_us"])
+            children = {c: _Child(c, stream, args.base, redis_url) for c in configs}
+            try:
+                for _ in range(args.rounds):  # small batches, alternating: the machine's noise hits all alike
+                    for config in configs:
+                        figures[config].append(children[config].batch(args.requests))
+            finally:
+                for child in children.values():
+                    child.close()
             reference = statistics.median(figures["off"])
             print(
                 f"{'streamed' if stream else 'not streamed'}: median time per request, {args.requests} x {args.rounds}"

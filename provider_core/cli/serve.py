@@ -207,18 +207,21 @@ def _settings_env(args: argparse.Namespace) -> dict[str, str]:
 def _check_extras(config: cfg.GatewayConfig) -> None:
     """Fail with one line when a feature's extra is missing (found without importing it:
     prometheus-client must not be imported before its multiprocess directory is set)."""
-    import importlib.util
-
-    if config.metrics and importlib.util.find_spec("prometheus_client") is None:
+    if config.metrics and not _installed("prometheus_client"):
         raise CLIError("--metrics needs prometheus-client: pip install 'provider-core[metrics]'")
     if config.tracing != "off":
-        needed = ["opentelemetry"] + (["opentelemetry.sdk"] if config.tracing in ("console", "otlp") else [])
-        try:
-            missing = [name for name in needed if importlib.util.find_spec(name) is None]
-        except ImportError:
-            missing = needed
-        if missing:
+        needed = ["opentelemetry.trace"] + (["opentelemetry.sdk"] if config.tracing in ("console", "otlp") else [])
+        if not all(_installed(name) for name in needed):
             raise CLIError(f"{cfg.ENV_TRACING}={config.tracing} needs pip install 'provider-core[tracing]'")
+
+
+def _installed(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError, AttributeError):  # a parent missing, or hidden (None in sys.modules)
+        return False
 
 
 def _metrics_directory() -> str | None:

@@ -29,7 +29,7 @@ from ..workers import WorkerPool
 from .auth import BearerAuth
 from .bodylimit import BodyLimit
 from .config import GatewayConfig
-from .errors import ApiError, api_error_from, log_message
+from .errors import ApiError, logged_api_error
 from .guard import Guard
 from .ops import Operations
 from .request import ChatRequest, parse_chat_request, read_json
@@ -54,12 +54,7 @@ def error_response(error: ApiError) -> Response:
 
 
 def _answer_exception(exc: BaseException) -> Response:
-    error = api_error_from(exc)
-    if error.code == "internal_error":
-        log.error("request failed", exc_info=exc)
-    elif error.status >= 500:
-        log.warning("%s: %s", error.code, log_message(exc))
-    return error_response(error)
+    return error_response(logged_api_error(exc))
 
 
 class Gateway:

@@ -41,6 +41,7 @@ own words reach the client only where they are about the client's request (HTTP
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,15 @@ from .. import errors as core
 from ..options import LACKS
 from ..secrets import redact_secrets
 
-__all__ = ["ApiError", "RateLimitExceeded", "RequestError", "api_error_from", "log_message", "public_message"]
+__all__ = [
+    "ApiError",
+    "RateLimitExceeded",
+    "RequestError",
+    "api_error_from",
+    "log_message",
+    "logged_api_error",
+    "public_message",
+]
 
 
 @dataclass(frozen=True)
@@ -245,3 +254,14 @@ def api_error_from(exc: BaseException) -> ApiError:
             return ApiError(502, message, "upstream_error", "stream_interrupted", extra=extra)
         return ApiError(502, message, "upstream_error", "provider_error")
     return ApiError(500, message, "server_error", "internal_error")
+
+
+def logged_api_error(exc: BaseException) -> ApiError:
+    """:func:`api_error_from`, the failure written to the gateway's log first: a bug with its
+    traceback, a 5xx on one line (redacted), a client's error not at all."""
+    error = api_error_from(exc)
+    if error.code == "internal_error":
+        logging.getLogger("provider_core.gateway").error("request failed", exc_info=exc)
+    elif error.status >= 500:
+        logging.getLogger("provider_core.gateway").warning("%s: %s", error.code, log_message(exc))
+    return error

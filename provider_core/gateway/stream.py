@@ -26,8 +26,8 @@ from starlette.responses import StreamingResponse
 
 from ..aio import AsyncCompletion
 from ..events import ToolCall, ToolCallDelta
-from .asgi import Receive, Scope, Send
-from .errors import api_error_from, log_message
+from .asgi import Receive, Scope, Send, send_error
+from .errors import api_error_from, log_message, logged_api_error
 from .request import ChatRequest
 from .sse import DONE, ChatReply, encode_event
 from .usage import reported_or_estimated
@@ -54,11 +54,8 @@ async def _first_items(items: AsyncIterator[Any], completion: AsyncCompletion, t
     raise RuntimeError("the completion ended before its first chunk")  # not with the core's Completion
 
 
-async def _close(completion: AsyncCompletion, items: Any, pending: Any = None) -> None:
+async def _close(completion: AsyncCompletion, items: Any) -> None:
     with anyio.CancelScope(shield=True):
-        if pending is not None and not pending.done():
-            pending.cancel()
-            await asyncio.wait({pending})
         await items.aclose()
         await completion.aclose()
 
@@ -66,40 +63,34 @@ async def _close(completion: AsyncCompletion, items: Any, pending: Any = None) -
 async def open_stream(
     completion: AsyncCompletion, chat: ChatRequest, keepalive: float, ticket: Any = None
 ) -> CompletionStream:
-    """Start reading ``completion``; return its response once the first chunk is there or
-    ``keepalive`` seconds have passed (0: once the first chunk is there). Errors before
-    then are raised (the caller answers them with their own status)."""
+    """The response for ``completion``. With ``keepalive`` 0, once its first chunk is there
+    (an error before it is raised here, for the caller to answer with its own status);
+    otherwise at once: the response holds its status until the first chunk, or
+    ``keepalive`` seconds, and answers an error before then with its own status."""
     items = completion.events()
-    if not keepalive:
-        try:
-            first = await _first_items(items, completion, ticket)
-        except BaseException:  # its error, or this request cancelled: stop the provider
-            await _close(completion, items)
-            raise
-        return CompletionStream(completion, first, items, ChatReply(chat.model, completion.provider), chat, 0.0, ticket)
-    pending = asyncio.ensure_future(_first_items(items, completion, ticket))
+    if keepalive:
+        return CompletionStream(completion, None, items, ChatReply(chat.model), chat, keepalive, ticket)
     try:
-        await asyncio.wait({pending}, timeout=keepalive)
-        started: list[Any] | asyncio.Future[list[Any]] = pending.result() if pending.done() else pending
-    except BaseException:
-        await _close(completion, items, pending)
+        first = await _first_items(items, completion, ticket)
+    except BaseException:  # its error, or this request cancelled: stop the provider
+        await _close(completion, items)
         raise
-    reply = ChatReply(chat.model, completion.provider if pending.done() else None)
-    return CompletionStream(completion, started, items, reply, chat, keepalive, ticket)
+    return CompletionStream(completion, first, items, ChatReply(chat.model, completion.provider), chat, 0.0, ticket)
 
 
 class CompletionStream:
     """ASGI app sending one stream as ``text/event-stream``, then closing it. ``first``: the
-    items that arrived up to the reply's first text or tool call, or the future of them
-    when the status goes out first; ``items`` the rest (``completion.events()``, already
-    begun); ``chat`` the request (what a usage estimate counts, and whether usage was
-    asked for); ``keepalive`` seconds of silence before a comment (0: none); ``ticket`` the
-    request's :class:`~.exchange.Exchange` when operations features need one."""
+    items that arrived up to the reply's first text or tool call, or ``None`` when they are
+    still to come (the status is then held until they are, or ``keepalive`` seconds);
+    ``items`` the rest (``completion.events()``, maybe begun); ``chat`` the request (what a
+    usage estimate counts, and whether usage was asked for); ``keepalive`` seconds of
+    silence before a comment (0: none); ``ticket`` the request's :class:`~.exchange.Exchange`
+    when operations features need one."""
 
     def __init__(
         self,
         completion: AsyncCompletion,
-        first: list[Any] | asyncio.Future[list[Any]],
+        first: list[Any] | None,
         items: AsyncIterator[Any],
         reply: ChatReply,
         chat: ChatRequest,
@@ -114,6 +105,7 @@ class CompletionStream:
         self.keepalive = keepalive
         self.ticket = ticket
         self.accounted = False
+        self.sender: _Sender | None = None
 
     def _with_ready(self, event: bytes) -> bytes:
         """``event`` and one event for each item that has already arrived: a burst goes
@@ -128,8 +120,8 @@ class CompletionStream:
         reply = self.reply
         try:
             first = self.first
-            if not isinstance(first, list):
-                first = await first
+            if first is None:
+                first = await _first_items(self.items, self.completion, self.ticket)
                 reply.provider = self.completion.provider
             yield self._with_ready(b"".join(reply.item(c) for c in first))
             async for item in self.items:
@@ -137,6 +129,8 @@ class CompletionStream:
                 if events:  # a usage or finish reason alone goes out at the end
                     yield events
         except Exception as exc:
+            if self.sender is not None and not self.sender.started:
+                raise _BeforeStatus(exc) from exc  # the status is still ours to choose
             error = api_error_from(exc)
             if error.status >= 500 and error.code == "internal_error":
                 log.error("stream %s failed", reply.id, exc_info=exc)
@@ -165,14 +159,20 @@ class CompletionStream:
             headers["x-provider-core-provider"] = self.reply.provider
         response = StreamingResponse(events, media_type="text/event-stream", headers=headers)
         try:
-            if self.keepalive:
-                await _with_keepalive(response, self.keepalive, scope, receive, send)
-            else:
+            if not self.keepalive:
                 await response(scope, receive, send)
+                return
+            sender = self.sender = _Sender(send, self.keepalive, self.completion, self.first is not None)
+            try:
+                await response(scope, receive, sender.send)
+            except _BeforeStatus as failed:  # no byte sent yet: the error's own status
+                await send_error(send, logged_api_error(failed.error))
+            finally:
+                sender.stop()
         finally:
             with anyio.CancelScope(shield=True):
                 await events.aclose()
-                await _close(self.completion, self.items, self.first if not isinstance(self.first, list) else None)
+                await _close(self.completion, self.items)
                 if self.ticket is not None and not self.accounted:
                     await self._account()
 
@@ -187,38 +187,90 @@ class CompletionStream:
             log.exception("stream %s: counting its usage failed", self.reply.id)
 
 
-async def _with_keepalive(
-    response: StreamingResponse, interval: float, scope: Scope, receive: Receive, send: Send
-) -> None:
-    """Run ``response``, sending a ``: keep-alive`` comment whenever nothing went out for
-    ``interval`` seconds between its first and its last message."""
-    loop = asyncio.get_running_loop()
-    lock = asyncio.Lock()
-    state = {"last": loop.time(), "open": False}
+class _BeforeStatus(Exception):
+    """The stream failed before its status went out."""
 
-    async def sending(message: Any) -> None:
-        async with lock:
-            await send(message)
-            state["last"] = loop.time()
-            state["open"] = message["type"] == "http.response.start" or message.get("more_body", False)
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
-    async def beat() -> None:
-        try:
-            while True:
-                delay = state["last"] + interval - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                    continue
-                async with lock:
-                    if state["open"]:
-                        await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
-                    state["last"] = loop.time()
-        except Exception:  # the client is gone: the response notices too
+
+class _Sender:
+    """The ``send`` of a streamed response, with a timer: the status is held until the
+    first chunk (``started``: it went out) or ``interval`` seconds, and a ``: keep-alive``
+    comment goes out whenever nothing did for ``interval`` seconds. A timer, not a task: a
+    stream that is never silent that long costs one timer handle."""
+
+    def __init__(self, send: Send, interval: float, completion: AsyncCompletion, started: bool) -> None:
+        self._send = send
+        self.interval = interval
+        self.completion = completion
+        self.loop = asyncio.get_running_loop()
+        self.lock = asyncio.Lock()  # a comment never interleaves with a message
+        self.last = self.loop.time()
+        self.started = started  # the status is (or is decided to be) on its way
+        self.held: Any = None  # the status message, while held
+        self.sending = False  # a message is being sent
+        self.open = True
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = self.loop.call_later(interval, self._due)
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start" and not self.started:
+            self.held = message  # until the first chunk, or the interval
             return
+        task = self.task
+        if task is not None and not task.done():  # a comment is on its way: take turns
+            async with self.lock:
+                await self._deliver(message)
+        else:  # the timer starts no comment while this runs (``sending``)
+            await self._deliver(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.stop()
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(beat)
+    async def _deliver(self, message: Any) -> None:
+        self.sending = True
         try:
-            await response(scope, receive, sending)
+            if self.held is not None:  # the first chunk: the status goes out now, naming the provider
+                held, self.held = self.held, None
+                self.started = True
+                provider = self.completion.provider
+                if provider:
+                    held["headers"] = [*held["headers"], (b"x-provider-core-provider", provider.encode("latin-1"))]
+                await self._send(held)
+            await self._send(message)
         finally:
-            group.cancel_scope.cancel()
+            self.sending = False
+            self.last = self.loop.time()
+
+    def _due(self) -> None:
+        self.timer = None
+        if not self.open:
+            return
+        wait = self.last + self.interval - self.loop.time()
+        if wait <= 0 and not self.sending and (self.task is None or self.task.done()):
+            self.started = True  # decided now: an error from here on is an event
+            self.task = self.loop.create_task(self._comment())
+            wait = self.interval
+        self.timer = self.loop.call_later(max(wait, 0.001), self._due)
+
+    async def _comment(self) -> None:
+        try:
+            async with self.lock:
+                if not self.open:
+                    return
+                self.sending = True
+                if self.held is not None:
+                    held, self.held = self.held, None
+                    await self._send(held)
+                await self._send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+                self.sending = False
+                self.last = self.loop.time()
+        except Exception:  # the client is gone: the response notices it too
+            self.open = False
+
+    def stop(self) -> None:
+        self.open = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
