@@ -191,13 +191,12 @@ def main(argv: list[str] | None = None) -> int:
                 for child in children.values():
                     child.close()
             reference = statistics.median(figures["off"])
-            print(
-                f"{'streamed' if stream else 'not streamed'}: median time per request, {args.requests} x {args.rounds}"
-            )
+            what = "streamed" if stream else "not streamed"
+            print(f"{what}: median of {args.rounds} batch medians ({args.requests} sequential requests each)")
             for config in configs:
                 median = statistics.median(figures[config])
                 spread = f"{min(figures[config]):.0f}-{max(figures[config]):.0f}"
-                print(f"  {config:13} {median:8.1f} us  ({median - reference:+7.1f} us vs off; rounds {spread})")
+                print(f"  {config:13} {median:8.1f} us  ({median - reference:+7.1f} us vs off; batches {spread})")
     finally:
         if redis_proc is not None:
             redis_proc.kill()

@@ -188,8 +188,9 @@ class Gateway:
         return Response(json_bytes(body), headers=headers, media_type="application/json")
 
     async def _stream(self, chat: ChatRequest, ticket: Any = None) -> Any:
-        """The stream's response, once its first chunk is there (or the keep-alive interval
-        has passed: see :mod:`.stream`), so that a failure before it is an HTTP status."""
+        """The stream's response. It holds its status until the first chunk is there (or
+        the keep-alive interval has passed: see :mod:`.stream`), so that a failure before it
+        is an HTTP status of its own."""
         completion = await self._open(chat, stream=True)
         return await open_stream(completion, chat, self.config.sse_keepalive, ticket)
 

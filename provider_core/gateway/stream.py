@@ -165,7 +165,8 @@ class CompletionStream:
             sender = self.sender = _Sender(send, self.keepalive, self.completion, self.first is not None)
             try:
                 await response(scope, receive, sender.send)
-            except _BeforeStatus as failed:  # no byte sent yet: the error's own status
+            except _BeforeStatus as failed:  # no byte sent yet: the error's own status, no reply to count
+                self.accounted = True
                 await send_error(send, logged_api_error(failed.error))
             finally:
                 sender.stop()
