@@ -26,7 +26,7 @@ venv: $(BIN)/python
 # would otherwise still be installed.
 install: venv
 	rm -rf build $(PLUGINS:%=%/build)
-	$(BIN)/python -m pip install --quiet --no-build-isolation ".[test,server]" $(PLUGINS:%=./%)
+	$(BIN)/python -m pip install --quiet --no-build-isolation ".[test,server,redis,metrics,tracing]" $(PLUGINS:%=./%)
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -1,11 +1,13 @@
-"""Fixtures every test package uses: a private cache directory, and the fixture plugins,
-pip-installed once per session."""
+"""Fixtures every test package uses: a private cache directory, the fixture plugins,
+pip-installed once per session, and a real redis-server on loopback (the class is
+``support.RedisServer``)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +41,40 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return target
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``redis://127.0.0.1:PORT/0`` of a redis-server started for this session (no
+    persistence), stopped at the end (tests/health and tests/gateway share it). Skips only
+    when redis-server is not installed."""
+    from support import RedisServer, redis_exe
+
+    server = RedisServer(redis_exe()).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_servers(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """``redis_servers(persistent=False, start=True)``: a redis-server of this test's own
+    (to stop and start again), stopped at teardown."""
+    from support import RedisServer, redis_exe
+
+    exe = redis_exe()
+    made: list[Any] = []
+
+    def make(*, persistent: bool = False, start: bool = True) -> Any:
+        data_dir = None
+        if persistent:
+            data_dir = tmp_path / f"redis-data-{len(made)}"
+            data_dir.mkdir()
+        server = RedisServer(exe, data_dir=data_dir)
+        made.append(server)
+        return server.start() if start else server
+
+    yield make
+    for server in made:
+        server.stop()

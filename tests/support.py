@@ -13,18 +13,26 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provider_core.testing.server import free_port
 
 __all__ = [
     "FIXTURE_DISTRIBUTIONS",
     "CLIResult",
+    "RedisServer",
     "Served",
     "clean_env",
     "install_fixture_plugins",
     "pip_install_target",
+    "redis_exe",
     "run_cli",
+    "wait_for",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -124,7 +132,9 @@ def run_cli(
 
 class Served:
     """A ``provider-core serve --port 0`` process; its stderr is read in a thread (bounded
-    waits). ``url()`` waits for it to announce its port and answer ``/healthz``."""
+    waits). ``url()`` waits for it to announce its port and answer ``/healthz``,
+    ``wait_log(text, count)`` until its log has ``text`` ``count`` times, ``stop(signum)``
+    signals it and returns its exit code."""
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: str | Path) -> None:
         self.proc = subprocess.Popen(
@@ -172,6 +182,14 @@ class Served:
                 time.sleep(0.05)
         return False
 
+    def wait_log(self, text: str, count: int = 1, timeout: float = 60) -> None:
+        """Wait (bounded) until the log holds ``text`` ``count`` times."""
+        deadline = time.monotonic() + timeout
+        while "".join(self.log).count(text) < count:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"{text!r} x{count} not in the log:\n" + "".join(self.log))
+            time.sleep(0.02)
+
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signum)
@@ -181,3 +199,88 @@ class Served:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+# -- a real redis-server on loopback (the fixtures are in tests/conftest.py) ---------------
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` every 20 ms until it holds or ``timeout`` passes; its last value.
+    A bound on waiting for a condition, never a measure of speed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+class RedisServer:
+    """A redis-server on ``127.0.0.1:port`` (a free port unless given). ``start()`` starts it
+    and waits (bounded) until it answers; ``kill()`` kills the process (SIGKILL, as a crash);
+    ``start()`` again reuses the port. With ``data_dir`` it keeps its data across restarts
+    (append-only file, fsync at every write); without, it keeps nothing."""
+
+    def __init__(self, exe: str, *, port: int | None = None, data_dir: Path | None = None) -> None:
+        self.exe = exe
+        self.port = port or free_port()
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import redis
+
+        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        if self.data_dir is not None:
+            args += ["--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except (redis.exceptions.ConnectionError, redis.exceptions.BusyLoadingError):
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                        pytest.fail(f"redis-server did not start on port {self.port}: {err[-500:]}")
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        self._end(kill=True)
+
+    def stop(self) -> None:
+        self._end(kill=False)
+
+    def _end(self, *, kill: bool) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def redis_exe() -> str:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server): the Redis backend tests need one")
+    pytest.importorskip("redis", reason="redis-py is not installed (pip install 'provider-core[redis]')")
+    return exe

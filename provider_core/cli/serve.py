@@ -29,9 +29,9 @@ DEFAULT_GRACE = 30.0
 
 DESCRIPTION = """\
 Serve every installed provider through an OpenAI-compatible HTTP API:
-GET /v1/models, GET /v1/providers, GET /healthz, POST /v1/chat/completions
-(SSE streaming or JSON). Point any OpenAI client at http://HOST:PORT/v1.
-Needs the web extra: pip install 'provider-core[server]'."""
+GET /v1/models, GET /v1/providers, GET /healthz, GET /readyz, POST /v1/chat/completions
+(SSE streaming or JSON), and GET /metrics with --metrics. Point any OpenAI client at
+http://HOST:PORT/v1. Needs the web extra: pip install 'provider-core[server]'."""
 
 EPILOG = """\
 security:
@@ -42,13 +42,22 @@ security:
   closed (PROVIDER_CORE_HEADER_TIMEOUT).
 environment:
   PROVIDER_CORE_API_KEYS       comma-separated keys; clients then send 'Authorization: Bearer KEY'
-                               (/healthz stays open). PROVIDER_CORE_API_KEYS_FILE: a file, one key a line.
+                               (/healthz and /readyz stay open). PROVIDER_CORE_API_KEYS_FILE: a file,
+                               one key a line, or *.toml / *.json entries with per-key rpm and tpm
+  PROVIDER_CORE_RATE_LIMIT_RPM, PROVIDER_CORE_RATE_LIMIT_TPM
+                               requests / tokens per minute per key (all callers together without
+                               keys); shared through Redis with PROVIDER_CORE_REDIS_URL; 429 beyond
+  PROVIDER_CORE_TRACING        OpenTelemetry spans: off (default), on, console, otlp
+                               (needs provider-core[tracing])
+  PROMETHEUS_MULTIPROC_DIR     with --metrics and several workers: this instance's own directory
+                               (default: a fresh temporary one, removed at exit)
   PROVIDER_CORE_CORS_ORIGINS   comma-separated origins allowed by CORS (default: CORS off)
   PROVIDER_CORE_ALLOWED_HOSTS  comma-separated Host names served without keys besides loopback ones
   PROVIDER_CORE_MAX_BODY_BYTES, PROVIDER_CORE_GATEWAY_THREADS, PROVIDER_CORE_INCLUDE_NOT_WORKING,
-  PROVIDER_CORE_BODY_TIMEOUT, PROVIDER_CORE_MAX_CONNECTIONS
-                               defaults for the options of the same meaning
-See docs/gateway.md for endpoints, errors, security and scaling out."""
+  PROVIDER_CORE_BODY_TIMEOUT, PROVIDER_CORE_MAX_CONNECTIONS, PROVIDER_CORE_METRICS,
+  PROVIDER_CORE_SSE_KEEPALIVE  defaults for the options of the same meaning
+See docs/gateway.md for endpoints, errors and security, docs/deploy.md for running several
+instances behind a load balancer."""
 
 
 def _positive(kind: type) -> Any:
@@ -62,6 +71,16 @@ def _positive(kind: type) -> Any:
         return value
 
     return parse
+
+
+def _seconds_or_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number of seconds, got {text}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -140,6 +159,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"on shutdown, let in-flight streams finish for up to S seconds (default {DEFAULT_GRACE:g})",
     )
     p.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at GET /metrics, one figure per instance (needs provider-core[metrics])",
+    )
+    p.add_argument(
+        "--sse-keepalive",
+        type=_seconds_or_zero,
+        metavar="S",
+        help="send a ': keep-alive' comment when a stream is silent for S seconds, so proxies keep it open; "
+        f"a stream's status waits at most S for its first chunk (default {cfg.DEFAULT_KEEPALIVE:g}; 0: off)",
+    )
+    p.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="log level"
     )
     p.add_argument("--no-access-log", action="store_true", help="do not log each request")
@@ -149,7 +180,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _settings_env(args: argparse.Namespace) -> dict[str, str]:
     """The environment variables that carry the command's options to every worker."""
-    from ..gateway import config as cfg
+    from ..gateway import config as cfg  # here: every CLI start imports this module
 
     env = {}
     if args.api_keys_file:
@@ -172,7 +203,49 @@ def _settings_env(args: argparse.Namespace) -> dict[str, str]:
         env[cfg.ENV_BODY_TIMEOUT] = str(args.body_timeout)
     if args.max_connections:
         env["PROVIDER_CORE_MAX_CONNECTIONS"] = str(args.max_connections)
+    if args.metrics:
+        env[cfg.ENV_METRICS] = "1"
+    if args.sse_keepalive is not None:
+        env[cfg.ENV_KEEPALIVE] = repr(args.sse_keepalive)
     return env
+
+
+def _check_extras(config: cfg.GatewayConfig) -> None:
+    """Fail with one line when a feature's extra is missing (found without importing it:
+    prometheus-client must not be imported before its multiprocess directory is set)."""
+    if config.metrics and not _installed("prometheus_client"):
+        raise CLIError("--metrics needs prometheus-client: pip install 'provider-core[metrics]'")
+    if config.tracing != "off":
+        needed = ["opentelemetry.trace"] + (["opentelemetry.sdk"] if config.tracing in ("console", "otlp") else [])
+        if not all(_installed(name) for name in needed):
+            raise CLIError(f"{cfg.ENV_TRACING}={config.tracing} needs pip install 'provider-core[tracing]'")
+
+
+def _installed(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError, AttributeError):  # a parent missing, or hidden (None in sys.modules)
+        return False
+
+
+def _metrics_directory() -> str | None:
+    """Give the instance its own prometheus-client multiprocess directory, emptied: the
+    one ``PROMETHEUS_MULTIPROC_DIR`` names, else a new temporary one (returned, to remove
+    at exit). Every worker inherits it, so any of them answers for all."""
+    import glob
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+        return None
+    made = tempfile.mkdtemp(prefix="provider-core-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 def _raise_open_file_limit() -> None:
@@ -203,7 +276,15 @@ def _summary(config: cfg.GatewayConfig, host: str) -> str:
         f"on ({len(config.api_keys)} key{'s' if len(config.api_keys) != 1 else ''})" if config.auth_enabled else "off"
     )
     cors = ", ".join(config.cors_origins) if config.cors_origins else "off"
-    return f"provider-core gateway: auth {auth}, body limit {config.max_body_bytes:,} bytes, CORS {cors}"
+    extras = []
+    if config.rate_limited:
+        extras.append(f"rate limits {config.rate_limit_rpm or '-'} rpm / {config.rate_limit_tpm or '-'} tpm")
+    if config.metrics:
+        extras.append("metrics on")
+    if config.tracing != "off":
+        extras.append(f"tracing {config.tracing}")
+    more = "".join(f", {e}" for e in extras)
+    return f"provider-core gateway: auth {auth}, body limit {config.max_body_bytes:,} bytes, CORS {cors}{more}"
 
 
 def _stopped(signum: int, frame: Any) -> None:
@@ -226,6 +307,8 @@ def _exit_cleanly_on_stop_signals() -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Check the web stack and settings, then hand over to uvicorn until shut down."""
+    from ..gateway import config as cfg  # here: every CLI start imports this module
+
     try:
         import starlette  # noqa: F401
         import uvicorn
@@ -234,9 +317,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         raise CLIError(
             f"serve needs the web extra ({missing} is missing): pip install 'provider-core[server]'"
         ) from None
-    from ..gateway import config as cfg
-    from ..gateway.logs import log_config
-
     os.environ.update(_settings_env(args))
     try:
         config = cfg.GatewayConfig.from_env()
@@ -247,10 +327,25 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             f"warning: serving on {args.host} without API keys: anyone who can reach this port can use "
             "your providers; set PROVIDER_CORE_API_KEYS or --api-keys-file\n"
         )
+    _check_extras(config)
     sys.stderr.write(_summary(config, args.host) + "\n")
     sys.stderr.flush()
     _raise_open_file_limit()
     _exit_cleanly_on_stop_signals()
+    made = _metrics_directory() if config.metrics else None
+    try:
+        _serve(uvicorn, args)
+    finally:
+        if made is not None:
+            import shutil
+
+            shutil.rmtree(made, ignore_errors=True)
+    return 0
+
+
+def _serve(uvicorn: Any, args: argparse.Namespace) -> None:
+    from ..gateway.logs import log_config
+
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -264,4 +359,3 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         log_config=log_config(args.log_level),
         http=PROTOCOL,
     )
-    return 0

@@ -9,7 +9,9 @@ Modules, one idea each: :mod:`.config` (settings from the environment), :mod:`.r
 middlewares), :mod:`.stream` (the SSE response), :mod:`.app` (routes, :func:`create_app`;
 replies come from :func:`provider_core.acreate_completion`, sync providers running in the
 app's own :class:`~provider_core.workers.WorkerPool` of ``--threads`` threads),
-:mod:`.command` (the CLI command).
+:mod:`.ops` (the operations features, wired in with a few lines: :mod:`.ratelimit` and
+:mod:`.ratelimit_redis`, :mod:`.keys`, :mod:`.metrics`, :mod:`.tracing`, :mod:`.ready`,
+:mod:`.exchange`, the per-request record they share).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The gateway's Starlette app: an OpenAI-compatible HTTP API over a provider registry.
 
-Endpoints: ``GET /healthz`` (always open), ``GET /v1/models``, ``GET /v1/models/{id}``,
+Endpoints: ``GET /healthz`` and ``GET /readyz`` (always open), ``GET /metrics`` (when
+metrics are on), ``GET /v1/models``, ``GET /v1/models/{id}``,
 ``GET /v1/providers``, ``POST /v1/chat/completions``. Errors use OpenAI's error shape
 (:mod:`.errors`). :func:`create_app` is also the factory uvicorn imports for ``--workers``.
+Rate limits, metrics, tracing and readiness are :mod:`.ops`, wired in with a few lines.
 """
 
 from __future__ import annotations
@@ -21,19 +23,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..aio import AsyncCompletion, acreate_completion
-from ..events import ToolCall, ToolCallDelta
 from ..logfilters import install_log_filters
 from ..registry import Registry
 from ..workers import WorkerPool
 from .auth import BearerAuth
 from .bodylimit import BodyLimit
 from .config import GatewayConfig
-from .errors import ApiError, api_error_from, log_message
+from .errors import ApiError, logged_api_error
 from .guard import Guard
+from .ops import Operations
 from .refresh import ModelRefresh, lifespan
 from .request import ChatRequest, parse_chat_request, read_json
 from .sse import ChatReply, alias_object, json_bytes, model_list, model_object
-from .stream import CompletionStream
+from .stream import open_stream
 from .usage import reported_or_estimated
 
 __all__ = ["create_app"]
@@ -53,12 +55,7 @@ def error_response(error: ApiError) -> Response:
 
 
 def _answer_exception(exc: BaseException) -> Response:
-    error = api_error_from(exc)
-    if error.code == "internal_error":
-        log.error("request failed", exc_info=exc)
-    elif error.status >= 500:
-        log.warning("%s: %s", error.code, log_message(exc))
-    return error_response(error)
+    return error_response(logged_api_error(exc))
 
 
 class Gateway:
@@ -70,6 +67,7 @@ class Gateway:
         self.config = config
         self._workers: WorkerPool | None = None
         self.model_refresh = ModelRefresh(self)  # live model lists: see .refresh
+        self.ops = Operations(config)  # rate limits, metrics, tracing, readiness
 
     @property
     def registry(self) -> Registry:
@@ -87,6 +85,7 @@ class Gateway:
 
         self.registry.providers(working=True)
         validate_messages([{"role": "user", "content": "warm-up"}])
+        self.ops.install(self.registry)
         self._warm = True
 
     @property
@@ -119,6 +118,9 @@ class Gateway:
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(self, request: Request) -> Response:
+        return await self.ops.readyz(None if self._warm else self._warm_up)
+
     async def models(self, request: Request) -> Response:
         data, aliases = await run_sync(lambda: (self.served_models(), self.served_aliases()))
         return JSONResponse(model_list(data, aliases))
@@ -144,7 +146,8 @@ class Gateway:
     async def chat_completions(self, request: Request) -> Response:
         try:
             chat = parse_chat_request(read_json(await request.body()))
-            work = self._stream(chat) if chat.stream else self._complete(chat)
+            ticket = await self.ops.admit(request.headers.get("authorization"), chat) if self.ops.active else None
+            work = self._stream(chat, ticket) if chat.stream else self._complete(chat, ticket)
             reply = await unless_client_leaves(request.receive, work)
         except Exception as exc:
             return _answer_exception(exc)
@@ -166,11 +169,11 @@ class Gateway:
             chat.provider,
             registry=self.registry,
             include_not_working=self.config.include_not_working,
-            executor=self.workers,
+            executor=self.ops.executor(self.workers),
             **chat.options,
         )
 
-    async def _complete(self, chat: ChatRequest) -> Response:
+    async def _complete(self, chat: ChatRequest, ticket: Any = None) -> Response:
         # A client that leaves before the reply is complete does not stop a non-streamed
         # call: it ends by itself within the provider's timeouts.
         completion = await self._open(chat, stream=False)
@@ -182,31 +185,17 @@ class Gateway:
         headers = {"x-provider-core-provider": reply.provider} if reply.provider else {}
         if estimated:
             headers["x-provider-core-usage"] = "estimated"
+        if ticket is not None:
+            await ticket.replied(completion.provider, usage, finish)
         body = reply.completion(str(result), result.tool_calls, finish, usage)
         return Response(json_bytes(body), headers=headers, media_type="application/json")
 
-    async def _stream(self, chat: ChatRequest) -> Any:
-        """Wait for the first text or tool call before answering, so that every failure
-        before it (no provider, an upstream 429...) is still an HTTP status of its own."""
+    async def _stream(self, chat: ChatRequest, ticket: Any = None) -> Any:
+        """The stream's response. It holds its status until the first chunk is there (or
+        the keep-alive interval has passed: see :mod:`.stream`), so that a failure before it
+        is an HTTP status of its own."""
         completion = await self._open(chat, stream=True)
-        items = completion.events()
-        first: list[Any] = []
-        try:
-            async for item in items:
-                first.append(item)
-                if type(item) in DELIVERS:
-                    break
-            else:  # not with the core's Completion, which raises EmptyResponse
-                raise RuntimeError("the completion ended before its first chunk")
-        except BaseException:  # its error, or this request cancelled: stop the provider
-            await items.aclose()
-            await completion.aclose()
-            raise
-        return CompletionStream(completion, first, items, ChatReply(chat.model, provider=completion.provider), chat)
-
-
-#: The items that start a reply (the core's rule too: see provider_core.fallback).
-DELIVERS = (str, ToolCallDelta, ToolCall)
+        return await open_stream(completion, chat, self.config.sse_keepalive, ticket)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -254,12 +243,14 @@ def create_app(registry: Registry | None = None, config: GatewayConfig | None = 
     gateway = Gateway(registry, config)
     routes = [
         Route("/healthz", gateway.healthz, methods=["GET"]),
+        Route("/readyz", gateway.readyz, methods=["GET"]),
+        *gateway.ops.routes(),
         Route("/v1/models", gateway.models, methods=["GET"]),
         Route("/v1/models/{model:path}", gateway.model, methods=["GET"]),
         Route("/v1/providers", gateway.providers, methods=["GET"]),
         Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
     ]
-    middleware = []
+    middleware = gateway.ops.middleware()  # outermost: it sees every answer
     if config.cors_origins:
         middleware.append(
             Middleware(

@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: every CLI start imports this module, only serve reads keys
+    from .keys import KeyEntry
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ConfigError", "GatewayConfig"]
 
@@ -29,6 +33,14 @@ ENV_NOT_WORKING = "PROVIDER_CORE_INCLUDE_NOT_WORKING"
 ENV_THREADS = "PROVIDER_CORE_GATEWAY_THREADS"
 ENV_ALLOWED_HOSTS = "PROVIDER_CORE_ALLOWED_HOSTS"
 ENV_BODY_TIMEOUT = "PROVIDER_CORE_BODY_TIMEOUT"
+ENV_RPM = "PROVIDER_CORE_RATE_LIMIT_RPM"
+ENV_TPM = "PROVIDER_CORE_RATE_LIMIT_TPM"
+ENV_METRICS = "PROVIDER_CORE_METRICS"
+ENV_TRACING = "PROVIDER_CORE_TRACING"
+ENV_KEEPALIVE = "PROVIDER_CORE_SSE_KEEPALIVE"
+#: Seconds between ``: keep-alive`` comments while a stream is silent.
+DEFAULT_KEEPALIVE = 15.0
+TRACING_MODES = ("off", "on", "console", "otlp")
 
 
 class ConfigError(ValueError):
@@ -37,18 +49,6 @@ class ConfigError(ValueError):
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _read_keys_file(path: str) -> tuple[str, ...]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the API keys file {path!r}: {exc.strerror or exc}") from None
-    keys = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
-    if not keys:
-        raise ConfigError(f"the API keys file {path!r} holds no key")
-    return keys
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -77,9 +77,10 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
-    """The keys of ``PROVIDER_CORE_API_KEYS`` (and its file). A variable that is set but holds
-    only separators is refused: authentication must never turn off by accident."""
+def _api_keys(env: Mapping[str, str]) -> tuple[KeyEntry, ...]:
+    """The keys of ``PROVIDER_CORE_API_KEYS`` and of its file (whose entries win, with their
+    limits). A variable that is set but holds only separators is refused: authentication
+    must never turn off by accident."""
     raw = env.get(ENV_API_KEYS, "")
     keys = _split(raw)
     if raw.strip() and not keys:
@@ -87,10 +88,45 @@ def _api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
             f"{ENV_API_KEYS} is set but holds no key (only separators): refusing to serve without "
             "authentication; give at least one key, or unset it"
         )
+    from .keys import KeyEntry, KeysError, read_keys_file
+
+    entries = {key: KeyEntry.plain(key) for key in keys}
     keys_file = env.get(ENV_API_KEYS_FILE, "").strip()
     if keys_file:
-        keys += _read_keys_file(keys_file)
-    return keys
+        try:
+            entries.update((e.key, e) for e in read_keys_file(keys_file))
+        except KeysError as exc:
+            raise ConfigError(str(exc)) from None
+    return tuple(entries.values())
+
+
+def _whole(env: Mapping[str, str], name: str) -> int:
+    """A whole number >= 0 (0 when unset)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (0: no limit), got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _keepalive(env: Mapping[str, str]) -> float:
+    raw = env.get(ENV_KEEPALIVE, "").strip()
+    if raw in ("0", "off"):
+        return 0.0
+    return _seconds(env, ENV_KEEPALIVE, DEFAULT_KEEPALIVE)
+
+
+def _tracing(env: Mapping[str, str]) -> str:
+    raw = env.get(ENV_TRACING, "").strip().lower() or "off"
+    raw = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(raw, raw)
+    if raw not in TRACING_MODES:
+        raise ConfigError(f"{ENV_TRACING} must be one of {', '.join(TRACING_MODES)}, got {raw!r}")
+    return raw
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -111,6 +147,13 @@ class GatewayConfig:
     streams beyond them wait their turn.
     ``allowed_hosts``: ``Host`` names served besides the loopback ones when auth is off.
     ``body_timeout``: seconds a client may take to send its request body (408 beyond).
+    ``key_entries``: the keys with an id or limits of their own (from a TOML / JSON keys
+    file); every key of ``api_keys`` not among them goes by its default id and limits.
+    ``rate_limit_rpm`` / ``rate_limit_tpm``: requests and tokens per minute per key (all
+    callers together without keys); 0: no limit.
+    ``metrics``: serve ``GET /metrics``; ``tracing``: one of :data:`TRACING_MODES`.
+    ``sse_keepalive``: seconds of silence before a stream gets a ``: keep-alive`` comment
+    (and the longest a stream's status waits for its first chunk); 0: none.
     """
 
     api_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -121,8 +164,17 @@ class GatewayConfig:
     threads: int = DEFAULT_THREADS
     allowed_hosts: tuple[str, ...] = ()
     body_timeout: float = DEFAULT_BODY_TIMEOUT
+    key_entries: tuple[KeyEntry, ...] = field(default=(), repr=False)
+    rate_limit_rpm: int = 0
+    rate_limit_tpm: int = 0
+    metrics: bool = False
+    tracing: str = "off"
+    sse_keepalive: float = DEFAULT_KEEPALIVE
 
     def __post_init__(self) -> None:
+        missing = tuple(e.key for e in self.key_entries if e.key not in self.api_keys)
+        if missing:  # an entry's key is an accepted key
+            object.__setattr__(self, "api_keys", self.api_keys + missing)
         if any(not isinstance(k, str) or not k or any(c.isspace() for c in k) for k in self.api_keys):
             raise ConfigError("API keys must be non-empty strings without spaces")
         for name in ("max_body_bytes", "threads"):
@@ -133,6 +185,22 @@ class GatewayConfig:
             raise ConfigError(f"drain_bytes must not be negative, got {self.drain_bytes!r}")
         if not 0 < self.body_timeout < float("inf"):
             raise ConfigError(f"body_timeout must be a positive number of seconds, got {self.body_timeout!r}")
+        if not 0 <= self.sse_keepalive < float("inf"):
+            raise ConfigError(f"sse_keepalive must be 0 or a positive number of seconds, got {self.sse_keepalive!r}")
+        if self.tracing not in TRACING_MODES:
+            raise ConfigError(f"tracing must be one of {', '.join(TRACING_MODES)}, got {self.tracing!r}")
+
+    def entries(self) -> tuple[KeyEntry, ...]:
+        """Every accepted key with its id and limits (``key_entries`` first)."""
+        from .keys import KeyEntry
+
+        given = {e.key for e in self.key_entries}
+        return self.key_entries + tuple(KeyEntry.plain(k) for k in self.api_keys if k not in given)
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether any limit applies (gateway-wide or a key's own)."""
+        return bool(self.rate_limit_rpm or self.rate_limit_tpm) or any(e.rpm or e.tpm for e in self.key_entries)
 
     @property
     def auth_enabled(self) -> bool:
@@ -145,13 +213,19 @@ class GatewayConfig:
         Raises :class:`ConfigError` naming the variable that is wrong.
         """
         env = os.environ if env is None else env
-        keys = _api_keys(env)
+        entries = _api_keys(env)
         return cls(
-            api_keys=tuple(dict.fromkeys(keys)),
+            api_keys=tuple(e.key for e in entries),
+            key_entries=entries,
             max_body_bytes=_positive_int(env, ENV_MAX_BODY, DEFAULT_MAX_BODY_BYTES),
             cors_origins=_split(env.get(ENV_CORS, "")),
             include_not_working=_flag(env, ENV_NOT_WORKING),
             threads=_positive_int(env, ENV_THREADS, DEFAULT_THREADS),
             allowed_hosts=_split(env.get(ENV_ALLOWED_HOSTS, "")),
             body_timeout=_seconds(env, ENV_BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT),
+            rate_limit_rpm=_whole(env, ENV_RPM),
+            rate_limit_tpm=_whole(env, ENV_TPM),
+            metrics=_flag(env, ENV_METRICS),
+            tracing=_tracing(env),
+            sse_keepalive=_keepalive(env),
         )

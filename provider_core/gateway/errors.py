@@ -10,6 +10,7 @@ bad request field              400     ``invalid_request``
 InvalidMessages                400     ``invalid_messages``
 ModelNotSupported              404     ``model_not_found``
 ProviderNotFound               404     ``provider_not_found``
+RateLimitExceeded (ours)       429     ``rate_limit_exceeded`` (``Retry-After``, 1-60 s)
 NoProviderAvailable            503     ``no_provider_available`` (``Retry-After``: the earliest
                                        reopening of a skipped candidate's circuit, when known)
   ... every provider lacking   400     ``unsupported_request``
@@ -42,6 +43,7 @@ HTTP (:data:`HTTP_HINT`): the request's ``provider`` field and ``serve
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +53,16 @@ from ..options import LACKS
 from ..routing import HintWording, override_hint
 from ..secrets import redact_secrets
 
-__all__ = ["HTTP_HINT", "ApiError", "RequestError", "api_error_from", "log_message", "public_message"]
+__all__ = [
+    "HTTP_HINT",
+    "ApiError",
+    "RateLimitExceeded",
+    "RequestError",
+    "api_error_from",
+    "log_message",
+    "logged_api_error",
+    "public_message",
+]
 
 #: How the gateway tells a client to call a provider routing skipped as not working.
 HTTP_HINT = HintWording(
@@ -90,6 +101,29 @@ class RequestError(Exception):
         self.param = param
         self.status = status
         self.code = code
+
+
+class RateLimitExceeded(Exception):
+    """A key (or, without keys, every caller together) is over its requests (``kind``
+    ``"requests"``) or tokens (``"tokens"``) per minute; ``retry_after``: seconds until a
+    request would pass. The key itself is never named, only its ``key_id``."""
+
+    def __init__(self, kind: str, limit: int, retry_after: float, key_id: str) -> None:
+        self.kind = kind
+        self.limit = limit
+        self.retry_after = retry_after
+        self.key_id = key_id
+        per = "requests" if kind == "requests" else "tokens"
+        super().__init__(
+            f"rate limit reached for {per} per minute (limit {limit:,}) for {key_id}; "
+            f"retry in {retry_header(retry_after)} s"
+        )
+
+
+def retry_header(seconds: float) -> str:
+    """``Retry-After`` in whole seconds, 1 to 60."""
+    value = math.ceil(seconds) if math.isfinite(seconds) else 60
+    return str(min(60, max(1, value)))
 
 
 def log_message(exc: BaseException) -> str:
@@ -146,7 +180,9 @@ def public_message(exc: BaseException) -> str:
     """What a remote client is told about ``exc``: the provider and the kind of fault."""
     if isinstance(exc, core.ModelNotSupported) and exc.model == "" and exc.provider is None:
         return "no model given: name one ('GET /v1/models' lists them)"
-    if isinstance(exc, (RequestError, core.InvalidMessages, core.ModelNotSupported, core.ProviderNotFound)):
+    if isinstance(
+        exc, (RequestError, RateLimitExceeded, core.InvalidMessages, core.ModelNotSupported, core.ProviderNotFound)
+    ):
         return log_message(exc)  # about the client's own request, in the client's own words
     if isinstance(exc, core.NoProviderAvailable):
         reasons = "; ".join(f"{a.provider}: {_attempt_reason(a)}" for a in exc.attempts)
@@ -198,6 +234,9 @@ def api_error_from(exc: BaseException) -> ApiError:
     message = public_message(exc)
     if isinstance(exc, RequestError):
         return ApiError(exc.status, message, "invalid_request_error", exc.code, exc.param)
+    if isinstance(exc, RateLimitExceeded):  # OpenAI's shape: type "requests" or "tokens"
+        headers = {"retry-after": retry_header(exc.retry_after)}
+        return ApiError(429, message, exc.kind, "rate_limit_exceeded", headers=headers)
     if isinstance(exc, core.InvalidMessages):
         param = exc.errors[0][0] if exc.errors else None
         return ApiError(400, message, "invalid_request_error", "invalid_messages", param)
@@ -232,3 +271,14 @@ def api_error_from(exc: BaseException) -> ApiError:
             return ApiError(502, message, "upstream_error", "stream_interrupted", extra=extra)
         return ApiError(502, message, "upstream_error", "provider_error")
     return ApiError(500, message, "server_error", "internal_error")
+
+
+def logged_api_error(exc: BaseException) -> ApiError:
+    """:func:`api_error_from`, the failure written to the gateway's log first: a bug with its
+    traceback, a 5xx on one line (redacted), a client's error not at all."""
+    error = api_error_from(exc)
+    if error.code == "internal_error":
+        logging.getLogger("provider_core.gateway").error("request failed", exc_info=exc)
+    elif error.status >= 500:
+        logging.getLogger("provider_core.gateway").warning("%s: %s", error.code, log_message(exc))
+    return error

@@ -7,7 +7,10 @@ import json
 
 import pytest
 
-HEAVY = ("pluggy", "requests", "urllib3", "pydantic", "pydantic_core", "importlib.metadata", "importlib_metadata")
+HEAVY = (
+    *("pluggy", "requests", "urllib3", "pydantic", "pydantic_core", "importlib.metadata", "importlib_metadata"),
+    *("starlette", "uvicorn", "redis", "prometheus_client", "opentelemetry"),  # the extras
+)
 PLUGINS = ("provider_aivvm", "pcfix_good", "pcfix_broken", "pcfix_dup_a", "pcfix_dup_b")
 
 NEW_MODULES = """

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
+import support
 
 from provider_core.errors import ProviderConnectionError, ProviderHTTPError
 from provider_core.gateway.config import GatewayConfig
@@ -297,6 +299,9 @@ def client(gateway: ThreadedServer) -> Any:
 @pytest.fixture(scope="session")
 def helpers() -> Any:
     """The module's helpers (test files cannot import conftest under --import-mode=importlib)."""
-    import sys
 
     return sys.modules[__name__]
+
+
+#: A ``provider-core serve`` process (see tests/support.py); here for the tests that use ``helpers``.
+Served = support.Served

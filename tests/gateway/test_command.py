@@ -11,7 +11,6 @@ import sys
 
 import openai
 import pytest
-from support import Served
 
 from provider_core.cli import main
 
@@ -36,7 +35,7 @@ def test_help_names_endpoints_and_the_extra(capsys):
         main(["serve", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for text in ("/v1/chat/completions", "/v1/models", "--workers", "127.0.0.1", "provider-core[server]"):
+    for text in ("/v1/chat/completions", "/v1/models", "--workers", "127.0.0.1", "provider-core[server]", "/readyz"):
         assert text in out
 
 
@@ -62,7 +61,24 @@ def test_bad_settings_are_one_line_errors(args, env, needle):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args", [["--workers", "0"], ["--port", "70000"], ["--max-body-bytes", "-1"]])
+@pytest.mark.parametrize(
+    ("args", "env", "hidden", "needle"),
+    [
+        (["--metrics"], {}, "prometheus_client", "pip install 'provider-core[metrics]'"),
+        ([], {"PROVIDER_CORE_TRACING": "on"}, "opentelemetry", "pip install 'provider-core[tracing]'"),
+        ([], {"PROVIDER_CORE_RATE_LIMIT_RPM": "many"}, "", "PROVIDER_CORE_RATE_LIMIT_RPM"),
+    ],
+)
+def test_a_missing_extra_or_a_bad_limit_is_one_line(args, env, hidden, needle):
+    hide = f"import sys; sys.modules[{hidden!r}] = None; " if hidden else ""
+    result = run_main(["serve", "--port", "0", *args], env, code=hide)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and needle in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["--workers", "0"], ["--port", "70000"], ["--max-body-bytes", "-1"], ["--sse-keepalive", "-1"]]
+)
 def test_bad_arguments_exit_2(args):
     result = run_main(["serve", *args])
     assert result.returncode == 2
@@ -87,11 +103,11 @@ def serve_env(tmp_path):
 
 
 @pytest.mark.parametrize(("workers", "stop"), [(1, signal.SIGINT), (2, signal.SIGTERM)])
-def test_serve_with_the_official_client_then_stop(serve_env, workers, stop):
+def test_serve_with_the_official_client_then_stop(serve_env, helpers, workers, stop):
     from openai import OpenAI
 
     env, cwd, upstream = serve_env
-    served = Served(["--include-not-working", "--workers", str(workers)], env, cwd)
+    served = helpers.Served(["--include-not-working", "--workers", str(workers)], env, cwd)
     try:
         url = served.url()
         with OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0, timeout=30) as client:

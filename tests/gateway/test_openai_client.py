@@ -196,8 +196,8 @@ def test_failure_after_first_chunk_on_the_wire(gateway):
         response = http.post(gateway.url + "/v1/chat/completions", json=body)
     assert response.status_code == 200
     events = [e for e in response.text.split("\n\n") if e]
-    assert len(events) == 3  # a, b, the error; no [DONE]: the reply is incomplete
-    assert '"error"' in events[-1] and "[DONE]" not in response.text
+    assert len(events) == 4  # a, b, the error, then [DONE]: the stream is over (incomplete)
+    assert '"error"' in events[-2] and events[-1] == "data: [DONE]"
     assert response.is_closed  # the chunked body ended properly (httpx would raise otherwise)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -17,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import wait_for  # noqa: F401 - the health tests import it from here
 
 from provider_core import AbstractProvider, Registry
 from provider_core.health import CircuitBreaker, get_breaker
-from provider_core.testing.server import free_port
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -133,121 +132,7 @@ def make_registry(clock: FakeClock) -> Callable[..., tuple[Registry, CircuitBrea
     return make
 
 
-# -- a real redis-server --------------------------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> bool:
-    """Poll ``predicate`` every 20 ms until it holds or ``timeout`` passes; its last value.
-    A bound on waiting for a condition, never a measure of speed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
-
-
-class RedisServer:
-    """A redis-server on ``127.0.0.1:port`` (a free port unless given). ``start()`` starts it
-    and waits (bounded) until it answers; ``kill()`` kills the process (SIGKILL, as a crash);
-    ``start()`` again reuses the port. With ``data_dir`` it keeps its data across restarts
-    (append-only file, fsync at every write); without, it keeps nothing."""
-
-    def __init__(self, exe: str, *, port: int | None = None, data_dir: Path | None = None) -> None:
-        self.exe = exe
-        self.port = port or free_port()
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        import redis
-
-        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        if self.data_dir is not None:
-            args += ["--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always"]
-        else:
-            args += ["--appendonly", "no"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    client.ping()
-                    return self
-                except (redis.exceptions.ConnectionError, redis.exceptions.BusyLoadingError):
-                    if self.proc.poll() is not None or time.monotonic() > deadline:
-                        err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                        pytest.fail(f"redis-server did not start on port {self.port}: {err[-500:]}")
-                    time.sleep(0.05)
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        self._end(kill=True)
-
-    def stop(self) -> None:
-        self._end(kill=False)
-
-    def _end(self, *, kill: bool) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if kill:
-            proc.kill()
-        else:
-            proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-
-def _redis_exe() -> str:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server): the Redis backend tests need one")
-    pytest.importorskip("redis", reason="redis-py is not installed (pip install 'provider-core[redis]')")
-    return exe
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """``redis://127.0.0.1:PORT/0`` of a redis-server started for this session (no
-    persistence), stopped at the end. Skips only when redis-server is not installed."""
-    server = RedisServer(_redis_exe()).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def redis_servers(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """``redis_servers(persistent=False, start=True)``: a redis-server of this test's own
-    (to stop and start again), stopped at teardown."""
-    exe = _redis_exe()
-    made: list[RedisServer] = []
-
-    def make(*, persistent: bool = False, start: bool = True) -> RedisServer:
-        data_dir = None
-        if persistent:
-            data_dir = tmp_path / f"redis-data-{len(made)}"
-            data_dir.mkdir()
-        server = RedisServer(exe, data_dir=data_dir)
-        made.append(server)
-        return server.start() if start else server
-
-    yield make
-    for server in made:
-        server.stop()
+# -- a real redis-server: the fixtures redis_url and redis_servers are in tests/conftest.py
 
 
 @pytest.fixture
