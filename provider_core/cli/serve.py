@@ -213,6 +213,8 @@ def _settings_env(args: argparse.Namespace) -> dict[str, str]:
 def _check_extras(config: cfg.GatewayConfig) -> None:
     """Fail with one line when a feature's extra is missing (found without importing it:
     prometheus-client must not be imported before its multiprocess directory is set)."""
+    from ..gateway import config as cfg
+
     if config.metrics and not _installed("prometheus_client"):
         raise CLIError("--metrics needs prometheus-client: pip install 'provider-core[metrics]'")
     if config.tracing != "off":
