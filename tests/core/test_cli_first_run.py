@@ -114,8 +114,19 @@ def test_models_lists_every_model_with_its_providers(default_registry, make_prov
         "models": [
             {"id": "m1", "providers": ["Fast"], "working": ["Fast"]},
             {"id": "shared", "providers": ["Fast", "Slow"], "working": ["Fast"]},
-        ]
+        ],
+        "aliases": [],
     }
+
+
+def test_models_lists_the_aliases_with_their_targets(default_registry, make_provider, capsys):
+    default_registry.register(make_provider("Fast", models=("m1", "shared")))
+    default_registry.add_alias("smart", ["m1@fast", "shared"])
+    default_registry.add_alias("m1", "shared")  # shadowed by the model id: not listed as an alias
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and out.splitlines()[-1] == "smart   alias for m1@fast, shared"
+    code, out, _ = run(capsys, "models", "--json")
+    assert json.loads(out)["aliases"] == [{"alias": "smart", "targets": ["m1@fast", "shared"], "source": "<explicit>"}]
 
 
 def test_models_with_nothing_installed_says_where_to_look(default_registry, capsys):
