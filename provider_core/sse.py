@@ -84,6 +84,10 @@ class SSEParser:
             if text.startswith("\n"):
                 text = text[1:]
         events: list[SSEEvent] = []
+        if "\r" in text and not text.endswith("\r"):  # "\r\n" line ends (Google's): as "\n" when no lone "\r"
+            plain = text.replace("\r\n", "\n")
+            if "\r" not in plain:
+                text = plain
         if "\r" not in text:  # the usual stream: "\n" line ends; a plain split is the fast way
             lines = text.split("\n")
             rest = lines.pop()
