@@ -119,3 +119,16 @@ def report_error(exc: BaseException, debug: bool, prefix: str = "", suffix: str 
     except OSError:
         pass
     sys.stderr.write(f"error: {prefix}{one_line(exc)}{suffix}\n")
+
+
+def seconds_option(text: str) -> float:
+    """An argparse type: a number of seconds in (0, 3600]."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be in (0, 3600] seconds, got {text}")
+    return value

@@ -9,17 +9,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from .output import CLIError, print_json, registry, table
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be in (0, 3600] seconds, got {text}")
-    return value
+from .output import CLIError, print_json, registry, seconds_option, table
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
         "provider answered.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="providers to probe (default: every working one)")
-    p.add_argument("--timeout", type=_positive, metavar="S", help="seconds per provider (default 15)")
+    p.add_argument("--timeout", type=seconds_option, metavar="S", help="seconds per provider (default 15)")
     p.add_argument("--prompt", help="the prompt sent (default 'Reply with one word: OK')")
     p.add_argument("--json", action="store_true", help="print JSON: {ok, results: [{provider, ok, latency_ms, ...}]}")
     p.set_defaults(func=run)

@@ -8,19 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from .output import print_json, registry, table
+from .output import print_json, registry, seconds_option, table
 
 DETAIL = {"static": "its plugin lists fixed models", "unchanged": "", "updated": ""}
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be in (0, 3600] seconds, got {text}")
-    return value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,7 +23,9 @@ def add_parser(subparsers: Any) -> None:
         "within its refresh interval (60 s by default). Exit code 1 when some list could not be fetched.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="providers to refresh (default: all)")
-    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="S", help="seconds to wait in all (default 30)")
+    p.add_argument(
+        "--timeout", type=seconds_option, default=30.0, metavar="S", help="seconds to wait in all (default 30)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON: {ok, cache, results: [{provider, status, ...}]}")
     p.set_defaults(func=run)
 

@@ -24,6 +24,7 @@ from provider_core.errors import ProviderConnectionError, ProviderHTTPError
 from provider_core.gateway.config import GatewayConfig
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
+from provider_core.testing.gateway import ThreadedServer as KitServer
 
 NEEDED = ("starlette", "uvicorn", "anyio", "openai", "httpx")
 MISSING = [name for name in NEEDED if importlib.util.find_spec(name) is None]
@@ -217,45 +218,8 @@ def make_registry(*extra: type) -> Registry:
     return registry
 
 
-class ThreadedServer:
-    """A real uvicorn server for ``app`` on 127.0.0.1 and a free port, in a daemon thread."""
-
-    def __init__(self, app: Any, graceful: float | None = 5.0, access_log: bool = False) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            log_config=None,
-            log_level="warning",
-            access_log=access_log,
-            lifespan="off",
-            timeout_graceful_shutdown=graceful,
-        )
-        self.app = app
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="gateway-test-server", daemon=True)
-        self.port = 0
-
-    def start(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the gateway test server did not start")
-            time.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self, timeout: float = 20) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the gateway test server did not stop"
+class ThreadedServer(KitServer):
+    """The kit's threaded server (:mod:`provider_core.testing.gateway`), with the app's workers."""
 
     @property
     def workers(self) -> Any:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -26,10 +24,10 @@ from provider_openai.models import ModelList, fetch_model_ids
 from provider_openai.provider import make_provider
 
 from provider_core.errors import ProviderConnectionError, ProviderError, ProviderHTTPError, StreamInterrupted
-from provider_core.gateway.app import create_app
 from provider_core.gateway.config import GatewayConfig
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
+from provider_core.testing.gateway import running_gateway
 
 TEXT = "Привет, 世界 😀👍🏽 — done.\nSecond line ✓"
 GATEWAY_KEY = "sk-gateway-e2e-777"
@@ -72,26 +70,11 @@ class Breaks(_Backend):
 
 @pytest.fixture(scope="module")
 def gateway_url() -> Iterator[str]:
-    import uvicorn
-
     registry = Registry(load_entry_points=False)
     for cls in (Poem, Busy, Breaks):
         registry.register(cls)
-    app = create_app(registry=registry, config=GatewayConfig(api_keys=(GATEWAY_KEY,)))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="openai-e2e-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(20)
+    with running_gateway(registry, GatewayConfig(api_keys=(GATEWAY_KEY,))) as gateway:
+        yield gateway.url + "/v1"
 
 
 def endpoint(url: str, key: str = GATEWAY_KEY) -> EndpointConfig:

@@ -10,8 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -30,10 +28,9 @@ from provider_openai.provider import make_provider
 from provider_openai.server import OpenAIServer, completion_reply, stream_reply
 
 from provider_core.events import ToolCall
-from provider_core.gateway.app import create_app
-from provider_core.gateway.config import GatewayConfig
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
+from provider_core.testing.gateway import running_gateway
 
 WEATHER = {
     "type": "function",
@@ -68,27 +65,12 @@ def upstream() -> Iterator[OpenAIServer]:
 
 @pytest.fixture(scope="module")
 def gateway_url(upstream: OpenAIServer) -> Iterator[str]:
-    import uvicorn
-
     registry = Registry(load_entry_points=False)
     endpoint = EndpointConfig(name="up", base_url=upstream.url, source="test")
     registry.register(make_provider(endpoint, ModelList({"demo": "Demo"}, "config")))
     registry.register(Plain)
-    app = create_app(registry=registry, config=GatewayConfig())
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="tools-e2e-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(20)
+    with running_gateway(registry) as gateway:
+        yield gateway.url + "/v1"
 
 
 @pytest.fixture

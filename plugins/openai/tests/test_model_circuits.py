@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -133,30 +132,13 @@ needs_server = pytest.mark.skipif(
 
 @pytest.fixture
 def gateway(upstream) -> Iterator[tuple[str, CircuitBreaker]]:
-    import uvicorn
-
-    from provider_core.gateway.app import create_app
-    from provider_core.gateway.config import GatewayConfig
+    from provider_core.testing.gateway import running_gateway
 
     registry, breaker = endpoint_registry(upstream.url, [time.time()])
     breaker.clock = time.time
     registry.add_alias("any-model", ["busy", "calm"])
-    app = create_app(registry=registry, config=GatewayConfig())
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", breaker
-    finally:
-        server.should_exit = True
-        thread.join(20)
+    with running_gateway(registry) as served:
+        yield served.url, breaker
 
 
 def _get(url: str) -> tuple[int, dict[str, str], Any]:
