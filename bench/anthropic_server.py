@@ -1,7 +1,7 @@
 """A fast loopback server speaking the streamed Anthropic Messages API, run as its own process.
 
 ``python -m bench.anthropic_server`` listens on 127.0.0.1 (a free port), prints the port,
-and serves until its standard input closes (or :data:`MAX_LIFETIME` passes), like
+and serves until its standard input closes (or :data:`bench.server.MAX_LIFETIME` passes), like
 :mod:`bench.server`. Any ``POST .../v1/messages`` gets a ``text/event-stream`` reply in
 Anthropic's shape (``message_start``, ``ping``, a text block of ``text_delta`` events,
 ``message_delta`` with the stop reason and usage, ``message_stop``), chosen by the path
@@ -20,18 +20,13 @@ request, so the time measured is the client's.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .server import BLOCK, SMALL
+from .server import BLOCK, SMALL, BenchHandler, serve
 
 __all__ = ["events", "stream_text"]
 
-MAX_LIFETIME = 3 * 3600.0
 _PATH = re.compile(r"/(?:stream/(\d+)/(\d+)(?:/c(\d+))?|(small))/v1/messages$")
 _CACHE: dict[tuple[int, int, int], bytes] = {}
 _LOCK = threading.Lock()
@@ -77,8 +72,9 @@ def events(text: str, delta: int) -> list[bytes]:
 
 
 def _chunked(pieces: list[bytes]) -> bytes:
-    """``Transfer-Encoding: chunked`` framing, one HTTP chunk per piece, and the last chunk."""
-    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p) + b"0\r\n\r\n"
+    """``Transfer-Encoding: chunked`` framing, one HTTP chunk per piece (the last chunk is
+    :meth:`~bench.server.BenchHandler.send_chunked`'s)."""
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p)
 
 
 def _reply(kib: int, delta: int, chunk: int) -> bytes:
@@ -94,55 +90,20 @@ def _reply(kib: int, delta: int, chunk: int) -> bytes:
     return body
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay on small replies
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except ConnectionError:
-            pass
-
+class _Handler(BenchHandler):
     def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.read_body()
         match = _PATH.search(self.path.split("?", 1)[0])
         if match is None:
             self.send_error(404)
             return
         kib, delta, chunk, small = match.groups()
         body = _reply(0, 0, 0) if small else _reply(int(kib), int(delta), int(chunk or 0))
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+        self.send_chunked("text/event-stream; charset=utf-8", body)
 
 
 def main() -> None:
-    server = _Server(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(server.server_address[1], flush=True)
-    timer = threading.Timer(MAX_LIFETIME, lambda: os._exit(0))
-    timer.daemon = True
-    timer.start()
-    sys.stdin.read()  # returns when the parent closes our stdin or dies
-    os._exit(0)
+    serve(_Handler)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,9 @@ measured is the client's.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .server import BLOCK, MAX_LIFETIME, SMALL
+from .server import BLOCK, SMALL, BenchHandler, serve
 
 __all__ = ["FINAL_USAGE", "MODEL", "expected_text", "render_stream"]
 
@@ -50,7 +45,7 @@ def _frame(payload: object) -> bytes:
 
 def render_stream(blocks: int, piece: int) -> bytes:
     """The chunked body of one streamed reply: the text in frames of ``piece`` characters,
-    then the finishing frame, then the last chunk."""
+    then the finishing frame (the last chunk is :meth:`~bench.server.BenchHandler.send_chunked`'s)."""
     text = expected_text(blocks)
     snapshot = {"promptTokenCount": 12, "totalTokenCount": 12}
     out = [
@@ -66,27 +61,12 @@ def render_stream(blocks: int, piece: int) -> bytes:
     ]
     final = {"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": "STOP", "index": 0}
     out.append(_frame({"candidates": [final], "usageMetadata": FINAL_USAGE, "modelVersion": MODEL}))
-    out.append(b"0\r\n\r\n")
     return b"".join(out)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay on small frames
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except ConnectionError:  # a client that closed a connection it was not done with
-            pass
-
+class _Handler(BenchHandler):
     def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.read_body()
         match = _PATH.match(self.path.split("?", 1)[0])
         if match is None:
             self.send_error(404)
@@ -95,29 +75,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = _STREAMS.get(key)
         if body is None:
             body = _STREAMS[key] = render_stream(*key)
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_chunked("text/event-stream", body)
 
 
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(server.server_address[1], flush=True)
-    timer = threading.Timer(MAX_LIFETIME, lambda: os._exit(0))
-    timer.daemon = True
-    timer.start()
-    sys.stdin.read()  # returns when the parent closes our stdin or dies
-    os._exit(0)
+    serve(_Handler)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,17 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["BLOCK", "CHUNK", "SMALL", "blocks_for", "text_block", "tool_arguments", "tool_call_stream"]
+__all__ = [
+    "BLOCK",
+    "CHUNK",
+    "SMALL",
+    "BenchHandler",
+    "blocks_for",
+    "serve",
+    "text_block",
+    "tool_arguments",
+    "tool_call_stream",
+]
 
 #: Bytes per HTTP chunk of a long reply (not a multiple of any character's size).
 CHUNK = 65_536
@@ -128,7 +138,10 @@ def _framed_block(chunk: int) -> bytes:
     return framed
 
 
-class _Handler(BaseHTTPRequestHandler):
+class BenchHandler(BaseHTTPRequestHandler):
+    """The HTTP side every benchmark server shares: keep-alive, no Nagle delay, quiet, and
+    :meth:`send_chunked` for a pre-framed chunked body. Subclasses define ``do_POST``."""
+
     protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
@@ -143,44 +156,21 @@ class _Handler(BaseHTTPRequestHandler):
         except ConnectionError:  # a client that closed a connection it was not done with
             pass
 
-    def do_POST(self) -> None:
+    def read_body(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         if length:
             self.rfile.read(length)
-        path = self.path.split("?", 1)[0]
-        tool = _TOOLCALL.search(path)
-        if tool:
-            self._send_tool_call(int(tool.group(1)))
-            return
-        match = _STREAM.search(path)
-        if not path.endswith("/api/chat") or not (match or "/small/" in path):
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("content-type", "text/plain; charset=utf-8")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        try:
-            if match:
-                framed = _framed_block(max(1, int(match.group(2) or CHUNK)))
-                for _ in range(int(match.group(1))):
-                    self.wfile.write(framed)
-            else:
-                self.wfile.write(_FRAMED_SMALL)
-            self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
-    def _send_tool_call(self, pieces: int) -> None:
-        framed = _TOOL_STREAMS.get(pieces)
-        if framed is None:
-            framed = _TOOL_STREAMS[pieces] = tool_call_stream(pieces)
+    def send_chunked(self, content_type: str, *framed: bytes) -> None:
+        """A 200 with ``framed`` (HTTP chunks already framed; the last chunk is added)."""
         self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
+        self.send_header("content-type", content_type)
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
         try:
-            self.wfile.write(framed + b"0\r\n\r\n")
+            for piece in framed:
+                self.wfile.write(piece)
+            self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -188,13 +178,38 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _Handler(BenchHandler):
+    def do_POST(self) -> None:
+        self.read_body()
+        path = self.path.split("?", 1)[0]
+        tool = _TOOLCALL.search(path)
+        if tool:
+            pieces = int(tool.group(1))
+            framed = _TOOL_STREAMS.get(pieces)
+            if framed is None:
+                framed = _TOOL_STREAMS[pieces] = tool_call_stream(pieces)
+            self.send_chunked("text/event-stream", framed)
+            return
+        match = _STREAM.search(path)
+        if not path.endswith("/api/chat") or not (match or "/small/" in path):
+            self.send_error(404)
+            return
+        if match:
+            framed = _framed_block(max(1, int(match.group(2) or CHUNK)))
+            self.send_chunked("text/plain; charset=utf-8", *(framed for _ in range(int(match.group(1)))))
+        else:
+            self.send_chunked("text/plain; charset=utf-8", _FRAMED_SMALL)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # 64 clients connect at once in the concurrency benchmark
 
 
-def main() -> None:
-    server = _Server(("127.0.0.1", 0), _Handler)
+def serve(handler: type[BaseHTTPRequestHandler]) -> None:
+    """Serve ``handler`` on 127.0.0.1 and a free port (printed), until stdin closes or
+    :data:`MAX_LIFETIME` passes: the life of every benchmark server process."""
+    server = _Server(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_address[1], flush=True)
     timer = threading.Timer(MAX_LIFETIME, lambda: os._exit(0))
@@ -202,6 +217,10 @@ def main() -> None:
     timer.start()
     sys.stdin.read()  # returns when the parent closes our stdin or dies
     os._exit(0)
+
+
+def main() -> None:
+    serve(_Handler)
 
 
 if __name__ == "__main__":
