@@ -122,3 +122,8 @@ class HookCalls:
         """The ``provider_retry_after`` hooks' seconds until ``provider`` may be tried again."""
         answer = self._call("provider_retry_after", None, provider=provider, model=model)
         return float(answer) if isinstance(answer, (int, float)) and answer >= 0 else None
+
+    def latency(self, provider: type, model: str) -> float | None:
+        """The ``provider_latency`` hooks' shared figure (seconds), or ``None``."""
+        answer = self._call("provider_latency", None, provider=provider, model=model)
+        return float(answer) if isinstance(answer, (int, float)) and answer >= 0 else None

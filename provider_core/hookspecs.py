@@ -151,3 +151,13 @@ def provider_retry_after(provider: type, model: str | None) -> float | None:
     Consulted when routing skips a provider, never on the fast path of a working one; the
     gateway turns the earliest such time into a ``Retry-After`` header on its 503.
     """
+
+
+@hookspec(firstresult=True)
+def provider_latency(provider: type, model: str) -> float | None:
+    """The moving average of seconds to the first chunk of ``provider`` for ``model``, as
+    measured across processes, or ``None`` for no opinion (the router's own figure for this
+    process is used). Read by the ``latency`` routing strategy on every request it orders:
+    must be cheap (no I/O). The core's own implementation shares the figures through Redis
+    (:mod:`provider_core.health.latency`).
+    """

@@ -221,7 +221,11 @@ class Router:
         if self._rng is None:
             self._rng = random.Random(config.seed)
         keys = plan.keys or None
-        return order(plan.candidates, plan.models, plan.tiers, plan.strategy, self.stats, config, self._rng, keys)
+        stats: Any = self.stats
+        hooks = self._registry.hooks
+        if plan.strategy == "latency" and hooks.implemented("provider_latency"):
+            stats = _SharedFigures(hooks, plan, self.stats)  # shared across processes (Redis)
+        return order(plan.candidates, plan.models, plan.tiers, plan.strategy, stats, config, self._rng, keys)
 
     def _config(self) -> RoutingConfig:
         """The registry's routing settings, kept until the plans are dropped (asked per request)."""
@@ -351,3 +355,18 @@ class Router:
             strategy,
             tuple((c[0].name, c[1]) for c in chosen),
         )
+
+
+class _SharedFigures:
+    """The figures of one plan's candidates from the ``provider_latency`` hooks (shared
+    across processes), this process's own where a hook has none."""
+
+    def __init__(self, hooks: HookCalls, plan: RoutePlan, own: LoadStats) -> None:
+        self._hooks = hooks
+        self._plan = plan
+        self._own = own
+
+    def latencies(self, keys: Sequence[tuple[str, str]]) -> list[float]:
+        own = self._own.latencies(keys)
+        shared = [self._hooks.latency(p, self._plan.model_of(i)) for i, p in enumerate(self._plan.candidates)]
+        return [s if s is not None else o for s, o in zip(shared, own, strict=True)]

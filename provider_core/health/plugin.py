@@ -159,7 +159,33 @@ def builtin_plugins(registry: Any, environ: Mapping[str, str] | None = None) -> 
     if env.get("PROVIDER_CORE_BREAKER", "").strip().lower() in _OFF:
         return []
     breaker = CircuitBreaker(make_backend(env), config_from_environ(env))
-    return [(PLUGIN_NAME, BreakerPlugin(breaker, registry.router))]
+    plugins: list[tuple[str, object]] = [(PLUGIN_NAME, BreakerPlugin(breaker, registry.router))]
+    latency = _latency_plugin(env)
+    if latency is not None:
+        plugins.append(("latency", latency))
+    return plugins
+
+
+def _latency_plugin(env: Mapping[str, str]) -> object | None:
+    """The plugin sharing the routing latency figures through Redis, when the circuits are
+    shared there too (a usable ``PROVIDER_CORE_REDIS_URL``, redis-py installed)."""
+    url = env.get("PROVIDER_CORE_REDIS_URL", "").strip()
+    if not url:
+        return None
+    from .latency import LatencyPlugin
+    from .redis_backend import redis_available, url_problem
+
+    if url_problem(url) is not None or not redis_available():
+        return None  # make_backend said why, once
+    timeout = _number(env, "PROVIDER_CORE_REDIS_TIMEOUT", 0.5, float)
+
+    def connect() -> object:
+        import redis
+
+        return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    prefix = env.get("PROVIDER_CORE_REDIS_PREFIX", "").strip() or "provider_core"
+    return LatencyPlugin(connect, prefix, _number(env, "PROVIDER_CORE_BREAKER_SYNC", 1.0, float))
 
 
 def get_breaker(registry: Any) -> CircuitBreaker | None:
