@@ -24,7 +24,7 @@ from provider_core.errors import ProviderConnectionError, ProviderHTTPError
 from provider_core.gateway.config import GatewayConfig
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
-from provider_core.testing.gateway import ThreadedServer as KitServer
+from provider_core.gateway.testing import ThreadedServer as KitServer
 
 NEEDED = ("starlette", "uvicorn", "anyio", "openai", "httpx")
 MISSING = [name for name in NEEDED if importlib.util.find_spec(name) is None]
@@ -219,7 +219,7 @@ def make_registry(*extra: type) -> Registry:
 
 
 class ThreadedServer(KitServer):
-    """The kit's threaded server (:mod:`provider_core.testing.gateway`), with the app's workers."""
+    """The kit's threaded server (:mod:`provider_core.gateway.testing`), with the app's workers."""
 
     @property
     def workers(self) -> Any:

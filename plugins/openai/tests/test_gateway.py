@@ -27,7 +27,7 @@ from provider_core.errors import ProviderConnectionError, ProviderError, Provide
 from provider_core.gateway.config import GatewayConfig
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
-from provider_core.testing.gateway import running_gateway
+from provider_core.gateway.testing import running_gateway
 
 TEXT = "Привет, 世界 😀👍🏽 — done.\nSecond line ✓"
 GATEWAY_KEY = "sk-gateway-e2e-777"

@@ -132,7 +132,7 @@ needs_server = pytest.mark.skipif(
 
 @pytest.fixture
 def gateway(upstream) -> Iterator[tuple[str, CircuitBreaker]]:
-    from provider_core.testing.gateway import running_gateway
+    from provider_core.gateway.testing import running_gateway
 
     registry, breaker = endpoint_registry(upstream.url, [time.time()])
     breaker.clock = time.time

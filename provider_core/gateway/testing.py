@@ -2,7 +2,7 @@
 
 Needs the ``server`` extra (starlette, uvicorn), imported only when a server starts::
 
-    from provider_core.testing.gateway import running_gateway
+    from provider_core.gateway.testing import running_gateway
 
     with running_gateway(registry) as gateway:        # a Registry with your provider in it
         client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused")
