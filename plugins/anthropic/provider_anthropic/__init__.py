@@ -55,7 +55,7 @@ def register_providers(register: Callable[[type], type], warn: Callable[[str], N
 @hookimpl
 def fetch_models(provider: type) -> list[str] | None:
     """The live model ids of an :class:`Anthropic` provider (``None`` for any other, or
-    without a key); see :func:`provider_anthropic.models.live_model_ids`."""
+    one not configured); see :func:`provider_anthropic.models.live_model_ids`."""
     if not (isinstance(provider, type) and issubclass(provider, Anthropic)):
         return None
     from .models import live_model_ids

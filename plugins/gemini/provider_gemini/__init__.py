@@ -47,7 +47,7 @@ def register_providers(register: Callable[[type], type], warn: Callable[[str], N
 
 @hookimpl
 def fetch_models(provider: type) -> list[str] | None:
-    """The live model ids of a ``Gemini`` provider (``None`` for any other, or without a key)."""
+    """The live model ids of a ``Gemini`` provider (``None`` for any other, or one not configured)."""
     if not (isinstance(provider, type) and issubclass(provider, Gemini)):
         return None
     from .listing import live_model_ids

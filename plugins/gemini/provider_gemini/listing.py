@@ -64,12 +64,10 @@ def fetch_models(
 
 def live_model_ids(provider: Any) -> list[str] | None:
     """The live model ids of ``provider`` (a class :func:`~provider_gemini.provider.configure`
-    made), for the model catalog: ``None`` without a key (nothing to ask with: the shipped
-    list stands); a :class:`~provider_core.errors.ProviderError` naming the problem when the
-    base URL is unusable; else :func:`fetch_models` from its base URL, its errors raised as
-    they are (one line each: ``Gemini: connection refused (http://host/v1beta/models)``)."""
-    if provider.api_key is None:
+    made), for the model catalog: ``None`` when it is not configured (no key, or an unusable
+    base URL: nothing to ask, the shipped list stands, and ``status_reason`` says why); else
+    :func:`fetch_models` from its base URL, its errors raised as they are (typed, one line
+    each: ``Gemini: connection refused (http://host/v1beta/models)``)."""
+    if provider.api_key is None or not provider.working:
         return None
-    if not provider.working:
-        raise ProviderError(provider.status_reason or "not configured", provider=provider.name)
     return fetch_models(provider.base_url, provider.api_key, LIST_TIMEOUT)
