@@ -56,12 +56,17 @@ def _label(cls: Any) -> str:
     return getattr(cls, "__qualname__", None) or repr(cls)
 
 
+def _dropped(text: object) -> None:
+    """The ``warn`` of :func:`collect`'s second run of the hooks."""
+
+
 def collect(registry: Any) -> tuple[list[tuple[str, Any]], dict[str, list[str]]]:
     """Every ``(plugin, class)`` the loaded plugins pass to ``register``, refused ones too,
     and ``{plugin: [errors]}`` for the plugins that failed.
 
     The ``register_providers`` hooks are called once more with a collecting ``register``
-    (hooks must be free of side effects: the spec forbids I/O there)."""
+    and a ``warn`` that drops the text, which the plugin's record already holds (hooks must
+    be free of side effects: the spec forbids I/O there)."""
     from .errors import summary
 
     registry.load()
@@ -78,8 +83,9 @@ def collect(registry: Any) -> tuple[list[tuple[str, Any]], dict[str, list[str]]]
                 found.append((_plugin, cls))
             return cls
 
+        given = {"register": register, "warn": _dropped}
         try:
-            impl.function(**{arg: register for arg in impl.argnames if arg == "register"})
+            impl.function(**{arg: given[arg] for arg in impl.argnames if arg in given})
         except Exception as exc:
             text = f"register_providers raised {summary(exc)}"  # as the registry words it
             errors = failed.setdefault(plugin, [])

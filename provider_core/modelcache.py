@@ -6,7 +6,9 @@ running gateway (:mod:`provider_core.catalog` does the fetching), read when plug
 register their providers. Registration reads it and never touches the network: a plugin
 whose providers serve live lists calls :func:`cached_models` in its
 ``register_providers`` hook and registers what it finds, and :func:`list_problem` words
-what is missing the way every plugin should.
+what is missing the way every plugin should. A provider that ships a model list of its own
+and also serves its service's live one (a vendor's API) registers
+:func:`with_cached_models` of its class.
 
 An entry is keyed by the provider's name (lower-cased) and its ``url``, so an endpoint
 moved to another address starts afresh. It holds model ids, when they were fetched, and
@@ -38,6 +40,7 @@ __all__ = [
     "entry_key",
     "list_problem",
     "Recording",
+    "with_cached_models",
 ]
 
 FILE_NAME = "models.json"
@@ -229,3 +232,23 @@ def list_problem(name: str, entry: ModelEntry | None, now: float | None = None) 
         now = time.time() if now is None else now
         text += f" (showing the list fetched {age_text(now - entry.fetched_at)} ago)"
     return text
+
+
+def with_cached_models(provider: type) -> tuple[type, str | None]:
+    """For a provider that ships a model list of its own and also serves its service's
+    live list (a vendor's API): ``provider`` serving its own models plus the other ids of
+    its cached live list (a subclass made here, the ids mapping to themselves; ``provider``
+    itself when the cache adds none), and the list's problem (:func:`list_problem`) when its
+    last fetch failed. A list never fetched is no problem: the shipped models stand. What a
+    plugin calls in ``register_providers``; reads the cache file, never the network."""
+    entry = cached_models(provider.name, provider.url)
+    if entry is None:
+        return provider, None
+    extra = {model: model for model in entry.models if model not in provider.models}
+    if extra:
+        from types import MappingProxyType
+
+        models = MappingProxyType({**provider.models, **extra})
+        attrs = {"__module__": provider.__module__, "__doc__": provider.__doc__, "models": models}
+        provider = type(provider.__name__, (provider,), attrs)
+    return provider, list_problem(provider.name, entry)

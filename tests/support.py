@@ -28,11 +28,14 @@ __all__ = [
     "RedisServer",
     "Served",
     "clean_env",
+    "gateway_chat",
+    "gateway_model_ids",
     "install_fixture_plugins",
     "pip_install_target",
     "redis_exe",
     "run_cli",
     "wait_for",
+    "wait_until",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -213,6 +216,31 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.02)
     return bool(predicate())
+
+
+def wait_until(condition: Callable[[], Any], what: str, bound: float = 60.0) -> None:
+    """Wait (bounded, :func:`wait_for`) until ``condition()`` holds; fail naming ``what``
+    if it never does. The bound is generous for a loaded machine, never an expectation."""
+    assert wait_for(condition, bound), f"gave up waiting for {what}"
+
+
+# -- a gateway's answers (a Served process's URL) -------------------------------------------
+
+
+def gateway_model_ids(url: str) -> list[str]:
+    """The model ids the gateway at ``url`` lists (``GET /v1/models``)."""
+    import httpx
+
+    return [m["id"] for m in httpx.get(url + "/v1/models", timeout=30).json()["data"]]
+
+
+def gateway_chat(url: str, model: str, text: str = "Hello") -> Any:
+    """``POST /v1/chat/completions`` to the gateway at ``url``, not streamed: the
+    ``httpx.Response``."""
+    import httpx
+
+    body = {"model": model, "messages": [{"role": "user", "content": text}]}
+    return httpx.post(url + "/v1/chat/completions", json=body, timeout=30)
 
 
 class RedisServer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -16,6 +17,7 @@ from provider_core.modelcache import (
     default_cache,
     entry_key,
     list_problem,
+    with_cached_models,
 )
 from provider_core.userdirs import cache_dir, config_dir
 
@@ -90,6 +92,30 @@ def test_the_words_for_a_list_that_is_missing_or_failed():
     )
     assert list_problem("ep", ModelEntry((), None, "HTTP 503", 1.0)) == "model list unavailable: HTTP 503"
     assert [age_text(s) for s in (5, 600, 10800, 3 * 86400)] == ["5s", "10 min", "3 h", "3 days"]
+
+
+def test_a_shipped_list_plus_the_cached_live_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PROVIDER_CORE_CACHE_DIR", str(tmp_path))
+
+    class Vendor:
+        """A provider shipping two models."""
+
+        name, url = "Vendor", "http://vendor"
+        models = MappingProxyType({"a": "Model A", "b": "Model B"})
+
+    assert with_cached_models(Vendor) == (Vendor, None), "never fetched: the shipped list stands, no problem"
+    key = entry_key("Vendor", "http://vendor")
+    default_cache().update({key: ModelEntry(("b", "c"), 100.0, None, 100.0)})
+    served, problem = with_cached_models(Vendor)
+    assert issubclass(served, Vendor) and served is not Vendor and problem is None
+    assert dict(served.models) == {"a": "Model A", "b": "Model B", "c": "c"}
+    assert (served.__name__, served.__doc__) == ("Vendor", Vendor.__doc__)
+    assert isinstance(served.models, MappingProxyType) and dict(Vendor.models) == {"a": "Model A", "b": "Model B"}
+    default_cache().update({key: ModelEntry(("c",), 100.0, "HTTP 503", 200.0)})
+    served, problem = with_cached_models(Vendor)
+    assert list(served.models) == ["a", "b", "c"] and problem.startswith("model list unavailable: HTTP 503 (showing")
+    default_cache().update({key: ModelEntry(("a",), 300.0, None, 300.0)})
+    assert with_cached_models(Vendor) == (Vendor, None), "nothing new in the cache: the class itself"
 
 
 def test_the_default_cache_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

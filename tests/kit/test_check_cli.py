@@ -121,6 +121,22 @@ def test_a_plugin_whose_hook_raises_fails_the_check(use_registry: Any, capsys: A
     assert code == 0
 
 
+def test_a_plugin_whose_hook_takes_warn_is_checked(use_registry: Any, capsys: Any) -> None:
+    module = types.ModuleType("kitwarn")
+
+    @hookimpl
+    def register_providers(register: Callable[[type], type], warn: Callable[[str], None]) -> None:
+        register(Good)
+        warn("one endpoint left out")
+
+    module.register_providers = register_providers  # type: ignore[attr-defined]
+    reg = use_registry(Registry(load_entry_points=False))
+    assert reg.add_plugin(module, name="kitwarn").warnings == ["one endpoint left out"]
+    code, out, _ = _check(capsys)
+    assert code == 0, out
+    assert out.splitlines()[-1] == "1 provider(s) checked: 1 passed, 0 failed"
+
+
 def test_no_provider_at_all(use_registry: Any, capsys: Any) -> None:
     use_registry(Registry(load_entry_points=False))
     assert _check(capsys) == (0, "no providers installed\n", "")

@@ -13,8 +13,13 @@ models overview and model pages), each with capability flags. Two flags change w
     whose thinking cannot be turned off refuse it with HTTP 400, so the plugin refuses it
     before sending.
 
-:func:`fetch_models` reads the live list (``GET /v1/models``, every page); nothing calls
-it at registration. Only the standard library is imported here at module level.
+:func:`fetch_model_list` reads the live list (``GET /v1/models``, every page), and
+:func:`live_model_ids` is what the plugin's ``fetch_models`` hook answers provider-core's
+model catalog with (``provider-core refresh``, a gateway, a request for an unknown model).
+Registration never calls them: it serves the shipped models plus the ids of the live list
+the catalog last fetched (:func:`provider_core.modelcache.with_cached_models`). A live
+id not in :data:`MODELS` gets the flags of :func:`model_info` for an unlisted id. Only the
+standard library is imported here at module level.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ __all__ = [
     "MODELS",
     "ModelInfo",
     "display_names",
-    "fetch_models",
+    "fetch_model_list",
+    "live_model_ids",
     "model_info",
     "parse_models_page",
 ]
@@ -83,6 +89,8 @@ def display_names() -> dict[str, str]:
 PAGE_LIMIT = 1000
 #: Most pages followed: a server that always says ``has_more`` cannot loop us forever.
 MAX_PAGES = 100
+#: (connect, read) seconds for each page the model catalog asks for.
+LIST_TIMEOUT = (10.0, 20.0)
 
 
 def parse_models_page(payload: Any) -> tuple[dict[str, str], str | None]:
@@ -104,7 +112,7 @@ def parse_models_page(payload: Any) -> tuple[dict[str, str], str | None]:
     return models, (last if more else None)
 
 
-def fetch_models(base_url: str, key: Any, timeout: Any = 10.0, *, proxy: str | None = None) -> dict[str, str]:
+def fetch_model_list(base_url: str, key: Any, timeout: Any = 10.0, *, proxy: str | None = None) -> dict[str, str]:
     """The live model list of the endpoint at ``base_url`` (e.g. ``https://api.anthropic.com``):
     ``{id: display name}`` in the order served, every page followed (``has_more`` /
     ``after_id``). ``key`` is a ``SecretStr`` or ``str``. Raises the transport's typed errors
@@ -136,3 +144,14 @@ def fetch_models(base_url: str, key: Any, timeout: Any = 10.0, *, proxy: str | N
             return models
         after = next_after
     return models
+
+
+def live_model_ids(provider: Any) -> list[str] | None:
+    """The live model ids of ``provider`` (a class :func:`~provider_anthropic.provider.configured`
+    made), for the model catalog: ``None`` when it is not configured (no key, or an unusable
+    base URL: nothing to ask, the shipped list stands, and ``status_reason`` says why); else
+    :func:`fetch_model_list` from its base URL, its errors raised as they are (typed, one line
+    each: ``Anthropic: connection refused (http://host/v1/models)``)."""
+    if provider.api_key is None or not provider.working:
+        return None
+    return list(fetch_model_list(provider.base_url, provider.api_key, LIST_TIMEOUT))

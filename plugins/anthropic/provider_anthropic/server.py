@@ -80,7 +80,9 @@ class AnthropicServer:
     ``ANTHROPIC_BASE_URL`` / ``base_url`` takes (no ``/v1``).
 
     ``models`` (default: the plugin's shipped ids) are served and listed, at most
-    ``max_page`` per page; ``api_key``, when set, is the only key accepted (else any key
+    ``max_page`` per page (:attr:`models` maps each id to its display name; adding one
+    serves it); ``models_reply``, while set, answers ``GET /v1/models`` instead (an error:
+    a server still starting); ``api_key``, when set, is the only key accepted (else any key
     is); ``check=False`` turns off the body checks. Messages requests get the queued
     replies first, then an echo. :attr:`messages_requests` lists those requests;
     :attr:`requests` every request.
@@ -91,6 +93,7 @@ class AnthropicServer:
         models: Sequence[str] | None = None,
         *,
         api_key: str | None = None,
+        models_reply: Reply | None = None,
         echo_prefix: str = "",
         check: bool = True,
         max_page: int = 1000,
@@ -99,6 +102,7 @@ class AnthropicServer:
         names = display_names()
         self.models = {m: names.get(m, m) for m in (models if models is not None else list(names))}
         self.api_key = api_key
+        self.models_reply = models_reply
         self.echo_prefix = echo_prefix
         self.check = check
         self.max_page = max_page
@@ -155,7 +159,8 @@ class AnthropicServer:
         parts = urlsplit(request.path)
         path = parts.path.rstrip("/")
         if request.method == "GET" and path == "/v1/models":
-            return self._models_page(parse_qs(parts.query))
+            answer = self.models_reply
+            return answer if answer is not None else self._models_page(parse_qs(parts.query))
         if request.method == "GET" and path.startswith("/v1/models/"):
             model = unquote(path[len("/v1/models/") :])
             if model not in self.models:

@@ -1,6 +1,8 @@
 """The real CLI in a subprocess, with the plugin installed (its entry point) and nothing but
 the environment pointing it at the loopback Anthropic server: ``chat --json`` and
-``--usage``, streamed and not, a fault midway, input Anthropic cannot take, and no key."""
+``--usage``, streamed and not, a fault midway, input Anthropic cannot take, and no key;
+``refresh`` filling the model catalog that listing reads with no request, a failed refresh
+shown by ``plugins``, and listing with an unreachable base URL sending nothing."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from provider_anthropic.server import AnthropicServer, stream_reply
+from provider_anthropic import MODELS
+from provider_anthropic.server import AnthropicServer, error_reply, stream_reply
 from support import clean_env, run_cli
+
+from provider_core.testing.server import LoopbackServer, refused_url
 
 KEY = "sk-ant-cli-SECRET-4242"
 MODEL = "claude-haiku-5-5"
@@ -30,6 +35,7 @@ def env(upstream: AnthropicServer, tmp_path: Path) -> dict[str, str]:
         ANTHROPIC_BASE_URL=upstream.url,
         XDG_CONFIG_HOME=str(tmp_path / "config"),
         XDG_CACHE_HOME=str(tmp_path / "cache"),
+        PROVIDER_CORE_CACHE_DIR=str(tmp_path / "cache"),
     )
 
 
@@ -90,3 +96,56 @@ def test_without_a_key_the_provider_is_not_working_and_says_which_variable(upstr
     result = run_cli("chat", "-m", MODEL, "Hi", env=env)
     assert result.code == 1 and "ANTHROPIC_API_KEY is not set" in result.stderr
     assert upstream.requests == []
+
+
+# -- the model catalog ----------------------------------------------------------------------
+
+NEW = "claude-newer-9"
+
+
+def test_refresh_fills_the_catalog_and_listing_reads_it_with_no_request(upstream, env):
+    upstream.models[NEW] = "Claude Newer 9"
+    refresh = run_cli("refresh", "anthropic", env=env)
+    assert refresh.code == 0, refresh.stderr
+    assert refresh.stdout.splitlines()[1].split() == ["Anthropic", "updated", "12"]
+    sent = len(upstream.requests)
+    (record,) = json.loads(run_cli("providers", "--json", env=env).stdout)["providers"]
+    assert (record["name"], record["working"], record["models"]) == ("Anthropic", True, [m.id for m in MODELS] + [NEW])
+    assert [NEW, "Anthropic"] in [line.split() for line in run_cli("models", env=env).stdout.splitlines()]
+    assert len(upstream.requests) == sent, "listing sent nothing"
+    chat = run_cli("chat", "-m", NEW, "Hi", env=env)
+    assert (chat.code, chat.stdout) == (0, "Hi\n"), chat.stderr
+
+
+def test_a_failed_refresh_is_a_warning_of_the_plugin_and_the_models_stay(upstream, env):
+    upstream.models_reply = error_reply(529, "overloaded_error", "Overloaded")
+    refresh = run_cli("refresh", env=env)
+    assert refresh.code == 1
+    assert refresh.stdout.splitlines()[1].split()[:3] == ["Anthropic", "failed", "0"]
+    problem = (
+        f"model list unavailable: HTTP 529 from Anthropic ({upstream.url}/v1/models): [overloaded_error] Overloaded"
+    )
+    plugins = run_cli("plugins", env=env).stdout.splitlines()
+    (row,) = [line.split() for line in plugins if line.startswith("anthropic ")]
+    assert row[-4:] == ["loaded", "(1", "warning)", "Anthropic"]
+    assert f"  anthropic: warning: {problem}" in plugins
+    (record,) = [
+        p for p in json.loads(run_cli("plugins", "--json", env=env).stdout)["plugins"] if p["name"] == "anthropic"
+    ]
+    assert (record["status"], record["label"], record["warnings"]) == ("loaded", "loaded (1 warning)", [problem])
+    models = json.loads(run_cli("models", "--json", env=env).stdout)["models"]
+    assert sorted(m["id"] for m in models) == sorted(m.id for m in MODELS)
+    assert all(m["working"] == ["Anthropic"] for m in models)
+    _no_key(refresh.stdout, *plugins)
+
+
+def test_listing_with_an_unreachable_base_url_sends_nothing(env):
+    with LoopbackServer() as watcher:
+        env["ANTHROPIC_BASE_URL"] = watcher.url
+        for args in (("providers", "--json"), ("models",), ("plugins",), ("route", MODEL)):
+            result = run_cli(*args, env=env)
+            assert result.code == 0, result.stderr
+        assert watcher.connections == 0
+    env["ANTHROPIC_BASE_URL"] = refused_url()
+    (record,) = json.loads(run_cli("providers", "--json", env=env).stdout)["providers"]
+    assert (record["working"], record["models"]) == (True, [m.id for m in MODELS])

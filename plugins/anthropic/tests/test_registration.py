@@ -1,5 +1,5 @@
 """The plugin inside a registry: with and without a key, no network I/O at registration,
-a cheap import, and the live model list (``fetch_models``) against the loopback server."""
+a cheap import, and the live model list (``fetch_model_list``) against the loopback server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import sys
 
 import provider_anthropic
 import pytest
-from provider_anthropic import MODELS, fetch_models
+from provider_anthropic import MODELS
+from provider_anthropic.models import fetch_model_list
 from provider_anthropic.server import AnthropicServer, error_reply
 from pydantic import SecretStr
 
@@ -83,12 +84,12 @@ def test_importing_the_plugin_loads_neither_requests_nor_pydantic():
     assert out.stdout.strip() == "[]"
 
 
-# -- fetch_models ---------------------------------------------------------------------------
+# -- fetch_model_list -----------------------------------------------------------------------
 
 
-def test_fetch_models_follows_every_page():
+def test_fetch_model_list_follows_every_page():
     with AnthropicServer(max_page=3) as server:
-        models = fetch_models(server.url, SecretStr(KEY), timeout=5)
+        models = fetch_model_list(server.url, SecretStr(KEY), timeout=5)
         pages = [r for r in server.requests if r.path.startswith("/v1/models")]
     assert list(models) == [m.id for m in MODELS]
     assert models["claude-opus-4-7"] == "Claude Opus 4.7"
@@ -97,25 +98,25 @@ def test_fetch_models_follows_every_page():
     assert all(p.headers["x-api-key"] == KEY and p.headers["anthropic-version"] == "2023-06-01" for p in pages)
 
 
-def test_fetch_models_errors(monkeypatch):
+def test_fetch_model_list_errors(monkeypatch):
     with AnthropicServer(api_key="right") as server:
         with pytest.raises(ProviderHTTPError) as info:
-            fetch_models(server.url, "wrong-key-123", timeout=5)
+            fetch_model_list(server.url, "wrong-key-123", timeout=5)
         assert (info.value.status_code, info.value.error_type) == (401, "authentication_error")
     with LoopbackServer() as odd:
         odd.enqueue(Reply(200, body='{"models": "no"}', framing="length"))
         with pytest.raises(ProviderError, match="unexpected model list"):
-            fetch_models(odd.url, KEY, timeout=5)
+            fetch_model_list(odd.url, KEY, timeout=5)
         odd.enqueue(error_reply(529, "overloaded_error", "Overloaded", retry_after=3))
         with pytest.raises(ProviderHTTPError) as busy:
-            fetch_models(odd.url, KEY, timeout=5)
+            fetch_model_list(odd.url, KEY, timeout=5)
         assert busy.value.retry_after == 3
     with pytest.raises(ProviderConnectionError):
-        fetch_models(refused_url(), KEY, timeout=5)
+        fetch_model_list(refused_url(), KEY, timeout=5)
 
 
-def test_fetch_models_stops_on_a_server_that_repeats_itself():
+def test_fetch_model_list_stops_on_a_server_that_repeats_itself():
     page = {"data": [{"type": "model", "id": "m1", "display_name": "M1"}], "has_more": True, "last_id": "m1"}
     with LoopbackServer(handler=lambda request: Reply(200, body=json.dumps(page), framing="length")) as loop:
-        assert fetch_models(loop.url, KEY, timeout=5) == {"m1": "M1"}
+        assert fetch_model_list(loop.url, KEY, timeout=5) == {"m1": "M1"}
         assert len(loop.requests) == 2

@@ -6,8 +6,9 @@ models, and Gemini 2.5 Flash-Lite, which is not deprecated. Gemini 2.5 Pro and 2
 are left out: their shutdown is announced for 2026-12-01. Image-, speech- and Live-API
 models are left out too: this provider speaks ``generateContent`` for text.
 
-``fetch_models`` (:mod:`provider_gemini.listing`) asks the API for the live list; the core's
-model catalog will use it later. Until then these ids are the ones routing knows.
+The provider serves these models plus the ids of the live list (``GET /v1beta/models``,
+:mod:`provider_gemini.listing`) that provider-core's model catalog last fetched; a live id
+not in this table gets the provider's flags.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """The live model list: ``GET {base}/v1beta/models``, every page.
 
-:func:`fetch_models` is what the core's model catalog will call (it is not wired into
-registration, which does no I/O). Ids come without the ``models/`` prefix, and only
-models that can ``generateContent`` are kept.
+:func:`fetch_models` reads it; :func:`live_model_ids` is what the plugin's ``fetch_models``
+hook answers provider-core's model catalog with (``provider-core refresh``, a gateway, a
+request for an unknown model). Registration never calls them: it serves the shipped models
+plus the ids of the live list the catalog last fetched
+(:func:`provider_core.modelcache.with_cached_models`). Ids come without the ``models/``
+prefix, and only models that can ``generateContent`` are kept.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from .provider import API_VERSION, DEFAULT_BASE_URL, USER_AGENT, normalize_base_
 from .replies import parse_model_page
 from .wire_errors import parse_error_body
 
-__all__ = ["MAX_PAGES", "PAGE_SIZE", "fetch_models"]
+__all__ = ["LIST_TIMEOUT", "MAX_PAGES", "PAGE_SIZE", "fetch_models", "live_model_ids"]
 
 #: Models asked for per page (the API's largest page).
 PAGE_SIZE = 1000
 #: A bound on the pages followed, so a server that always answers a next page cannot loop us.
 MAX_PAGES = 100
+#: (connect, read) seconds for each page the model catalog asks for.
+LIST_TIMEOUT = (10.0, 20.0)
 
 
 def fetch_models(
@@ -55,3 +60,14 @@ def fetch_models(
         if token is None:
             return list(ids)
     raise ProviderError(f"Gemini: the model list from {base} has more than {MAX_PAGES} pages", provider="Gemini")
+
+
+def live_model_ids(provider: Any) -> list[str] | None:
+    """The live model ids of ``provider`` (a class :func:`~provider_gemini.provider.configure`
+    made), for the model catalog: ``None`` when it is not configured (no key, or an unusable
+    base URL: nothing to ask, the shipped list stands, and ``status_reason`` says why); else
+    :func:`fetch_models` from its base URL, its errors raised as they are (typed, one line
+    each: ``Gemini: connection refused (http://host/v1beta/models)``)."""
+    if provider.api_key is None or not provider.working:
+        return None
+    return fetch_models(provider.base_url, provider.api_key, LIST_TIMEOUT)

@@ -101,7 +101,9 @@ class GeminiServer:
     """A Gemini-API server on ``127.0.0.1``; :attr:`url` is its base URL (no version).
 
     ``models`` are listed (``page_size`` per page unless the client asks for fewer) and
-    accepted by the echo; ``api_key``, when set, is the only key accepted. Queued replies
+    accepted by the echo (:attr:`models` is a list: appending serves one more);
+    ``models_reply``, while set, answers the listing instead (an error: a server still
+    starting); ``api_key``, when set, is the only key accepted. Queued replies
     answer generate requests only (listings are never consumed by them).
     """
 
@@ -110,6 +112,7 @@ class GeminiServer:
         models: Sequence[str] = tuple(m.id for m in MODELS),
         *,
         api_key: str | None = None,
+        models_reply: Reply | None = None,
         page_size: int = 50,
         echo_prefix: str = "",
         port: int = 0,
@@ -117,6 +120,7 @@ class GeminiServer:
     ) -> None:
         self.models = list(models)
         self.api_key = api_key
+        self.models_reply = models_reply
         self.page_size = page_size
         self.echo_prefix = echo_prefix
         self._queue: deque[Reply] = deque()
@@ -181,7 +185,8 @@ class GeminiServer:
         route = parts.path.lstrip("/").partition("/")[2]
         query = parse_qs(parts.query)
         if request.method == "GET" and route == "models":
-            return self._list(query)
+            answer = self.models_reply
+            return answer if answer is not None else self._list(query)
         if request.method == "GET" and route.startswith("models/") and ":" not in route:
             return self._model(route.removeprefix("models/"))
         model, _, method = route.removeprefix("models/").partition(":")

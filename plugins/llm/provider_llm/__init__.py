@@ -14,9 +14,12 @@ question about a name that is no model id):
     registers models (:mod:`provider_llm.providers`). llm is not imported here: only a
     request imports it (:mod:`provider_llm.runtime`).
 
-An llm plugin that failed to load is left out; its error is a warning
-(:class:`LlmPluginWarning`, one ``warning:`` line in the CLI) and stays in the index,
-so every later run warns too until it is fixed: :func:`plugin_warnings`.
+An llm plugin that failed to load is left out; its error (like llm itself unusable, or a
+key store that cannot be read) is a warning of this plugin, reported through the hook's
+``warn`` argument (``provider-core plugins``: ``llm  loaded (2 warnings)``, the texts
+below the table and in ``--json``). It stays in the index, so every later run warns too
+until it is fixed: :func:`plugin_warnings`. On a provider-core whose hook has no ``warn``
+(older than the model catalog) each is a Python warning instead, :class:`LlmPluginWarning`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 
-from provider_core import hookimpl
+from provider_core import hookimpl, hookspecs
 
 __version__ = "0.1.0"
 __all__ = ["LlmPluginWarning", "__version__", "load_providers", "model_aliases", "plugin_warnings"]
@@ -51,8 +54,8 @@ def load_providers(environ: Mapping[str, str] | None = None) -> tuple[list[type]
 
 def plugin_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
     """The warnings of the bridge, one line each: llm plugins that failed to load (and
-    why), llm itself unusable, configuration files llm could not read. For a plugin
-    warnings API of provider-core to show under this plugin in ``provider-core plugins``."""
+    why), llm itself unusable, configuration files llm could not read: what
+    ``provider-core plugins`` shows under this plugin."""
     return load_providers(environ)[1]
 
 
@@ -64,14 +67,39 @@ def model_aliases(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return aliases_from_index(load_index(environ))
 
 
-@hookimpl
-def register_providers(register: Callable[[type], type]) -> None:
-    """Register the llm plugins' providers; warn about the llm plugins that failed."""
+def _register(register: Callable[[type], type], warn: Callable[[str], None]) -> None:
+    """Register the llm plugins' providers; ``warn`` each problem of the bridge."""
     classes, problems = load_providers()
     for cls in classes:
         register(cls)
     for text in problems:
-        warnings.warn(text, LlmPluginWarning, stacklevel=2)
+        warn(text)
+
+
+def _python_warning(text: str) -> None:
+    warnings.warn(text, LlmPluginWarning, stacklevel=4)
+
+
+def _core_passes_warn() -> bool:
+    """Whether this provider-core's ``register_providers`` hook has the ``warn`` argument
+    (pluggy refuses an implementation naming an argument its specification lacks)."""
+    code = hookspecs.register_providers.__code__
+    return "warn" in code.co_varnames[: code.co_argcount]
+
+
+if _core_passes_warn():
+
+    @hookimpl
+    def register_providers(register: Callable[[type], type], warn: Callable[[str], None]) -> None:
+        """Register the llm plugins' providers; each problem is a warning of this plugin."""
+        _register(register, warn)
+
+else:  # an older provider-core (tests/test_providers.py simulates one in a subprocess)
+
+    @hookimpl
+    def register_providers(register: Callable[[type], type]) -> None:  # type: ignore[misc]
+        """Register the llm plugins' providers; each problem is an :class:`LlmPluginWarning`."""
+        _register(register, _python_warning)
 
 
 @hookimpl

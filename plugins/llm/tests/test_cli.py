@@ -1,9 +1,11 @@
 """The real CLI in a subprocess, with the bridge installed: listing, plugins, routing and
 ``check`` never import llm (``PYTHONPROFILEIMPORTTIME`` shows every import), a failing
-llm plugin is one ``warning:`` line on every run, cold and warm."""
+llm plugin is a warning of the bridge that ``plugins`` shows (text and ``--json``) on
+every run, cold and warm, and no ``warning:`` line of any command."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -63,25 +65,37 @@ def test_providers_and_the_missing_key(cli_env: Callable[..., dict], llm_sites: 
     ]
 
 
-def test_a_failing_llm_plugin_is_a_warning_on_every_run(
+def test_a_failing_llm_plugin_is_a_warning_of_the_bridge_on_every_run(
     cli_env: Callable[..., dict], llm_sites: dict[str, Path]
 ) -> None:
     env = cli_env(llm_sites["good"], llm_sites["broken"])
     expected = [
-        "warning: llm plugin 'pcfix_broken' (llm-pcfix-broken 1.0) failed to load: "
+        "llm plugin 'pcfix_broken' (llm-pcfix-broken 1.0) failed to load: "
         "import failed: RuntimeError: pcfix broken at import",
-        "warning: llm plugin 'pcfix_hookfail' (llm-pcfix-hookfail 1.0) failed to load: "
+        "llm plugin 'pcfix_hookfail' (llm-pcfix-hookfail 1.0) failed to load: "
         "register_models raised ValueError: pcfix hook failed",
     ]
     for _ in ("cold", "warm"):
         result = run_cli("plugins", env=env)
         assert result.code == 0
-        assert warnings_of(result.stderr) == expected
-        assert "Traceback" not in result.stderr
-        (bridge,) = [line.split() for line in result.stdout.splitlines() if line.startswith("llm ")]
-        assert bridge[3:] == ["loaded", "llm-default,", "llm-pcfix_echo,", "llm-pcfix_echo-needs-key"]
+        assert warnings_of(result.stderr) == [] and "Traceback" not in result.stderr
+        lines = result.stdout.splitlines()
+        (bridge,) = [line.split() for line in lines if line.startswith("llm ")]
+        assert bridge[3:] == [
+            "loaded",
+            "(2",
+            "warnings)",
+            "llm-default,",
+            "llm-pcfix_echo,",
+            "llm-pcfix_echo-needs-key",
+        ]
+        assert [line for line in lines if line.startswith("  llm:")] == [f"  llm: warning: {t}" for t in expected]
+    data = json.loads(run_cli("plugins", "--json", env=env).stdout)
+    (record,) = [p for p in data["plugins"] if p["name"] == "llm"]
+    assert (record["status"], record["label"], record["errors"]) == ("loaded", "loaded (2 warnings)", [])
+    assert record["warnings"] == expected
     listed = run_cli("providers", env=env)
-    assert "llm-pcfix_echo" in listed.stdout and warnings_of(listed.stderr) == expected
+    assert "llm-pcfix_echo" in listed.stdout and warnings_of(listed.stderr) == []
 
 
 def test_chat(cli_env: Callable[..., dict], llm_sites: dict[str, Path]) -> None:  # pragma: no cover - v2 core

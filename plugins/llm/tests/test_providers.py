@@ -1,9 +1,13 @@
 """The providers the bridge registers: names, models, the split by key, ``working`` and
 ``status_reason``, capability flags, routing over them, the static contract; keys never
-shown."""
+shown; the bridge's problems as warnings of its plugin record (and, on a core whose hook
+has no ``warn``, as Python warnings)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +25,7 @@ KEY = "sk-llm-bridge-SECRET-0001"
 
 
 def registry() -> Registry:
-    """A registry with the bridge as its only plugin (warnings of the bridge recorded)."""
+    """A registry with the bridge as its only plugin (Python warnings silenced)."""
     reg = Registry(load_entry_points=False)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
@@ -124,19 +128,67 @@ def test_each_llm_plugin_is_a_provider(use_site: Callable[[str], Path], monkeypa
     assert echo.priority == -1  # native plugins serving the same model come first
 
 
-def test_failed_llm_plugins_are_warnings_not_failures(use_site: Callable[[str], Path]) -> None:
+BROKEN = [
+    "llm plugin 'pcfix_broken' (llm-pcfix-broken 1.0) failed to load: "
+    "import failed: RuntimeError: pcfix broken at import",
+    "llm plugin 'pcfix_hookfail' (llm-pcfix-hookfail 1.0) failed to load: "
+    "register_models raised ValueError: pcfix hook failed",
+]
+
+
+def test_failed_llm_plugins_are_warnings_of_the_bridge_not_failures(use_site: Callable[[str], Path]) -> None:
     use_site("good")
     use_site("broken")
     reg = Registry(load_entry_points=False)
-    with pytest.warns(provider_llm.LlmPluginWarning, match="failed to load") as caught:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", provider_llm.LlmPluginWarning)  # none: they go through warn
         info = reg.add_plugin(provider_llm, "llm")
-    assert (info.status, info.errors) == ("explicit", [])  # added in-process; not a failed plugin
+    assert (info.status, info.errors, info.label) == ("explicit", [], "explicit (2 warnings)")  # not failed
     assert "llm-pcfix_echo" in info.providers
-    assert sorted(str(w.message).split(" (", 1)[0] for w in caught) == [
-        "llm plugin 'pcfix_broken'",
-        "llm plugin 'pcfix_hookfail'",
-    ]
-    assert len(provider_llm.plugin_warnings()) == 2  # warm: still known
+    assert info.warnings == BROKEN
+    assert provider_llm.plugin_warnings() == BROKEN  # warm: still known
+
+
+OLD_CORE = """
+import json, warnings
+
+import pluggy
+from provider_core import hookspecs
+
+
+@hookspecs.hookspec
+def register_providers(register):
+    "The hook as provider-core specified it before the model catalog: no warn."
+
+
+hookspecs.register_providers = register_providers
+import provider_llm
+
+manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+manager.add_hookspecs(hookspecs)
+manager.register(provider_llm)  # validated against the older specification
+registered = []
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    manager.hook.register_providers(register=registered.append)
+print(json.dumps({
+    "providers": [cls.name for cls in registered],
+    "warnings": [[w.category.__name__, str(w.message)] for w in caught],
+}))
+"""
+
+
+def test_on_a_core_without_warn_the_problems_are_python_warnings(
+    cli_env: Callable[..., dict], llm_sites: dict[str, Path], tmp_path: Path
+) -> None:
+    env = cli_env(llm_sites["good"], llm_sites["broken"])
+    proc = subprocess.run(
+        [sys.executable, "-c", OLD_CORE], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert "llm-pcfix_echo" in result["providers"]
+    assert result["warnings"] == [["LlmPluginWarning", text] for text in BROKEN]
 
 
 def test_the_static_contract_holds(use_site: Callable[[str], Path], loopback_model: Callable[..., object]) -> None:
@@ -167,3 +219,5 @@ def test_an_unreadable_key_store(llm_home: Path) -> None:
     classes, problems = provider_llm.load_providers()
     assert [c.name for c in classes] == ["llm-default"]
     assert problems == [f"{llm_home / 'keys.json'}: not valid JSON"]
+    info = Registry(load_entry_points=False).add_plugin(provider_llm, "llm")
+    assert (info.providers, info.warnings) == (["llm-default"], problems)
