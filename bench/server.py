@@ -12,7 +12,10 @@ carry it): ``/stream/N`` sends :func:`text_block` N times, in HTTP chunks of
 a token-by-token server sends); ``/small`` sends :data:`SMALL` once. And for the OpenAI
 plugin, ``POST .../toolcall/N/chat/completions`` answers with one streamed tool call
 whose JSON arguments (:func:`tool_arguments`) arrive in N server-sent events, as OpenAI
-sends them, then the finish reason, the usage and ``[DONE]``.
+sends them, then the finish reason, the usage and ``[DONE]``; ``POST .../echo/D/chat/completions``
+streams the last user message back in pieces of :data:`ECHO_PIECE` characters, one
+server-sent event (and one HTTP chunk) each, D milliseconds apart (a model's token pace:
+:func:`echo_stream`), and ``GET .../echo/D/models`` lists :data:`MODELS`.
 Nothing is held in memory but one pre-framed block, so a 1 GB reply costs the server
 no memory and almost no CPU: the time measured is the client's.
 """
@@ -26,14 +29,18 @@ import re
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = [
     "BLOCK",
     "CHUNK",
+    "ECHO_PIECE",
+    "MODELS",
     "SMALL",
     "BenchHandler",
     "blocks_for",
+    "echo_stream",
     "serve",
     "text_block",
     "tool_arguments",
@@ -87,6 +94,8 @@ def _frame(data: bytes, size: int) -> bytes:
 
 
 _FRAMED_SMALL = _frame(SMALL.encode(), CHUNK)
+#: The model ids ``GET .../echo/D/models`` lists.
+MODELS = ("bench-echo",)
 _TOOLCALL = re.compile(r"/toolcall/(\d+)/chat/completions$")
 _TOOL_STREAMS: dict[int, bytes] = {}
 
@@ -127,6 +136,25 @@ def tool_call_stream(pieces: int) -> bytes:
     return b"".join(_frame(event, CHUNK) for event in out)  # one HTTP chunk per event, as a server flushes them
 
 
+_ECHO = re.compile(r"/echo/(\d+)/(chat/completions|models)$")
+#: Characters per event of an echoed reply (about two tokens).
+ECHO_PIECE = 8
+
+
+def echo_stream(text: str, model: str) -> list[bytes]:
+    """The HTTP chunks (framed) of an OpenAI streamed reply echoing ``text``: a role event,
+    one event per :data:`ECHO_PIECE` characters, the finish reason with ``[DONE]``."""
+    head = {"id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 0, "model": model}
+
+    def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+        return _event({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": text[i : i + ECHO_PIECE]}) for i in range(0, len(text), ECHO_PIECE)]
+    events.append(chunk({}, "stop") + b"data: [DONE]\n\n")
+    return [_frame(event, CHUNK) for event in events]
+
+
 _STREAM = re.compile(r"/stream/(\d+)(?:/c(\d+))?(?:/|$)")
 _FRAMED: dict[int, bytes] = {CHUNK: _frame(BLOCK_UTF8, CHUNK)}
 
@@ -156,10 +184,9 @@ class BenchHandler(BaseHTTPRequestHandler):
         except ConnectionError:  # a client that closed a connection it was not done with
             pass
 
-    def read_body(self) -> None:
+    def read_body(self) -> bytes:
         length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
+        return self.rfile.read(length) if length else b""
 
     def send_chunked(self, content_type: str, *framed: bytes) -> None:
         """A 200 with ``framed`` (HTTP chunks already framed; the last chunk is added)."""
@@ -180,8 +207,12 @@ class BenchHandler(BaseHTTPRequestHandler):
 
 class _Handler(BenchHandler):
     def do_POST(self) -> None:
-        self.read_body()
+        body = self.read_body()
         path = self.path.split("?", 1)[0]
+        echo = _ECHO.search(path)
+        if echo and echo.group(2) != "models":
+            self._send_echo(body, int(echo.group(1)) / 1000)
+            return
         tool = _TOOLCALL.search(path)
         if tool:
             pieces = int(tool.group(1))
@@ -199,6 +230,37 @@ class _Handler(BenchHandler):
             self.send_chunked("text/plain; charset=utf-8", *(framed for _ in range(int(match.group(1)))))
         else:
             self.send_chunked("text/plain; charset=utf-8", _FRAMED_SMALL)
+
+    def do_GET(self) -> None:
+        if not _ECHO.search(self.path.split("?", 1)[0]):
+            self.send_error(404)
+            return
+        data = json.dumps(
+            {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "bench"} for m in MODELS]}
+        )
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data.encode())
+
+    def _send_echo(self, body: bytes, pause: float) -> None:
+        request = json.loads(body or b"{}")
+        users = [m.get("content") for m in request.get("messages") or [] if m.get("role") == "user"]
+        chunks = echo_stream(str(users[-1] if users else ""), str(request.get("model", "")))
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        try:
+            for i, framed in enumerate(chunks):
+                if pause and 0 < i < len(chunks) - 1:
+                    time.sleep(pause)  # the model's pace between tokens
+                self.wfile.write(framed)
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
 
 class _Server(ThreadingHTTPServer):
