@@ -1,6 +1,6 @@
 """A loopback server speaking Anthropic's Messages API, for tests and demos.
 
-Built on :class:`provider_core.testing.server.LoopbackServer` (real sockets, real HTTP):
+Built on :class:`provider_core.testing.protocol_server.ProtocolServer` (real sockets, real HTTP):
 
 * ``POST /v1/messages`` answers with the next :class:`~provider_core.testing.server.Reply`
   queued with :meth:`AnthropicServer.enqueue`, else by echoing the last user message's text
@@ -28,12 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
+from provider_core.testing.protocol_server import ProtocolServer
+from provider_core.testing.server import RecordedRequest, Reply
 
 from .models import display_names
 from .server_checks import check_body
@@ -75,7 +75,7 @@ def _json(payload: Any, status: int = 200) -> Reply:
     return Reply(status, body=json.dumps(payload), headers=JSON_HEADERS, framing="length")
 
 
-class AnthropicServer:
+class AnthropicServer(ProtocolServer):
     """An Anthropic-protocol server on ``127.0.0.1``; :attr:`url` is what
     ``ANTHROPIC_BASE_URL`` / ``base_url`` takes (no ``/v1``).
 
@@ -106,37 +106,7 @@ class AnthropicServer:
         self.echo_prefix = echo_prefix
         self.check = check
         self.max_page = max_page
-        self._queue: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self.server = LoopbackServer(self._handle, port=port)
-
-    def start(self) -> AnthropicServer:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> AnthropicServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return self.server.url
-
-    def enqueue(self, *replies: Reply) -> None:
-        """Queue replies for the next ``POST /v1/messages`` requests, in order."""
-        with self._lock:
-            self._queue.extend(replies)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received, model listings included."""
-        return self.server.requests
+        super().__init__(port=port)
 
     @property
     def messages_requests(self) -> list[RecordedRequest]:
@@ -152,7 +122,7 @@ class AnthropicServer:
             key = value.strip() if scheme.lower() == "bearer" and value.strip() else None
         return key
 
-    def _handle(self, request: RecordedRequest) -> Reply:
+    def handle(self, request: RecordedRequest) -> Reply:
         key = self._key(request)
         if key is None or (self.api_key is not None and key != self.api_key):
             return error_reply(401, "authentication_error", "invalid x-api-key")
@@ -171,8 +141,7 @@ class AnthropicServer:
                 problem = check_body(request.json)
                 if problem:
                     return error_reply(400, "invalid_request_error", problem)
-            with self._lock:
-                queued = self._queue.popleft() if self._queue else None
+            queued = self.next_queued()
             return queued if queued is not None else self._echo(request.json)
         return error_reply(404, "not_found_error", f"no route for {request.method} {path}")
 

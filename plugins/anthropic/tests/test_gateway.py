@@ -8,8 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,8 +21,7 @@ import openai
 from provider_anthropic import configured
 from provider_anthropic.server import AnthropicServer, message_reply, stream_reply
 
-from provider_core.gateway.app import create_app
-from provider_core.gateway.config import GatewayConfig
+from provider_core.gateway.testing import running_gateway
 from provider_core.registry import Registry
 
 MODEL = "claude-haiku-5-5"
@@ -47,26 +44,11 @@ def upstream() -> Iterator[AnthropicServer]:
 
 @pytest.fixture(scope="module")
 def gateway_url(upstream: AnthropicServer) -> Iterator[str]:
-    import uvicorn
-
     registry = Registry(load_entry_points=False)
     environment = {"ANTHROPIC_API_KEY": "sk-ant-gateway-upstream", "ANTHROPIC_BASE_URL": upstream.url}
     registry.register(configured(environment))
-    app = create_app(registry=registry, config=GatewayConfig())
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="anthropic-e2e-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:  # a bounded wait for a condition, not a timing assumption
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(20)
+    with running_gateway(registry) as gateway:
+        yield gateway.url + "/v1"
 
 
 @pytest.fixture

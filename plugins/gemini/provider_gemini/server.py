@@ -1,6 +1,6 @@
 """A loopback server speaking the Gemini API, for tests and demos.
 
-Built on :class:`provider_core.testing.server.LoopbackServer` (real sockets, real HTTP).
+Built on :class:`provider_core.testing.protocol_server.ProtocolServer` (real sockets, real HTTP).
 It serves the same routes under ``/v1beta`` and ``/v1``:
 
 * ``GET /models`` (paged with ``pageSize`` / ``pageToken`` / ``nextPageToken``) and
@@ -29,12 +29,12 @@ import argparse
 import base64
 import json
 import threading
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
+from provider_core.testing.protocol_server import ProtocolServer
+from provider_core.testing.server import RecordedRequest, Reply
 
 from .catalog import MODELS
 from .server_checks import check_request
@@ -97,7 +97,7 @@ def request_key(request: RecordedRequest) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-class GeminiServer:
+class GeminiServer(ProtocolServer):
     """A Gemini-API server on ``127.0.0.1``; :attr:`url` is its base URL (no version).
 
     ``models`` are listed (``page_size`` per page unless the client asks for fewer) and
@@ -123,37 +123,7 @@ class GeminiServer:
         self.models_reply = models_reply
         self.page_size = page_size
         self.echo_prefix = echo_prefix
-        self._queue: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self.server = LoopbackServer(self._handle, validator=self._refusal, port=port, idle_timeout=idle_timeout)
-
-    def start(self) -> GeminiServer:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> GeminiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``: what ``GEMINI_BASE_URL`` / ``base_url`` takes."""
-        return self.server.url
-
-    def enqueue(self, *replies: Reply) -> None:
-        """Queue replies for the next generate requests, in order."""
-        with self._lock:
-            self._queue.extend(replies)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received, listings included."""
-        return self.server.requests
+        super().__init__(validator=self._refusal, port=port, idle_timeout=idle_timeout)
 
     @property
     def generations(self) -> list[RecordedRequest]:
@@ -180,7 +150,7 @@ class GeminiServer:
                 return error_reply(400, problem)
         return None
 
-    def _handle(self, request: RecordedRequest) -> Reply:
+    def handle(self, request: RecordedRequest) -> Reply:
         parts = urlsplit(request.path)
         route = parts.path.lstrip("/").partition("/")[2]
         query = parse_qs(parts.query)
@@ -191,8 +161,7 @@ class GeminiServer:
             return self._model(route.removeprefix("models/"))
         model, _, method = route.removeprefix("models/").partition(":")
         if request.method == "POST" and route.startswith("models/") and method in _GENERATE:
-            with self._lock:
-                queued = self._queue.popleft() if self._queue else None
+            queued = self.next_queued()
             if queued is not None:
                 return queued
             return self._echo(model, request.json, method == "streamGenerateContent", query.get("alt") == ["sse"])

@@ -9,8 +9,6 @@ import importlib.util
 import json
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,8 +22,7 @@ import openai
 from provider_gemini.provider import configure
 from provider_gemini.server import GeminiServer, generate_reply, response, stream_reply, text_part, usage_metadata
 
-from provider_core.gateway.app import create_app
-from provider_core.gateway.config import GatewayConfig
+from provider_core.gateway.testing import running_gateway
 from provider_core.registry import Registry
 
 MODEL = "gemini-3.8-flash"
@@ -51,25 +48,10 @@ def upstream() -> Iterator[GeminiServer]:
 @pytest.fixture(scope="module")
 def gateway_url(upstream: GeminiServer) -> Iterator[str]:
     """The gateway in a thread (uvicorn), over a registry holding only the Gemini provider."""
-    import uvicorn
-
     registry = Registry(load_entry_points=False)
     registry.register(configure({"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": upstream.url}))
-    app = create_app(registry=registry, config=GatewayConfig())
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gemini-e2e-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:  # a bounded wait for a condition, not a timing assumption
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(20)
+    with running_gateway(registry) as gateway:
+        yield gateway.url + "/v1"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A loopback server speaking the OpenAI chat-completions protocol, for tests and demos.
 
-Built on :class:`provider_core.testing.server.LoopbackServer` (real sockets, real HTTP):
+Built on :class:`provider_core.testing.protocol_server.ProtocolServer` (real sockets, real HTTP):
 ``GET /v1/models`` lists the configured models; ``POST /v1/chat/completions`` answers
 with the next scripted :class:`~provider_core.testing.server.Reply` queued with
 :meth:`OpenAIServer.enqueue`, else by echoing (as server-sent events when the request
@@ -28,12 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from provider_core.events import ToolCall
-from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply, split_bytes
+from provider_core.testing.protocol_server import ProtocolServer
+from provider_core.testing.server import RecordedRequest, Reply, split_bytes
 
 __all__ = [
     "OpenAIServer",
@@ -177,7 +177,7 @@ def error_reply(
     return Reply(status, body=json.dumps(body, indent=2), headers={**JSON_HEADERS, **(headers or {})}, framing="length")
 
 
-class OpenAIServer:
+class OpenAIServer(ProtocolServer):
     """An OpenAI-protocol server on ``127.0.0.1``; :attr:`url` is the base URL with ``/v1``.
 
     ``models`` are listed by ``GET /v1/models``; ``models_reply`` replaces that answer
@@ -199,44 +199,19 @@ class OpenAIServer:
         self.api_key = api_key
         self.models_reply = models_reply
         self.echo_prefix = echo_prefix
-        self._queue: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self.server = LoopbackServer(self._handle, port=port)
-
-    def start(self) -> OpenAIServer:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> OpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(port=port)
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT/v1``: what ``OPENAI_BASE_URL`` / ``base_url`` takes."""
         return self.server.url + "/v1"
 
-    def enqueue(self, *replies: Reply) -> None:
-        """Queue replies for the next chat requests, in order."""
-        with self._lock:
-            self._queue.extend(replies)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received, models listings included."""
-        return self.server.requests
-
     @property
     def chats(self) -> list[RecordedRequest]:
         """The chat-completion requests received, in order."""
         return [r for r in self.server.requests if r.path.endswith("/chat/completions")]
 
-    def _handle(self, request: RecordedRequest) -> Reply:
+    def handle(self, request: RecordedRequest) -> Reply:
         if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
             return error_reply(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         path = request.path.split("?", 1)[0]
@@ -246,8 +221,7 @@ class OpenAIServer:
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "loopback"} for m in self.models]
             return Reply(200, body=json.dumps({"object": "list", "data": data}), headers=JSON_HEADERS, framing="length")
         if request.method == "POST" and path == "/v1/chat/completions":
-            with self._lock:
-                queued = self._queue.popleft() if self._queue else None
+            queued = self.next_queued()
             return queued if queued is not None else self._echo(request)
         return error_reply(404, f"no route for {request.method} {path}", "not_found_error")
 

@@ -34,13 +34,13 @@ class PerModel(OpenAIServer):
 
     broken = False
 
-    def _handle(self, request: RecordedRequest) -> Reply:
+    def handle(self, request: RecordedRequest) -> Reply:
         body = request.json if isinstance(request.json, dict) else {}
         if body.get("model") == "busy" and request.path.endswith("/chat/completions"):
             if self.broken:
                 return Reply(200, body=sse(chat_chunk("half an ans")), headers={"content-type": "text/event-stream"})
             return error_reply(429, "Rate limit reached for busy", "requests", "rate_limit_exceeded")
-        return super()._handle(request)
+        return super().handle(request)
 
 
 @pytest.fixture
