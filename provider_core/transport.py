@@ -26,7 +26,15 @@ from . import abort
 from .errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterrupted
 from .secrets import redact, remember_request, safe_url, secret_values
 
-__all__ = ["DEFAULT_TIMEOUT", "ErrorParser", "get_session", "normalize_timeout", "request_json", "stream_post"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ErrorParser",
+    "get_session",
+    "normalize_timeout",
+    "parse_retry_after",
+    "request_json",
+    "stream_post",
+]
 
 #: (connect, read) seconds: read is the longest wait for the next bytes, not the whole reply.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
@@ -88,7 +96,10 @@ def normalize_timeout(timeout: Any) -> tuple[float, float]:
     return float(pair[0]), float(pair[1])
 
 
-def _retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date; never
+    negative); ``None`` when absent or unreadable. Plugins that see an upstream's headers
+    through another client (the llm bridge) read it with this too."""
     if not value:
         return None
     try:
@@ -151,7 +162,7 @@ def _http_error(
         url=safe_url(url),
         reason=response.reason or "",
         body_excerpt=redact(excerpt, secrets),  # and the book's, in ProviderHTTPError
-        retry_after=_retry_after(response.headers.get("retry-after")),
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
         error_type=error_type,
         error_code=error_code,
     )

@@ -26,13 +26,12 @@ that comes after. Every message goes through provider-core's redaction step (it 
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from provider_core.errors import ProviderConnectionError, ProviderError, ProviderTimeout, StreamInterrupted
 from provider_core.secrets import safe_url
+from provider_core.transport import parse_retry_after
 
 __all__ = ["MissingKey", "interrupted", "to_provider_error"]
 
@@ -70,19 +69,6 @@ def _header(exc: BaseException, name: str) -> str | None:
     except Exception:
         return None
     return value if isinstance(value, str) else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 def _text(value: Any) -> str | None:
@@ -124,7 +110,7 @@ def _http_error(exc: BaseException, status: int, provider: str) -> ProviderError
         provider=provider,
         url=_url(exc),
         body_excerpt=_message(exc),
-        retry_after=_retry_after(_header(exc, "retry-after")),
+        retry_after=parse_retry_after(_header(exc, "retry-after")),
         error_type=_text(getattr(exc, "type", None)),
         error_code=_text(getattr(exc, "code", None)),
     )
