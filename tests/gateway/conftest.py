@@ -22,9 +22,9 @@ import support
 
 from provider_core.errors import ProviderConnectionError, ProviderHTTPError
 from provider_core.gateway.config import GatewayConfig
+from provider_core.gateway.testing import ThreadedServer as KitServer
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
-from provider_core.gateway.testing import ThreadedServer as KitServer
 
 NEEDED = ("starlette", "uvicorn", "anyio", "openai", "httpx")
 MISSING = [name for name in NEEDED if importlib.util.find_spec(name) is None]
@@ -206,6 +206,30 @@ class Slow(_Base):
         for i in range(int(last_user(messages))):
             time.sleep(0.05)
             yield f"s{i} "
+
+
+class FailFirst(_Base):
+    """Refused before its first chunk, always; routed before :class:`Catches` for ``fb-1``
+    (not in :data:`PROVIDERS`: the tests of fallback register both)."""
+
+    priority = 10
+    models: ClassVar = {"fb-1": "Fallback"}
+
+    @classmethod
+    def create_completion(cls, model, messages, stream, **kwargs):
+        raise ProviderConnectionError("refused", provider=cls.name, kind="refused")
+        yield  # pragma: no cover
+
+
+class Catches(_Base):
+    """What ``fb-1`` falls back to: ``"caught reply"`` in two chunks."""
+
+    models: ClassVar = {"fb-1": "Fallback"}
+
+    @classmethod
+    def create_completion(cls, model, messages, stream, **kwargs):
+        yield "caught "
+        yield "reply"
 
 
 PROVIDERS = (Echo, Counter, Options, Down, Limited, Refused, FlakyA, FlakyB, Broken, Endless, Gate, Slow)

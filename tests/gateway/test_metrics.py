@@ -6,46 +6,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import openai
 import pytest
 from support import wait_for
 
-from provider_core.errors import ProviderConnectionError
 from provider_core.gateway.config import GatewayConfig
-from provider_core.provider import AbstractProvider
 
 pytest.importorskip("prometheus_client", reason="the metrics extra: pip install 'provider-core[metrics]'")
 
 KEY = "sk-metrics-0123456789abcdef"
-
-
-class FailFirst(AbstractProvider):
-    """Always refused before its first chunk; routed before Echo for ``fb-1``."""
-
-    url = "http://127.0.0.1/in-process"
-    working = True
-    supports_stream = True
-    priority = 10
-    models: ClassVar = {"fb-1": "Fallback"}
-
-    @classmethod
-    def create_completion(cls, model, messages, stream, **kwargs):
-        raise ProviderConnectionError("refused", provider=cls.name, kind="refused")
-        yield  # pragma: no cover
-
-
-class EchoFb(AbstractProvider):
-    url = "http://127.0.0.1/in-process"
-    working = True
-    supports_stream = True
-    models: ClassVar = {"fb-1": "Fallback"}
-
-    @classmethod
-    def create_completion(cls, model, messages, stream, **kwargs):
-        yield "caught"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -65,7 +37,7 @@ def value(found: dict, name: str, **labels: str) -> float:
 @pytest.fixture(scope="module")
 def served(helpers):
     config = GatewayConfig(api_keys=(KEY,), metrics=True, rate_limit_tpm=10**9)
-    with helpers.running(helpers.make_registry(FailFirst, EchoFb), config) as gw:
+    with helpers.running(helpers.make_registry(helpers.FailFirst, helpers.Catches), config) as gw:
         yield gw
 
 
@@ -92,7 +64,7 @@ def test_every_figure_is_there_with_bounded_labels(served, helpers):
             client.chat.completions.create(model="limited-1", messages=hi)
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="no-such-model-\u2603", messages=hi)
-        assert client.chat.completions.create(model="fb-1", messages=hi).choices[0].message.content == "caught"
+        assert client.chat.completions.create(model="fb-1", messages=hi).choices[0].message.content == "caught reply"
         with pytest.raises(openai.APIError):
             for _ in client.chat.completions.create(model="broken-1", messages=hi, stream=True):
                 pass
@@ -121,7 +93,7 @@ def test_every_figure_is_there_with_bounded_labels(served, helpers):
     assert value(found, "provider_core_requests_total", endpoint=chat, status="404", provider="", model="unknown") == 1
     assert "no-such-model" not in text  # a client cannot make up label values
     assert (
-        value(found, "provider_core_requests_total", endpoint=chat, status="200", provider="EchoFb", model="fb-1") == 1
+        value(found, "provider_core_requests_total", endpoint=chat, status="200", provider="Catches", model="fb-1") == 1
     )
     assert value(found, "provider_core_errors_total", kind="rate_limited") == 1
     assert value(found, "provider_core_errors_total", kind="model_not_found") == 1

@@ -5,43 +5,16 @@ attributes, errors on the attempt that failed and on the request, the caller's
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import openai
 import pytest
 from support import wait_for
 
-from provider_core.errors import ProviderConnectionError
 from provider_core.gateway.config import ConfigError, GatewayConfig
-from provider_core.provider import AbstractProvider
 
 pytest.importorskip("opentelemetry.sdk", reason="the tracing extra: pip install 'provider-core[tracing]'")
-
-
-class FailFirst(AbstractProvider):
-    url = "http://127.0.0.1/in-process"
-    working = True
-    supports_stream = True
-    priority = 10
-    models: ClassVar = {"fb-1": "Fallback"}
-
-    @classmethod
-    def create_completion(cls, model, messages, stream, **kwargs):
-        raise ProviderConnectionError("refused", provider=cls.name, kind="refused")
-        yield  # pragma: no cover
-
-
-class Answers(AbstractProvider):
-    url = "http://127.0.0.1/in-process"
-    working = True
-    supports_stream = True
-    models: ClassVar = {"fb-1": "Fallback"}
-
-    @classmethod
-    def create_completion(cls, model, messages, stream, **kwargs):
-        yield "spanned "
-        yield "reply"
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +38,7 @@ def exporter() -> Any:
 @pytest.fixture(scope="module")
 def traced(helpers, exporter):
     config = GatewayConfig(tracing="on")
-    with helpers.running(helpers.make_registry(FailFirst, Answers), config) as gw:
+    with helpers.running(helpers.make_registry(helpers.FailFirst, helpers.Catches), config) as gw:
         yield gw
 
 
@@ -84,7 +57,7 @@ def test_a_request_and_each_attempt_are_spans_with_genai_attributes(traced, expo
         stream = client.chat.completions.create(
             model="fb-1", messages=[{"role": "user", "content": "trace me"}], stream=True, max_tokens=50
         )
-        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "spanned reply"
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "caught reply"
     spans = finished(exporter, "chat fb-1", 3)
     request = next(s for s in spans if s.kind.name == "SERVER")
     failed, answered = sorted((s for s in spans if s.kind.name == "CLIENT"), key=lambda s: s.start_time)
@@ -92,9 +65,9 @@ def test_a_request_and_each_attempt_are_spans_with_genai_attributes(traced, expo
     assert request.attributes["gen_ai.request.model"] == "fb-1"
     assert request.attributes["gen_ai.request.max_tokens"] == 50
     assert request.attributes["gen_ai.response.model"] == "fb-1"
-    assert request.attributes["gen_ai.provider.name"] == "answers" == request.attributes["gen_ai.system"]
+    assert request.attributes["gen_ai.provider.name"] == "catches" == request.attributes["gen_ai.system"]
     assert request.attributes["gen_ai.usage.input_tokens"] == 2  # "trace me": an estimate
-    assert request.attributes["gen_ai.usage.output_tokens"] == 4
+    assert request.attributes["gen_ai.usage.output_tokens"] == 3  # "caught reply": an estimate
     assert request.attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert request.attributes["http.response.status_code"] == 200
     assert request.status.is_ok
@@ -107,8 +80,8 @@ def test_a_request_and_each_attempt_are_spans_with_genai_attributes(traced, expo
     assert failed.attributes["gen_ai.provider.name"] == "failfirst"
     assert failed.attributes["error.type"] == "ProviderConnectionError" and not failed.status.is_ok
     assert failed.end_time <= answered.start_time
-    assert answered.attributes["gen_ai.system"] == "answers" and "error.type" not in answered.attributes
-    assert answered.attributes["gen_ai.usage.output_tokens"] == 4
+    assert answered.attributes["gen_ai.system"] == "catches" and "error.type" not in answered.attributes
+    assert answered.attributes["gen_ai.usage.output_tokens"] == 3
     assert answered.end_time <= request.end_time
 
 
