@@ -14,8 +14,9 @@ alias or target is reported and left out; it never breaks the others.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from .records import Record
 
 __all__ = [
     "Alias",
@@ -29,22 +30,25 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Record):
     """One target of an alias: a model id, and optionally the one provider to ask for it."""
 
+    _fields = ("model", "provider")
+    __slots__ = _fields
+    _defaults: ClassVar = {"provider": None}
     model: str
-    provider: str | None = None
+    provider: str | None
 
     def __str__(self) -> str:
         return f"{self.model}@{self.provider}" if self.provider else self.model
 
 
-@dataclass(frozen=True)
-class Alias:
+class Alias(Record):
     """An alias ``name`` for ``targets`` (in fallback order), defined in ``source`` (the
     config file, or ``plugin NAME``)."""
 
+    _fields = ("name", "targets", "source")
+    __slots__ = _fields
     name: str
     targets: tuple[Target, ...]
     source: str
@@ -53,10 +57,11 @@ class Alias:
         return {"alias": self.name, "targets": [str(t) for t in self.targets], "source": self.source}
 
 
-@dataclass(frozen=True)
-class AliasProblem:
+class AliasProblem(Record):
     """What is wrong with alias ``alias`` (``where``: the file and key, or the plugin)."""
 
+    _fields = ("alias", "where", "message")
+    __slots__ = _fields
     alias: str
     where: str
     message: str

@@ -18,10 +18,10 @@ import math
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import InvalidMessages
+from .records import Record
 
 __all__ = ["KNOWN_OPTIONS", "LACKS", "NOTHING", "Needs", "needs", "validate_options"]
 
@@ -175,13 +175,16 @@ NO_JSON = "does not support JSON output"
 LACKS = frozenset({NO_TOOLS, NO_IMAGES, NO_JSON})
 
 
-@dataclass(frozen=True)
-class Needs:
-    """What a request needs of a provider: tool calls, images, JSON output."""
+class Needs(Record):
+    """What a request needs of a provider: tool calls, images, JSON output (a record, not a
+    dataclass: no ``dataclasses`` import, which costs every command's start-up)."""
 
-    tools: bool = False
-    vision: bool = False
-    json: bool = False
+    _fields = ("tools", "vision", "json")
+    __slots__ = _fields
+    _defaults: ClassVar = {"tools": False, "vision": False, "json": False}
+    tools: bool
+    vision: bool
+    json: bool
 
     def missing(self, provider: type) -> str | None:
         """Why ``provider`` cannot serve the request (routing's skip reason), or ``None``."""

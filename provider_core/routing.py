@@ -25,7 +25,6 @@ is cached: its answers may change at any moment.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -167,7 +166,7 @@ class Router:
         self._plans: dict[tuple[Any, ...], RoutePlan] = {}
         self._deadlines: dict[Callable[[], float], float] = {}  # clock -> when the plans expire
         self._lock = threading.Lock()
-        self._rng: random.Random | None = None
+        self._rng: Any = None  # a random.Random, made when a strategy first needs one
         self._routing: RoutingConfig | None = None
         #: Time to first chunk and requests in flight per (provider, model), for the strategies.
         self.stats = LoadStats()
@@ -219,6 +218,8 @@ class Router:
             return plan.candidates, plan.models
         config = self._config()
         if self._rng is None:
+            import random  # only for a strategy other than priority: random costs start-up
+
             self._rng = random.Random(config.seed)
         keys = plan.keys or None
         stats: Any = self.stats

@@ -22,31 +22,45 @@ The settings come from the config file's ``[routing]`` table (:func:`parse_routi
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .records import Record
+
+if TYPE_CHECKING:  # pragma: no cover
+    import random
 
 __all__ = ["STRATEGIES", "LoadStats", "RoutingConfig", "order", "parse_routing"]
 
 STRATEGIES = ("priority", "latency", "least-busy", "weighted")
 
 
-@dataclass(frozen=True)
-class RoutingConfig:
-    """The ``[routing]`` settings; see the module docstring."""
+class RoutingConfig(Record):
+    """The ``[routing]`` settings; see the module docstring. ``weights`` are keyed
+    ``"model@provider"`` (the provider lower-cased)."""
 
-    strategy: str = "priority"
-    aliases: Mapping[str, str] = field(default_factory=dict)
-    weights: Mapping[str, float] = field(default_factory=dict)  # "model@provider" (lower-cased provider)
-    seed: int | None = None
-    #: Whether some route needs the figures of :class:`LoadStats` (asked on every request),
-    #: and whether one needs the requests in flight (``least-busy``).
-    measures: bool = field(init=False, default=False)
-    counts_load: bool = field(init=False, default=False)
+    _fields = ("strategy", "aliases", "weights", "seed")
+    #: ``measures``: whether some route needs the figures of :class:`LoadStats` (asked on
+    #: every request); ``counts_load``: whether one needs the requests in flight
+    #: (``least-busy``). Derived, so not fields.
+    __slots__ = (*_fields, "measures", "counts_load")
+    _defaults: ClassVar = {
+        "strategy": "priority",
+        "aliases": MappingProxyType({}),
+        "weights": MappingProxyType({}),
+        "seed": None,
+    }
+    strategy: str
+    aliases: Mapping[str, str]
+    weights: Mapping[str, float]
+    seed: int | None
+    measures: bool
+    counts_load: bool
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         used = {self.strategy, *self.aliases.values()}
         object.__setattr__(self, "measures", bool(used & {"latency", "least-busy"}))
         object.__setattr__(self, "counts_load", "least-busy" in used)

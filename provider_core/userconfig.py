@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from .aliases import Alias, parse_aliases
+from .records import Record
 from .strategy import RoutingConfig, parse_routing
 from .userdirs import config_dir
 
@@ -34,14 +35,16 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(config_dir(env)) / "config.toml"
 
 
-@dataclass(frozen=True)
-class UserConfig:
+class UserConfig(Record):
     """What the core takes from the config file at ``path``."""
 
-    path: Path | None = None
-    aliases: Mapping[str, Alias] = field(default_factory=dict)
-    routing: RoutingConfig = field(default_factory=RoutingConfig)
-    problems: tuple[tuple[str, str], ...] = ()
+    _fields = ("path", "aliases", "routing", "problems")
+    __slots__ = _fields
+    _defaults: ClassVar = {"path": None, "aliases": MappingProxyType({}), "routing": RoutingConfig(), "problems": ()}
+    path: Path | None
+    aliases: Mapping[str, Alias]
+    routing: RoutingConfig
+    problems: tuple[tuple[str, str], ...]
 
 
 def _read(path: Path) -> dict[str, Any]:

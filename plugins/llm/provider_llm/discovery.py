@@ -9,6 +9,9 @@ models come from its own module, not from an entry point: :data:`DEFAULT_PLUGIN`
 The index key (:func:`index_key`) is made of the versions of llm and of every llm plugin
 (with its entry point), ``LLM_LOAD_PLUGINS``, and the name, modification time and size of
 each configuration file in llm's user directory (:func:`provider_llm.paths.config_files`).
+The versions come through provider-core's entry-point cache (:mod:`provider_core.epcache`,
+keyed by the state of every ``sys.path`` entry, so installing or removing a distribution
+invalidates it): a warm start reads one small file and imports no ``importlib.metadata``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from provider_core import epcache
 
 from .paths import ENV_LOAD_PLUGINS, config_files
 
@@ -119,13 +124,38 @@ def _plugin_key(plugins: Iterable[LlmPlugin]) -> list[list[str | None]]:
     return [[p.name, p.value, p.distribution, p.version] for p in plugins]
 
 
+#: The entry-point cache's group for what the key needs: llm's plugins, and llm itself as
+#: the record named ``""`` (no entry point has an empty name).
+_CACHE_GROUP = "llm"
+
+
+def _installed(environ: Mapping[str, str]) -> tuple[str | None, list[list[str | None]]]:
+    """llm's version and the key of its plugins, from the entry-point cache when it holds
+    (else from the installed metadata, then cached)."""
+    use_cache = epcache.enabled()
+    records = epcache.load(_CACHE_GROUP) if use_cache else None
+    if records is None:
+        records = [["", "", "llm", llm_version()]]
+        records += [list(item) for item in _plugin_key(llm_plugins({}))]  # every plugin; filtered below
+        if use_cache:
+            epcache.store(_CACHE_GROUP, records)
+    allowed = _allowed(environ)
+    version = next((r[3] for r in records if r[0] == ""), None)
+    plugins = sorted(
+        (r for r in records if r[0] and (allowed is None or _normal(r[2] or "") in allowed)),
+        key=lambda r: (r[0], r[2] or "", r[1]),
+    )
+    return version, plugins
+
+
 def index_key(directory: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The key the index was built for (JSON-ready): equal keys mean the index still holds."""
     env = os.environ if environ is None else environ
+    version, plugins = _installed(env)
     return {
         "format": INDEX_FORMAT,
-        "llm": llm_version(),
-        "plugins": _plugin_key(llm_plugins(env)),
+        "llm": version,
+        "plugins": plugins,
         "load_plugins": env.get(ENV_LOAD_PLUGINS),
         "files": [list(item) for item in config_files(directory)],
     }

@@ -18,7 +18,6 @@ from pathlib import Path
 from zlib import crc32
 
 __all__ = [
-    "APP_NAME",
     "ENV_LOAD_PLUGINS",
     "ENV_USER_PATH",
     "config_files",
@@ -30,8 +29,6 @@ ENV_USER_PATH = "LLM_USER_PATH"
 #: llm's own allow-list of plugin distributions (comma-separated), honoured as llm does.
 ENV_LOAD_PLUGINS = "LLM_LOAD_PLUGINS"
 LLM_APP_DIR = "io.datasette.llm"
-#: provider-core's directory name under the user cache directory (shared with its other plugins).
-APP_NAME = "provider-core"
 #: Files of the user directory that are not configuration: llm's log and embedding
 #: databases, written at every prompt.
 _NOT_CONFIG_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal", "-journal")
@@ -76,11 +73,12 @@ def config_files(directory: Path) -> list[tuple[str, int, int]]:
 
 def index_path(directory: Path) -> Path:
     """The index file for llm user directory ``directory`` as seen by this interpreter:
-    ``llm-index-<digest>.json`` in provider-core's user cache directory (``~/.cache/provider-core``
-    on Linux, ``$XDG_CACHE_HOME`` honoured). One file per user directory and interpreter, so
+    ``llm-index-<digest>.json`` in provider-core's user cache directory
+    (:func:`provider_core.userdirs.cache_dir`: ``~/.cache/provider-core`` on Linux,
+    ``$XDG_CACHE_HOME`` and ``PROVIDER_CORE_CACHE_DIR`` honoured). One file per user directory and interpreter, so
     two virtual environments or two ``LLM_USER_PATH`` values never overwrite each other's."""
-    import platformdirs
+    from provider_core.userdirs import cache_dir
 
     where = f"{directory}\0{sys.prefix}\0{sys.executable}".encode()
     digest = f"{crc32(where):08x}{crc32(where[::-1]):08x}"  # a name, not a secret: no hashlib to load
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / f"llm-index-{digest}.json"
+    return Path(cache_dir()) / f"llm-index-{digest}.json"

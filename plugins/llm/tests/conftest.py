@@ -220,6 +220,8 @@ def llm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LLM_USER_PATH", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    # provider-core's cache (the index, the entry-point cache): under this test's XDG_CACHE_HOME
+    monkeypatch.setenv("PROVIDER_CORE_CACHE_DIR", str(tmp_path / "cache" / "provider-core"))
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_LOAD_PLUGINS", "PCFIX_ECHO_KEY", "PROVIDER_CORE_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PROVIDER_CORE_LLM_BUILD_TIMEOUT", raising=False)
@@ -360,6 +362,7 @@ def cli_env(llm_home: Path, tmp_path: Path) -> Callable[..., dict[str, str]]:
             LLM_USER_PATH=str(llm_home),
             XDG_CACHE_HOME=str(tmp_path / "cache"),
             XDG_CONFIG_HOME=str(tmp_path / "config"),
+            PROVIDER_CORE_CACHE_DIR=str(tmp_path / "cache" / "provider-core"),
             PROVIDER_CORE_PLUGINS="llm",
             PYTHONPATH=os.pathsep.join(map(str, sites)),
             **extra,
