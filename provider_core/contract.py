@@ -7,6 +7,7 @@ broken rule. ``provider-core check`` prints the same results.
 
 from __future__ import annotations
 
+import inspect
 import types
 from collections.abc import Callable, Mapping
 from typing import ClassVar
@@ -110,14 +111,11 @@ def _priority(cls: type) -> str | None:
 def _create_completion(cls: type) -> str | None:
     if getattr(cls, "__abstractmethods__", None):
         return "abstract methods not implemented: " + ", ".join(sorted(cls.__abstractmethods__))
-    # the class attribute as defined (inspect.getattr_static without importing inspect)
-    raw = next((k.__dict__["create_completion"] for k in cls.__mro__ if "create_completion" in k.__dict__), None)
+    raw = inspect.getattr_static(cls, "create_completion", None)
     if not isinstance(raw, classmethod):
         return "create_completion must be a classmethod"
     accepted = _arguments(raw.__func__)
     if accepted is None:
-        import inspect
-
         try:
             sig = inspect.signature(cls.create_completion)
         except (TypeError, ValueError):
@@ -128,11 +126,6 @@ def _create_completion(cls: type) -> str | None:
     if not {"model", "messages", "stream"} <= names or not has_var_kw:
         return "create_completion must accept (model, messages, stream, **kwargs)"
     return None
-
-
-#: ``inspect.CO_VARKEYWORDS`` (a constant of CPython's code objects), without importing
-#: inspect: 3 to 8 ms of every command's start-up (bench: ``cli``).
-_CO_VARKEYWORDS = 0x08
 
 
 def _arguments(func: object) -> tuple[set[str], bool] | None:
@@ -149,7 +142,7 @@ def _arguments(func: object) -> tuple[set[str], bool] | None:
         func = wrapped
     code = func.__code__
     names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-    return set(names), bool(code.co_flags & _CO_VARKEYWORDS)
+    return set(names), bool(code.co_flags & inspect.CO_VARKEYWORDS)
 
 
 RULES: tuple[Rule, ...] = (
