@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from provider_core.errors import InvalidMessages
 from provider_core.provider import AbstractProvider, CreateResult, Messages
+from provider_core.records import Record
 
 __all__ = [
     "BASE_URL_ENV",
@@ -156,10 +156,11 @@ def _is_proxy_url(proxy: Any) -> bool:
     return parts.scheme in _PROXY_SCHEMES and bool(parts.hostname)
 
 
-@dataclass(frozen=True)
-class AivvmRequest:
+class AivvmRequest(Record):
     """One request, fully built and checked, not yet sent."""
 
+    _fields = ("url", "headers", "body", "timeout", "proxy")
+    __slots__ = _fields
     url: str
     headers: dict[str, str]
     body: dict[str, Any]

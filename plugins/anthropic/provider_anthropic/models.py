@@ -25,8 +25,9 @@ standard library is imported here at module level.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from provider_core.records import Record
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -40,17 +41,19 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(Record):
     """One shipped model: its id, display name and what it accepts."""
 
+    _fields = ("id", "name", "tools", "vision", "json", "sampling", "forced_tools")
+    __slots__ = _fields
+    _defaults: ClassVar = {"tools": True, "vision": True, "json": True, "sampling": False, "forced_tools": True}
     id: str
     name: str
-    tools: bool = True
-    vision: bool = True
-    json: bool = True
-    sampling: bool = False
-    forced_tools: bool = True
+    tools: bool
+    vision: bool
+    json: bool
+    sampling: bool
+    forced_tools: bool
 
 
 #: The shipped models, newest family first.

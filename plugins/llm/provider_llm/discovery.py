@@ -20,11 +20,11 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from provider_core import epcache
+from provider_core.records import Record
 
 from .paths import ENV_LOAD_PLUGINS, config_files
 
@@ -38,16 +38,18 @@ DEFAULT_MODULE = "llm.default_plugins.openai_models"
 INDEX_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class LlmPlugin:
-    """One llm plugin: its entry-point ``name`` and ``value`` (the module), and the
-    distribution and version that ship it."""
+class LlmPlugin(Record):
+    """One llm plugin: its entry-point ``name`` and ``value`` (the module), the
+    distribution and version that ship it, and the entry point itself."""
 
+    _fields = ("name", "value", "distribution", "version", "entry_point")
+    __slots__ = _fields
+    _defaults: ClassVar = {"entry_point": None}
     name: str
     value: str
     distribution: str | None
     version: str | None
-    entry_point: Any = field(default=None, compare=False, repr=False)
+    entry_point: Any
 
     def load(self) -> Any:
         """Import the plugin's module (or object)."""

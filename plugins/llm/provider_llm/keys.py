@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from provider_core.records import Record
 from provider_core.secrets import remember
 
 if TYPE_CHECKING:
@@ -38,13 +38,15 @@ def _secret(value: str) -> SecretStr:
     return SecretStr(value)
 
 
-@dataclass(frozen=True)
-class KeyStore:
+class KeyStore(Record):
     """llm's stored keys (alias -> key) and the environment to fall back to."""
 
+    _fields = ("stored", "environ", "problem")
+    __slots__ = _fields
+    _defaults: ClassVar = {"problem": None}
     stored: Mapping[str, SecretStr]
     environ: Mapping[str, str]
-    problem: str | None = None
+    problem: str | None
 
     def key_for(self, entry: ModelEntry, explicit: Any = None) -> SecretStr | None:
         """The key llm would use for ``entry`` (``explicit``: a key, or a stored key's
