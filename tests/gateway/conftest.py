@@ -22,9 +22,9 @@ import support
 
 from provider_core.errors import ProviderConnectionError, ProviderHTTPError
 from provider_core.gateway.config import GatewayConfig
+from provider_core.gateway.testing import ThreadedServer as KitServer
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
-from provider_core.gateway.testing import ThreadedServer as KitServer
 
 NEEDED = ("starlette", "uvicorn", "anyio", "openai", "httpx")
 MISSING = [name for name in NEEDED if importlib.util.find_spec(name) is None]

@@ -25,9 +25,9 @@ from provider_openai.provider import make_provider
 
 from provider_core.errors import ProviderConnectionError, ProviderError, ProviderHTTPError, StreamInterrupted
 from provider_core.gateway.config import GatewayConfig
+from provider_core.gateway.testing import running_gateway
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
-from provider_core.gateway.testing import running_gateway
 
 TEXT = "Привет, 世界 😀👍🏽 — done.\nSecond line ✓"
 GATEWAY_KEY = "sk-gateway-e2e-777"

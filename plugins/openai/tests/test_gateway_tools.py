@@ -28,9 +28,9 @@ from provider_openai.provider import make_provider
 from provider_openai.server import OpenAIServer, completion_reply, stream_reply
 
 from provider_core.events import ToolCall
+from provider_core.gateway.testing import running_gateway
 from provider_core.provider import AbstractProvider
 from provider_core.registry import Registry
-from provider_core.gateway.testing import running_gateway
 
 WEATHER = {
     "type": "function",
