@@ -15,7 +15,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import anthropic_bench, core, gateway_bench, gemini_bench, llm_bridge, startup, streams, tools_bench
+from . import (
+    anthropic_bench,
+    core,
+    gateway_bench,
+    gemini_bench,
+    llm_bridge,
+    scale_bench,
+    startup,
+    streams,
+    tools_bench,
+)
 from .config import FULL, QUICK, Config
 from .measure import machine
 from .report import Row, render, write_results
@@ -35,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "llm": llm_bridge.bench_llm_bridge,
     "anthropic": anthropic_bench.bench_anthropic,
     "gemini": gemini_bench.bench_gemini,
+    "scale": scale_bench.bench_scale,
 }
 
 

@@ -8,8 +8,11 @@ whole reply too. In-process: ``provider_core.create_completion`` in N threads of
 gateway: N threads of this process, each with a kept-alive ``http.client`` connection (a
 lean client, so that its own cost does not pass for the gateway's), streaming SSE from a
 ``provider-core serve`` process. Every reply is checked to the character. The two sides
-alternate, round by round. Self-contained: ``python -m bench.gateway_bench [--quick]``
-prints the rows; :func:`bench_gateway` gives them to ``python -m bench``.
+alternate, round by round. Each row gives the 90th percentile of the time to first token too.
+Then the rows of :mod:`bench.proxy_bench`: the gateway as a proxy against the LiteLLM
+proxy, with the same upstream and load generator. Self-contained: ``python -m
+bench.gateway_bench [--quick]`` prints the rows; :func:`bench_gateway` gives them to
+``python -m bench``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .config import FULL, QUICK, Config
 from .measure import REPO, BenchError, child_env
+from .proxy_bench import proxy_rows
 from .report import Row
 
 __all__ = ["LEVELS", "bench_gateway"]
@@ -190,16 +194,21 @@ def _run(
 def _skipped(why: str) -> list[Row]:
     figures = [f"gateway, {n} concurrent streams" for n in LEVELS]
     figures.append(f"gateway, {PACED_STREAMS} streams paced at {PACED_RATE} req/s")
+    figures += [f"gateway as a proxy, {n} concurrent stream{'s' if n > 1 else ''} (1 worker)" for n in LEVELS]
+    figures.append("gateway throughput from 16 to 64 streams (1 worker)")
     return [Row(figure, "-", "-", "reported", None, [f"skipped: {why}."]) for figure in figures]
 
 
 def bench_gateway(cfg: Config) -> list[Row]:
     try:
         import provider_aivvm  # noqa: F401
+        import provider_openai  # noqa: F401
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        return _skipped(f"{exc.name} is not installed (needs provider-core[server] and provider-core-aivvm)")
+        return _skipped(
+            f"{exc.name} is not installed (needs provider-core[server], provider-core-aivvm and provider-core-openai)"
+        )
     rows = []
     with _upstream() as upstream, _gateway(upstream) as port, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -215,15 +224,16 @@ def bench_gateway(cfg: Config) -> list[Row]:
             rps = {name: statistics.median(v[0] for v in got[name]) for name in sides}
             ttft = {name: statistics.median(v[1] for v in got[name]) for name in sides}
             whole = {name: statistics.median(v[2] for v in got[name]) for name in sides}
+            p90 = {name: statistics.median(v[3] for v in got[name]) for name in sides}
             rows.append(
                 Row(
                     f"gateway, {n} concurrent stream{'s' if n > 1 else ''}",
                     f"**{rps['gateway']:,.0f} req/s** ({rps['gateway'] / rps['in-process']:.2f}x); time to first "
                     f"token {ttft['gateway'] * 1e3:.2f} ms (+{(ttft['gateway'] - ttft['in-process']) * 1e3:.2f} ms), "
-                    f"whole reply {whole['gateway'] * 1e3:.2f} ms",
+                    f"p90 {p90['gateway'] * 1e3:.2f} ms, whole reply {whole['gateway'] * 1e3:.2f} ms",
                     f"`provider_core.create_completion` in {n} thread{'s' if n > 1 else ''}: "
                     f"{rps['in-process']:,.0f} req/s, {ttft['in-process'] * 1e3:.2f} ms, "
-                    f"whole reply {whole['in-process'] * 1e3:.2f} ms",
+                    f"p90 {p90['in-process'] * 1e3:.2f} ms, whole reply {whole['in-process'] * 1e3:.2f} ms",
                     "reported",
                     None,
                     [
@@ -234,7 +244,7 @@ def bench_gateway(cfg: Config) -> list[Row]:
                 )
             )
         rows.append(_paced_row(cfg, sides))
-    return rows
+    return rows + proxy_rows(cfg)
 
 
 def _paced_row(cfg: Config, sides: dict[str, Callable[[], tuple[float, float, str]]]) -> Row:

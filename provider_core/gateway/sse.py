@@ -14,8 +14,9 @@ response then ends normally.
 from __future__ import annotations
 
 import json
+import os
+import random
 import time
-import uuid
 from typing import Any
 
 from ..events import ToolCall, ToolCallDelta, Usage
@@ -41,12 +42,24 @@ def encode_event(data: Any) -> bytes:
     return b"data: " + json_bytes(data) + b"\n\n"
 
 
+_ids = random.Random()  # seeded from the OS: here, and again in a forked child
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+
+
+def reply_id() -> str:
+    """A new ``chatcmpl-`` id: 128 random bits, unique, not secret. Drawn from a generator
+    seeded once per process rather than ``uuid4()``, whose system call per reply lets go of
+    the GIL on the event loop, which then waits for it behind the provider threads."""
+    return f"chatcmpl-{_ids.getrandbits(128):032x}"
+
+
 class ChatReply:
     """The ids and envelope shared by every object of one reply; for a stream, also what
     its events have said so far (the role, the tool calls begun, the characters sent)."""
 
     def __init__(self, model: str, provider: str | None = None) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.id = reply_id()
         self.created = int(time.time())
         self.model = model
         self.provider = provider

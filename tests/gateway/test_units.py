@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import warnings
 
 import pytest
 from hypothesis import given
@@ -232,3 +235,26 @@ def test_sse_event_is_one_data_line(data):
     assert raw.startswith(b"data: ") and raw.endswith(b"\n\n")
     assert raw.count(b"\n") == 2  # JSON escapes every newline, so one event is one line
     assert json.loads(parse_sse(raw)[0]) == data
+
+
+def test_reply_ids_are_openai_shaped_and_distinct_in_a_forked_child_too():
+    ids = {ChatReply("m").id for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(re.fullmatch(r"chatcmpl-[0-9a-f]{32}", i) for i in ids)
+    if not hasattr(os, "fork"):
+        return
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about forking a process with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: its next id, then out at once
+        os.write(write, ChatReply("m").id.encode())
+        os._exit(0)
+    os.close(write)
+    try:
+        child = os.read(read, 100).decode()
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert re.fullmatch(r"chatcmpl-[0-9a-f]{32}", child)
+    assert child != ChatReply("m").id  # not the parent's next id: the child reseeded
