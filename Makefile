@@ -57,7 +57,7 @@ bench-quick: install
 PEERS_VENV ?= .bench-peers-venv
 bench-peers:
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
-	$(PEERS_VENV)/bin/python -m pip install --quiet llm litellm
+	$(PEERS_VENV)/bin/python -m pip install --quiet llm 'litellm[proxy]'
 	@echo "peers installed in $(PEERS_VENV); now run: make bench"
 
 clean:
