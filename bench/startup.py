@@ -351,7 +351,7 @@ def bench_config(cfg: Config) -> list[Row]:
         config = root / "config.toml"
         config.write_text(CONFIG)
         _model_cache(root / "cache")
-        _settled(config)  # a file written in the last 2 s is parsed every time (provider_openai.tomlcache)
+        _settled(config)  # a file written in the last 2 s is parsed every time (provider_core.tomlcache)
         base = {"PROVIDER_CORE_CACHE_DIR": str(root / "cache"), "XDG_CONFIG_HOME": str(root / "no-config")}
         base.update(BENCH_ROUTER_KEY="sk-bench-router-0000", BENCH_WORK_KEY="sk-bench-work-0000")
         with_file = child_env({**base, "PROVIDER_CORE_CONFIG": str(config)})

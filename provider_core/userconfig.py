@@ -10,20 +10,23 @@ with the file and key, and leaves the rest of the file in force.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .aliases import Alias, parse_aliases
 from .records import Record
 from .strategy import RoutingConfig, parse_routing
+from .tomlcache import read_tables
 from .userdirs import config_dir
 
 __all__ = ["ENV_CONFIG", "UserConfig", "config_path", "load_user_config"]
 
 ENV_CONFIG = "PROVIDER_CORE_CONFIG"
+
+#: The tables of the config file the core reads (the rest belongs to plugins).
+TABLES = ("aliases", "routing")
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -47,21 +50,12 @@ class UserConfig(Record):
     problems: tuple[tuple[str, str], ...]
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
-
-
 def load_user_config(environ: Mapping[str, str] | None = None) -> UserConfig:
     """The aliases and routing settings of the config file (an empty :class:`UserConfig`
     when there is none). Never raises: an unreadable file or a TOML error is a problem."""
     path = config_path(environ)
     try:
-        data = _read(path)
+        data = read_tables(str(path), TABLES)  # parsed TOML, cached while the file is unchanged
     except FileNotFoundError:
         return UserConfig(path)
     except (OSError, ValueError, ImportError) as exc:  # ValueError: tomllib.TOMLDecodeError, with line and column
@@ -69,7 +63,7 @@ def load_user_config(environ: Mapping[str, str] | None = None) -> UserConfig:
     source = str(path)
     aliases: dict[str, Alias] = {}
     problems: list[tuple[str, str]] = []
-    if "aliases" in data:
+    if data["aliases"] is not None:
         aliases, found = parse_aliases(data["aliases"], source)
         problems += [(f"{source}: {p.where}", p.message) for p in found]
     routing, bad = parse_routing(data.get("routing"))

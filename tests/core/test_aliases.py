@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -209,6 +213,31 @@ def test_a_file_that_is_not_toml_is_one_problem(tmp_path, make_provider):
     ((where, message),) = config_problems(registry)
     assert where == str(tmp_path / "config.toml") and message.startswith("cannot be read:")
     assert [p.name for p in registry.route("m")] == ["P"]
+
+
+def test_an_unchanged_file_is_read_without_parsing_it_again(tmp_path):
+    """The parsed tables are cached (provider_core.tomlcache) while the file is unchanged: a
+    new process reads them without importing tomllib, and an edit is seen at once."""
+    path = tmp_path / "config.toml"
+    path.write_text('[aliases]\nsmart = ["a", "b@p"]\n[routing]\nstrategy = "latency"\n', encoding="utf-8")
+    past = time.time() - 10  # a file changed in the last 2 s is never cached: date it back
+    os.utime(path, (past, past))
+    code = (
+        "import sys; from provider_core.userconfig import load_user_config; c = load_user_config(); "
+        "print([str(t) for t in c.aliases['smart'].targets], c.routing.strategy, 'tomllib' in sys.modules)"
+    )
+    env = {**os.environ, "PROVIDER_CORE_CONFIG": str(path)}
+
+    def run() -> str:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert run() == "['a', 'b@p'] latency True"  # parsed, then cached
+    assert run() == "['a', 'b@p'] latency False"  # read back
+    path.write_text('[aliases]\nsmart = "c"\n', encoding="utf-8")
+    os.utime(path, (past + 5, past + 5))
+    assert run() == "['c'] priority True"
 
 
 # -- strategies -----------------------------------------------------------------------------

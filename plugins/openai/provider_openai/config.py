@@ -38,10 +38,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from provider_core.secrets import remember
+from provider_core.tomlcache import read_table
 
 from .fields import FIELDS, ConfigError, check_fields
 from .paths import ENV_API_KEY, ENV_BASE_URL, ENV_CONFIG, config_path
-from .tomlcache import read_table
 
 __all__ = [
     "DEFAULT_BASE_URL",

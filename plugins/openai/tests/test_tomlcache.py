@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from provider_openai.config import load_config
-from provider_openai.tomlcache import CACHE_FILE
+
+from provider_core.tomlcache import cache_name
 
 GOOD = '[openai.endpoints.local]\nbase_url = "http://127.0.0.1:9/v1"\nmodels = ["m"]\npriority = 2\n'
 
@@ -26,7 +27,7 @@ def settle(path: Path) -> None:
 
 @pytest.fixture
 def cache_file(isolated_env: Path) -> Path:
-    return isolated_env / "cache" / "provider-core" / CACHE_FILE
+    return isolated_env / "cache" / "provider-core" / cache_name(("openai",))
 
 
 def endpoints(path: Path) -> list[tuple[str, str, int]]:

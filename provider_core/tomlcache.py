@@ -1,11 +1,12 @@
-"""Reading the configuration file's ``[openai]`` table, parsed TOML cached as JSON.
+"""Reading tables of the configuration file, parsed TOML cached as JSON.
 
 Importing :mod:`tomllib` and parsing costs about 4 ms, more than the rest of reading the
-configuration together, and every command reads it at start-up. So the ``[openai]`` table
-of the last file read is kept in ``openai-config.json`` in the user cache directory
-(:func:`provider_core.userdirs.cache_dir`) with the file's path, modification time
-(nanoseconds), size and inode; a start that finds the file unchanged reads the JSON
-instead. Any difference parses the file again, and so does a file changed in the last
+configuration together, and every command reads it at start-up (the core its
+``[aliases]`` and ``[routing]``, the OpenAI plugin its ``[openai]``). So the tables a reader
+asks for (:func:`read_tables`) are kept in ``config-<TABLES>.json`` in the user cache
+directory (:func:`provider_core.userdirs.cache_dir`; :func:`cache_name`) with the file's
+path, modification time (nanoseconds), size and inode; a start that finds the file
+unchanged reads the JSON instead. Any difference parses the file again, and so does a file changed in the last
 two seconds (a file system with coarse timestamps could change it again within the same
 tick), a table JSON cannot hold, or a cache that cannot be read. What is validated is the
 same either way: only the parsing is skipped.
@@ -25,12 +26,11 @@ import sys
 import time
 from typing import Any
 
-from provider_core.userdirs import cache_dir
+from .userdirs import cache_dir
 
-__all__ = ["CACHE_FILE", "read_table"]
+__all__ = ["cache_name", "read_table", "read_tables"]
 
-CACHE_FILE = "openai-config.json"
-FORMAT = 1
+FORMAT = 2
 SETTLE_NS = 2_000_000_000
 _ABSENT = object()
 #: keys whose values may be secrets (a header's value, a proxy URL's password)
@@ -56,20 +56,31 @@ def _parse(path: str) -> dict[str, Any]:
         return tomllib.load(handle)
 
 
-def read_table(path: str, section: str) -> Any:
-    """The value of the file's ``[section]`` (``None`` when it has none). Raises what
-    reading and parsing raise: ``FileNotFoundError``, ``OSError``, ``ValueError`` (TOML
-    syntax, with the line and column)."""
+def cache_name(sections: tuple[str, ...]) -> str:
+    """The cache file's name for the tables ``sections`` (in the user cache directory)."""
+    return f"config-{'+'.join(sections)}.json"
+
+
+def read_tables(path: str, sections: tuple[str, ...]) -> dict[str, Any]:
+    """The values of the file's tables ``sections`` (``None`` for one it does not have).
+    Raises what reading and parsing raise: ``FileNotFoundError``, ``OSError``,
+    ``ValueError`` (TOML syntax, with the line and column)."""
     st = os.stat(path)  # FileNotFoundError / OSError, as open() would
-    stamp = [os.path.abspath(path), section, st.st_mtime_ns, st.st_size, st.st_ino]
-    cache = os.path.join(cache_dir(), CACHE_FILE)
+    stamp = [os.path.abspath(path), list(sections), st.st_mtime_ns, st.st_size, st.st_ino]
+    cache = os.path.join(cache_dir(), cache_name(sections))
     cached = _cached(cache, stamp)
-    if cached is not _ABSENT:
+    if isinstance(cached, dict):
         return cached
-    table = _parse(path).get(section)
-    if time.time_ns() - st.st_mtime_ns >= SETTLE_NS and not _sensitive(table):
-        _store(cache, stamp, table)
-    return table
+    parsed = _parse(path)
+    tables = {section: parsed.get(section) for section in sections}
+    if time.time_ns() - st.st_mtime_ns >= SETTLE_NS and not _sensitive(tables):
+        _store(cache, stamp, tables)
+    return tables
+
+
+def read_table(path: str, section: str) -> Any:
+    """The value of the file's ``[section]`` (``None`` when it has none); see :func:`read_tables`."""
+    return read_tables(path, (section,))[section]
 
 
 def _cached(cache: str, stamp: list[Any]) -> Any:
@@ -80,13 +91,13 @@ def _cached(cache: str, stamp: list[Any]) -> Any:
         return _ABSENT
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("stamp") != stamp:
         return _ABSENT
-    return data.get("table")
+    return data.get("tables")
 
 
-def _store(cache: str, stamp: list[Any], table: Any) -> None:
+def _store(cache: str, stamp: list[Any], tables: dict[str, Any]) -> None:
     temporary = f"{cache}.{os.getpid()}.tmp"
     try:
-        text = json.dumps({"format": FORMAT, "stamp": stamp, "table": table})
+        text = json.dumps({"format": FORMAT, "stamp": stamp, "tables": tables})
     except (TypeError, ValueError):
         return  # a TOML date or time: JSON cannot hold it, the file is parsed every time
     try:
