@@ -280,9 +280,10 @@ class Attempt(Record):
 class NoProviderAvailable(ProviderError):
     """Every candidate for the model was skipped or failed; ``attempts`` says why, each."""
 
-    def __init__(self, model: str, attempts: list[Attempt], *, hint: str = "") -> None:
+    def __init__(self, model: str, attempts: list[Attempt], hint: str = "") -> None:
         self.model = model
         self.attempts = list(attempts)
+        self.hint = hint
         waits = [a.retry_after for a in self.attempts if a.retry_after is not None]
         #: Seconds until the earliest skipped candidate may be tried again, when known.
         self.retry_after: float | None = min(waits) if waits else None
@@ -294,6 +295,9 @@ class NoProviderAvailable(ProviderError):
         if hint:
             text += f". {hint}"
         super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), (self.model, self.attempts, self.hint)  # pickled as it was made
 
 
 class ProviderNotWorkingWarning(UserWarning):

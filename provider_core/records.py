@@ -68,6 +68,10 @@ class Record:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({fields})"
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its type and field values (``__setattr__`` refuses the default way)."""
+        return type(self), tuple(getattr(self, name) for name in self._fields)
+
     def replace(self: R, **changes: Any) -> R:
         """A copy with ``changes`` (like :func:`dataclasses.replace`)."""
         values = {name: getattr(self, name) for name in self._fields}

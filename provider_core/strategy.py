@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .records import Record
@@ -48,8 +47,8 @@ class RoutingConfig(Record):
     __slots__ = (*_fields, "measures", "counts_load")
     _defaults: ClassVar = {
         "strategy": "priority",
-        "aliases": MappingProxyType({}),
-        "weights": MappingProxyType({}),
+        "aliases": {},  # shared defaults, never mutated (a settings record is read only)
+        "weights": {},
         "seed": None,
     }
     strategy: str

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import ClassVar
 
 from .aliases import Alias, parse_aliases
@@ -43,7 +42,7 @@ class UserConfig(Record):
 
     _fields = ("path", "aliases", "routing", "problems")
     __slots__ = _fields
-    _defaults: ClassVar = {"path": None, "aliases": MappingProxyType({}), "routing": RoutingConfig(), "problems": ()}
+    _defaults: ClassVar = {"path": None, "aliases": {}, "routing": RoutingConfig(), "problems": ()}
     path: Path | None
     aliases: Mapping[str, Alias]
     routing: RoutingConfig

@@ -58,3 +58,17 @@ def test_the_core_records_keep_their_fields_and_text():
     assert (plan.skipped, plan.to_dict()) == ((), empty)
     assert (attempt.model, attempt.retry_after) == (None, None)
     assert str(Attempt("A", "down", model="gpt-4o")) == "A (gpt-4o): down"
+
+
+def test_records_and_the_errors_carrying_them_pickle():
+    import pickle
+
+    from provider_core.errors import NoProviderAvailable
+    from provider_core.strategy import RoutingConfig
+
+    p = Point(1, 2, "a")
+    assert pickle.loads(pickle.dumps(p)) == p
+    config = pickle.loads(pickle.dumps(RoutingConfig("least-busy")))
+    assert config == RoutingConfig("least-busy") and config.counts_load  # derived again
+    error = pickle.loads(pickle.dumps(NoProviderAvailable("m", [Attempt("A", "down", model="m")])))
+    assert [str(a) for a in error.attempts] == ["A (m): down"]
