@@ -29,7 +29,7 @@ __all__ = ["FINISH_REASONS", "Event", "FinishReason", "ToolCall", "ToolCallDelta
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter")
 
 # The events are immutable records (provider_core.records: equality, hashing, repr,
-# ``replace``, pickling) rather than dataclasses: defining four frozen dataclasses cost
+# ``replace``, ``to_dict``, pickling) rather than dataclasses: defining four frozen dataclasses cost
 # about 4 ms of each start that imports this module (bench: "start-up with a config
 # file"). Each writes its own ``__init__``, as fast as a dataclass's: a provider makes
 # one per streamed tool-call piece.
@@ -87,13 +87,6 @@ class Usage(Record):
         _set(self, "prompt_tokens", prompt_tokens)
         _set(self, "completion_tokens", completion_tokens)
         _set(self, "total_tokens", prompt_tokens + completion_tokens if total_tokens < 0 else total_tokens)
-
-    def to_dict(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-        }
 
 
 class FinishReason(Record):

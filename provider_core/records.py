@@ -6,8 +6,9 @@ time (bench/RESULTS.md). A :class:`Record` subclass costs a few microseconds to 
 methods are the base class's, written once. What a subclass gets: fields from ``_fields``
 (in order; also its ``__slots__``), positional or keyword construction with defaults from
 ``_defaults``, immutability, equality and hashing by type and fields, a repr, and
-:meth:`Record.replace`. Building an instance is a little slower than a dataclass's, which
-does not matter for values made a few times per request at most.
+:meth:`Record.replace`, :meth:`Record.to_dict` and pickling. Building an instance is a
+little slower than a dataclass's, which does not matter for values made a few times per
+request at most (a subclass made per streamed event writes its own ``__init__``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class Record:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({fields})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict, in order (what ``vars()`` gives for a class with a ``__dict__``)."""
+        return {name: getattr(self, name) for name in self._fields}
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickled as its type and field values (``__setattr__`` refuses the default way)."""

@@ -72,3 +72,18 @@ def test_records_and_the_errors_carrying_them_pickle():
     assert config == RoutingConfig("least-busy") and config.counts_load  # derived again
     error = pickle.loads(pickle.dumps(NoProviderAvailable("m", [Attempt("A", "down", model="m")])))
     assert [str(a) for a in error.attempts] == ["A (m): down"]
+
+
+def test_the_events_keep_what_their_dataclasses_gave():
+    import pickle
+
+    from provider_core.events import FinishReason, ToolCall, ToolCallDelta, Usage
+
+    call = ToolCall("call_1", "weather", '{"city": "Paris"}')
+    assert call.to_dict() == {"id": "call_1", "name": "weather", "arguments": '{"city": "Paris"}'}
+    assert Usage(3, 4) == Usage(3, 4, 7) and Usage(3, 4).to_dict()["total_tokens"] == 7
+    assert repr(FinishReason("stop")) == "FinishReason(reason='stop')"
+    assert pickle.loads(pickle.dumps(ToolCallDelta(0, arguments="x"))) == ToolCallDelta(0, arguments="x")
+    match Usage(1, 2):
+        case Usage(prompt, completion, total):
+            assert (prompt, completion, total) == (1, 2, 3)
