@@ -16,18 +16,20 @@ generation endpoint. What every such server has in common lives here, once:
 
 A subclass implements ``handle(request) -> Reply`` and passes its own options to
 ``super().__init__`` (``validator``, ``port``, ``idle_timeout``, as :class:`LoopbackServer`
-takes them). Only the standard library is imported.
+takes them). :func:`echo_main` is the ``python -m PACKAGE.server`` command of such a
+server. Only the standard library is imported.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from .server import LoopbackServer, RecordedRequest, Reply, Validator
 
-__all__ = ["ProtocolServer"]
+__all__ = ["ProtocolServer", "echo_main"]
 
 _Self = TypeVar("_Self", bound="ProtocolServer")
 
@@ -78,3 +80,24 @@ class ProtocolServer:
     def requests(self) -> list[RecordedRequest]:
         """Every request received, in arrival order, listings included."""
         return self.server.requests
+
+
+def echo_main(argv: Sequence[str] | None, *, prog: str, what: str, make: Callable[[list[str] | None, int], Any]) -> int:
+    """``python -m PACKAGE.server [--port N] [--model ID]...``: ``make(models, port)`` (a
+    :class:`ProtocolServer` echoing the last user message; ``models`` ``None`` when none is
+    given) served until interrupted, after one line on stdout: ``serving N model(s) at URL``.
+    ``what`` completes the help text ("A loopback ``what`` that echoes ...")."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=f"A loopback {what} that echoes the last user message.")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--model", action="append", dest="models", help="a model id to serve (repeatable)")
+    args = parser.parse_args(argv)
+    server = make(args.models, args.port)
+    with server:
+        print(f"serving {len(server.models)} model(s) at {server.url} (Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0

@@ -25,14 +25,12 @@ server until interrupted)::
 
 from __future__ import annotations
 
-import argparse
 import json
-import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from provider_core.testing.protocol_server import ProtocolServer
+from provider_core.testing.protocol_server import ProtocolServer, echo_main
 from provider_core.testing.server import RecordedRequest, Reply
 
 from .models import display_names
@@ -225,21 +223,12 @@ def _last_user_text(messages: list[Any]) -> tuple[str, bool]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run an echo server until interrupted (for demos: point ANTHROPIC_BASE_URL at it)."""
-    parser = argparse.ArgumentParser(
+    return echo_main(
+        argv,
         prog="python -m provider_anthropic.server",
-        description="A loopback Anthropic Messages API server that echoes the last user message.",
+        what="Anthropic Messages API server",
+        make=lambda models, port: AnthropicServer(models, echo_prefix="echo: ", port=port),
     )
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--model", action="append", dest="models", help="a model id to serve (repeatable)")
-    args = parser.parse_args(argv)
-    server = AnthropicServer(args.models, echo_prefix="echo: ", port=args.port)
-    with server:
-        print(f"serving {len(server.models)} models at {server.url} (Ctrl-C to stop)", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-    return 0
 
 
 if __name__ == "__main__":

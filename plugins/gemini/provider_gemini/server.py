@@ -25,15 +25,13 @@ anywhere, function calls, usage, each finish reason, errors and faults) are in
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from provider_core.testing.protocol_server import ProtocolServer
+from provider_core.testing.protocol_server import ProtocolServer, echo_main
 from provider_core.testing.server import RecordedRequest, Reply
 
 from .catalog import MODELS
@@ -240,21 +238,12 @@ def echo_parts(body: dict[str, Any], prefix: str = "", serial: int = 0) -> list[
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run an echo server until interrupted (for demos: point GEMINI_BASE_URL at it)."""
-    parser = argparse.ArgumentParser(
+    return echo_main(
+        argv,
         prog="python -m provider_gemini.server",
-        description="A loopback Gemini-API server that echoes the last user message.",
+        what="Gemini-API server",
+        make=lambda models, port: GeminiServer(models or [m.id for m in MODELS], echo_prefix="echo: ", port=port),
     )
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--model", action="append", dest="models", help="a model id to serve (repeatable)")
-    args = parser.parse_args(argv)
-    server = GeminiServer(args.models or [m.id for m in MODELS], echo_prefix="echo: ", port=args.port)
-    with server:
-        print(f"serving {len(server.models)} model(s) at {server.url} (Ctrl-C to stop)", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-    return 0
 
 
 if __name__ == "__main__":

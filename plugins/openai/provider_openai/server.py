@@ -25,14 +25,12 @@ From a shell (an echo server until interrupted)::
 
 from __future__ import annotations
 
-import argparse
 import json
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from provider_core.events import ToolCall
-from provider_core.testing.protocol_server import ProtocolServer
+from provider_core.testing.protocol_server import ProtocolServer, echo_main
 from provider_core.testing.server import RecordedRequest, Reply, split_bytes
 
 __all__ = [
@@ -266,21 +264,12 @@ def _text(content: Any) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run an echo server until interrupted (for demos: point OPENAI_BASE_URL at it)."""
-    parser = argparse.ArgumentParser(
+    return echo_main(
+        argv,
         prog="python -m provider_openai.server",
-        description="A loopback OpenAI-protocol server that echoes the last user message.",
+        what="OpenAI-protocol server",
+        make=lambda models, port: OpenAIServer(models or ["demo"], echo_prefix="echo: ", port=port),
     )
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--model", action="append", dest="models", help="a model id to serve (repeatable)")
-    args = parser.parse_args(argv)
-    server = OpenAIServer(args.models or ["demo"], echo_prefix="echo: ", port=args.port)
-    with server:
-        print(f"serving {', '.join(server.models)} at {server.url} (Ctrl-C to stop)", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-    return 0
 
 
 if __name__ == "__main__":
