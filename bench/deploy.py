@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import re
 import shutil
 import socket
@@ -18,10 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
+from .config import FULL, QUICK, Config
 from .measure import REPO, BenchError, child_env
+from .report import Row
 
 __all__ = ["free_port", "loadgen", "openai_upstream", "process", "redis_server", "serve", "stop"]
 
@@ -185,3 +188,15 @@ def loadgen(urls: Sequence[str], **options: Any) -> dict[str, Any]:
     if proc.returncode != 0 or not found:
         raise BenchError(f"bench.loadgen exited {proc.returncode}: {proc.stderr.strip()[-600:]}")
     return json.loads(found.group(0))
+
+
+def run_alone(rows: Callable[[Config], list[Row]], argv: list[str] | None = None) -> int:
+    """``python -m bench.MODULE [--quick]``: the rows of one server benchmark, printed (not
+    saved), with no API keys file inherited from the caller's environment."""
+    args = sys.argv[1:] if argv is None else argv
+    os.environ.pop("PROVIDER_CORE_API_KEYS", None)
+    for row in rows(QUICK if "--quick" in args else FULL):
+        print(f"{row.figure}: {row.result} | {row.baseline} | met: {row.verdict}")
+        for note in row.notes:
+            print(f"  {note}")
+    return 0

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import FULL, QUICK, Config
-from .deploy import free_port, loadgen, openai_upstream, process, serve, wait_healthy
+from .config import QUICK, Config
+from .deploy import free_port, loadgen, openai_upstream, process, run_alone, serve, wait_healthy
 from .measure import BenchError, child_env
 from .report import Row
 
@@ -163,13 +163,7 @@ def proxy_rows(cfg: Config) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    os.environ.pop("PROVIDER_CORE_API_KEYS", None)
-    for row in proxy_rows(QUICK if "--quick" in args else FULL):
-        print(f"{row.figure}: {row.result} | {row.baseline} | met: {row.verdict}")
-        for note in row.notes:
-            print(f"  {note}")
-    return 0
+    return run_alone(proxy_rows, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import signal
 import statistics
 import sys
@@ -26,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import FULL, QUICK, Config
-from .deploy import loadgen, openai_upstream, redis_exe, redis_server, serve, stop
+from .config import FULL, Config
+from .deploy import loadgen, openai_upstream, redis_exe, redis_server, run_alone, serve, stop
 from .measure import BenchError
 from .report import Row
 
@@ -351,13 +350,7 @@ def bench_scale(cfg: Config) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    os.environ.pop("PROVIDER_CORE_API_KEYS", None)
-    for row in bench_scale(QUICK if "--quick" in args else FULL):
-        print(f"{row.figure}: {row.result} | {row.baseline} | met: {row.verdict}")
-        for note in row.notes:
-            print(f"  {note}")
-    return 0
+    return run_alone(bench_scale, argv)
 
 
 if __name__ == "__main__":
