@@ -22,7 +22,10 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["Utf8StreamDecoder", "iter_text", "json_loads"]
+__all__ = ["DRAIN_CHARS", "Utf8StreamDecoder", "drain", "iter_text", "json_loads"]
+
+#: How much of a body :func:`drain` reads after the reply's own end, at most.
+DRAIN_CHARS = 65536
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -70,6 +73,22 @@ def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
+
+
+def drain(texts: Iterator[str], limit: int = DRAIN_CHARS) -> None:
+    """Read what little follows a streamed reply's own end (``[DONE]``, ``message_stop``)
+    so that the pooled connection can be reused; at most ``limit`` characters. A fault
+    there does not matter, the reply being complete, and is not raised."""
+    from .errors import ProviderError
+
+    left = limit
+    try:
+        for text in texts:
+            left -= len(text)
+            if left <= 0:
+                return
+    except ProviderError:
+        pass
 
 
 def json_loads(text: str | bytes) -> Any:

@@ -35,9 +35,6 @@ from .wire import BASE_URL_VARIABLE, DEFAULT_BASE_URL, KEY_VARIABLE, NAME, auth_
 
 __all__ = ["Anthropic", "configured"]
 
-#: After ``message_stop``, how much more of the body is read (so the connection is reused).
-DRAIN_CHARS = 65536
-
 
 class Anthropic(AbstractProvider):
     """Claude models over Anthropic's Messages API. The registered class is a subclass made
@@ -159,7 +156,7 @@ def _once(cls: type[Anthropic], url: str, request: dict[str, Any], secrets: tupl
 
 def _stream(cls: type[Anthropic], url: str, request: dict[str, Any], secrets: tuple[str, ...]) -> Iterator[Any]:
     from provider_core.errors import StreamInterrupted
-    from provider_core.streaming import iter_text
+    from provider_core.streaming import drain, iter_text
     from provider_core.transport import stream_post
 
     from .replies import StreamReader
@@ -187,7 +184,7 @@ def _stream(cls: type[Anthropic], url: str, request: dict[str, Any], secrets: tu
                     break
         if not reader.done:
             raise reader.cut_short(parser.close(), url)
-        _drain(texts)
+        drain(texts)
         yield from reader.finish()
     finally:
         texts.close()
@@ -204,15 +201,3 @@ def _broken(cls: type[Anthropic], reader: Any, exc: BaseException) -> ProviderEr
         received_chars=reader.chars,
         received_chunks=reader.chunks,
     )
-
-
-def _drain(texts: Iterator[str]) -> None:
-    """Read what little follows ``message_stop`` so the pooled connection can be reused."""
-    left = DRAIN_CHARS
-    try:
-        for text in texts:
-            left -= len(text)
-            if left <= 0:
-                return
-    except ProviderError:
-        pass  # the reply is complete; a fault after message_stop does not matter

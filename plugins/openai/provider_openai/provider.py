@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIEndpoint", "make_provider"]
 
 USER_AGENT = "provider-core-openai/0.1"
-#: After ``[DONE]``, how much more of the body is read (so the connection can be reused).
-DRAIN_CHARS = 65536
 #: The chat URLs whose server refused ``stream_options`` (asked without it from then on).
 _NO_USAGE_OPTION: set[str] = set()
 
@@ -211,7 +209,7 @@ class _Calls:
 
 
 def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> CreateResult:
-    from provider_core.streaming import iter_text
+    from provider_core.streaming import drain, iter_text
     from provider_core.transport import stream_post
 
     texts = iter_text(stream_post(cls.name, url, **request))
@@ -252,7 +250,7 @@ def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Cre
             # bytes arrived but nothing was delivered yet: another candidate may answer
             raise ProviderConnectionError(str(exc), provider=cls.name) from None
         if done:
-            _drain(texts)
+            drain(texts)
         truncated = parser.close()
         if not done and finish is None:
             what = "in the middle of an event" if truncated else "without [DONE] or a finish_reason"
@@ -271,18 +269,6 @@ def _stream(cls: type[OpenAIEndpoint], url: str, request: dict[str, Any]) -> Cre
     ended = finish_reason(finish)
     if ended is not None:
         yield ended
-
-
-def _drain(texts: Iterator[str]) -> None:
-    """Read what little follows ``[DONE]`` so the pooled connection can be reused."""
-    left = DRAIN_CHARS
-    try:
-        for text in texts:
-            left -= len(text)
-            if left <= 0:
-                return
-    except ProviderError:
-        pass  # the reply is complete; a fault after [DONE] does not matter
 
 
 def _safe_class_name(name: str) -> str:
