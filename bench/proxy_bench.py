@@ -58,13 +58,20 @@ def litellm_proxy(venv: Path, upstream: str) -> Iterator[str]:
         )
         port = free_port()
         argv = [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port), "--num_workers", "1"]
-        env = child_env({"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+        # LiteLLM refuses to start without a master key (no key: every request accepted)
+        env = child_env({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MASTER_KEY": PEER_KEY})
         with (
             open(Path(tmp) / "litellm.log", "w+", encoding="utf-8") as log,
             process(argv, env, stdout=log, stderr=log) as proc,
         ):
             wait_healthy(port, proc, "/health/liveliness", log=log)
             yield f"http://127.0.0.1:{port}"
+
+
+#: The LiteLLM proxy's master key, sent by the load generator to that side only.
+PEER_KEY = "sk-bench-litellm-0123456789abcdef"
+#: The bearer token each side is sent (the gateway runs without keys).
+KEYS = {"litellm": PEER_KEY}
 
 
 def _requests(cfg: Config, n: int) -> int:
@@ -74,13 +81,15 @@ def _requests(cfg: Config, n: int) -> int:
 
 def _measure(sides: dict[str, str], cfg: Config) -> dict[int, dict[str, list[dict[str, Any]]]]:
     rounds = 1 if cfg is QUICK else 3
-    for url in sides.values():  # warm up: connections, imports, caches
-        loadgen([url], model=MODEL, prompt=PROMPT, streams=16, requests=64)
+    for name, url in sides.items():  # warm up: connections, imports, caches
+        loadgen([url], model=MODEL, prompt=PROMPT, streams=16, requests=64, key=KEYS.get(name))
     got: dict[int, dict[str, list[dict[str, Any]]]] = {n: {name: [] for name in sides} for n in LEVELS}
     for r in range(rounds):
         for n in LEVELS:
             for name in sides if r % 2 == 0 else list(reversed(sides)):
-                result = loadgen([sides[name]], model=MODEL, prompt=PROMPT, streams=n, requests=_requests(cfg, n))
+                result = loadgen(
+                    [sides[name]], model=MODEL, prompt=PROMPT, streams=n, requests=_requests(cfg, n), key=KEYS.get(name)
+                )
                 if result["failures"]:
                     raise BenchError(f"{name} at {n} streams: failures {result['failures']}")
                 got[n][name].append(result)
