@@ -365,8 +365,9 @@ class Completion(Iterator[str]):
         reply = self._loop.reply
         return reply.finish_reason if reply is not None else None
 
-    def __iter__(self) -> Completion:
-        return self
+    def __iter__(self) -> Iterator[str]:
+        # a generator, not __next__: a method call less per chunk (bench: 256-byte chunks)
+        return _text_only(self._gen)
 
     def __next__(self) -> str:
         item = self._step()  # the generator's bound __next__: a lookup less per chunk
@@ -390,3 +391,10 @@ class Completion(Iterator[str]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _text_only(items: Iterator[Any]) -> Iterator[str]:
+    """The text of ``items`` (a completion's items), its events passed over."""
+    for item in items:
+        if type(item) is str:
+            yield item
