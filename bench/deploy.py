@@ -14,13 +14,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
+
+from provider_core.testing.server import free_port
 
 from .config import FULL, QUICK, Config
 from .measure import REPO, BenchError, child_env
@@ -30,12 +31,6 @@ __all__ = ["free_port", "loadgen", "openai_upstream", "process", "redis_server",
 
 #: Seconds any one process may take to start (a bound, not an expectation).
 START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop(proc: subprocess.Popen, signum: int | None = None) -> int:

@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+
+from provider_core.testing.server import free_port
 
 from .config import FULL, QUICK, Config
 from .measure import REPO, BenchError, child_env
@@ -55,12 +56,6 @@ def _requests_per_level(cfg: Config, n: int) -> int:
 
 def _rounds(cfg: Config) -> int:
     return 1 if cfg.name == "quick" else 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -90,7 +85,7 @@ def _upstream() -> Iterator[str]:
 
 @contextlib.contextmanager
 def _gateway(upstream: str) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "provider_core", "serve", "--port", str(port), "--include-not-working"]
     argv += ["--no-access-log", "--log-level", "warning"]
     env = child_env({"AIVVM_BASE_URL": upstream, "PROVIDER_CORE_PLUGINS": "aivvm"})
