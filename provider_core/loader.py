@@ -18,7 +18,6 @@ takes long to load is named in a warning while it is still loading
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -94,13 +93,7 @@ class PluginLoader:
         if typo:
             self._warn(typo)
         env = os.environ if self._environ is None else self._environ
-        collecting = gc.isenabled()
-        gc.disable()  # importing and registering make long-lived objects: collecting meanwhile is wasted work
-        try:
-            self._load_sources(sources, env)
-        finally:
-            if collecting:
-                gc.enable()
+        self._load_sources(sources, env)
 
     def _load_sources(self, sources: list[Any], env: Mapping[str, str]) -> None:
         with InterruptWatch() as interrupts, SlowWatch(slow_seconds(env), self._slow) as slow:

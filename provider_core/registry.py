@@ -20,6 +20,7 @@ once, lazily, at the first query; a plugin that fails never stops the others.
 
 from __future__ import annotations
 
+import gc
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -135,12 +136,19 @@ class Registry:
             if self._state != "new":
                 return self  # loaded, or a plugin of this very thread querying while it loads
             self._state = "loading"
+            collecting = gc.isenabled()
+            # Loading imports the plugin manager and the plugins and registers them: objects
+            # that live as long as the registry, so collecting meanwhile is wasted work (a dozen
+            # young-generation collections, about 2 ms of a CLI start, bench "CLI cold start").
+            gc.disable()
             try:
                 if self._builtins:
                     self._add_builtins()
                 if self._entry_points:
                     self._built()[2].load_entry_points()
             finally:
+                if collecting:
+                    gc.enable()
                 self._state = "loaded"
                 self._changed()
         return self
