@@ -188,8 +188,12 @@ def bench_cli(cfg: Config) -> list[Row]:
         sides = {
             "bare": lambda: run_process([py, "-c", "pass"], cwd=cwd),
             "cli": lambda: run_process(cli, cwd=cwd, check_output=_providers_json(expect)),
+            # for scale: what any CLI on pluggy, argparse and json imports, and the core alone
+            "floor": lambda: run_process([py, "-c", "import pluggy, argparse, json"], cwd=cwd),
+            "core": lambda: run_process(cli, cwd=cwd, env=child_env({"PROVIDER_CORE_PLUGINS": ""})),
         }
         ours = alternate(sides, cfg.process_rounds)
+        sides = {name: sides[name] for name in ("bare", "cli")}  # the peers' rounds compare these
         notes.append(f"plugins: {_installed_plugins(cwd)}.")
         notes.append(_import_breakdown(cwd, max(3, cfg.process_rounds // 3)))
         venv = peers_venv() if cfg.peer_rounds else None
@@ -216,7 +220,14 @@ def bench_cli(cfg: Config) -> list[Row]:
             "`python -c pass`",
             f"<= {CLI_OVER_BARE * 1e3:.0f} ms over bare Python, this repository's plugins installed",
             over <= CLI_OVER_BARE,
-            ["`provider-core providers --json`, the entry-point cache warm (the first start after an install scans)."],
+            [
+                "`provider-core providers --json`, the entry-point cache warm (the first start after an "
+                "install scans).",
+                f"For scale, in the same rounds: `python -c 'import pluggy, argparse, json'` "
+                f"{ours.difference('floor', 'bare') * 1e3:+.1f} ms over bare Python (what a CLI on pluggy "
+                f"with argparse and JSON output cannot avoid); the CLI with no plugin loaded "
+                f"(`PROVIDER_CORE_PLUGINS=`) {ours.difference('core', 'bare') * 1e3:+.1f} ms.",
+            ],
         )
     ]
     if peers is None:
