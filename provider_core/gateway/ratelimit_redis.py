@@ -122,12 +122,15 @@ class RedisBuckets:
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
 
+            from ..health.redis_backend import client_name
+
             self._client = aioredis.Redis.from_url(
                 self.url,
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=True,
+                client_name=client_name("ratelimit"),
             )
             self._script = self._client.register_script(SCRIPT)
         return self._script

@@ -34,7 +34,7 @@ from .backends import MemoryBackend, TransitionMethods
 from .lua import CLEAR, FETCH, TRANSITIONS, decode_change, decode_states, transition_args
 from .state import Change, CircuitState, Transition
 
-__all__ = ["JOURNAL_LIMIT", "RedisBackend", "redis_available", "url_problem"]
+__all__ = ["JOURNAL_LIMIT", "RedisBackend", "client_name", "redis_available", "url_problem"]
 
 log = logging.getLogger("provider_core.health")
 
@@ -44,6 +44,13 @@ JOURNAL_LIMIT = 10_000
 
 #: A kept ``clear()``: every circuit forgotten.
 _CLEAR_ALL = "clear"
+
+
+def client_name(role: str) -> str:
+    """The name a provider-core process gives its Redis connections (``CLIENT SETNAME``), so
+    that ``CLIENT LIST`` shows which process and part each belongs to:
+    ``provider-core-<role>-<pid>``."""
+    return f"provider-core-{role}-{os.getpid()}"
 
 
 def redis_available() -> bool:
@@ -182,6 +189,7 @@ class RedisBackend(TransitionMethods):
                     retry=Retry(NoBackoff(), 0),
                     decode_responses=True,
                     encoding_errors="replace",
+                    client_name=client_name("breaker"),
                 )
                 # EVALSHA, loading the script when Redis does not know it (e.g. restarted)
                 scripts = {kind: client.register_script(text) for kind, text in TRANSITIONS.items()}

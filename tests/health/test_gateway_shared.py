@@ -4,9 +4,11 @@ answered 503 "circuit open until ..." without reaching the provider."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ import uuid
 
 import pytest
 
+from provider_core.health.lua import FETCH
 from provider_core.testing.server import free_port
 
 NEEDED = ("starlette", "uvicorn", "redis", "provider_aivvm")
@@ -51,6 +54,52 @@ def healthy(base: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def worker_pids(log, count: int) -> list[int]:
+    """The process ids of the ``count`` gateway workers, from their start-up lines."""
+    found: list[int] = []
+
+    def started() -> bool:
+        found[:] = sorted({int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", log.read_text())})
+        return len(found) >= count
+
+    wait_until(started, 60, f"{count} workers to start")
+    return found
+
+
+def wait_for_syncs(client, prefix: str, pids: list[int]) -> None:
+    """Return once every worker in ``pids`` has reloaded its circuits from Redis twice after
+    this call began: the first reload may have started before the circuit opened, the second
+    began after the first was installed. The gate is Redis's own command stream (MONITOR),
+    in which a marker of ours orders "after"; the workers' connections are told apart by
+    their names (``CLIENT SETNAME`` provider-core-breaker-<pid>)."""
+    fetch = hashlib.sha1(FETCH.encode()).hexdigest()
+    index = f"{prefix}:circuit-index"
+    marker = f"gate-{uuid.uuid4().hex}"
+    names = {f"provider-core-breaker-{pid}": 0 for pid in pids}
+    owners: dict[str, str] = {}  # connection address -> client name
+    deadline = time.monotonic() + 60
+    with client.monitor() as monitor:
+        client.echo(marker)
+        after = False
+        for event in monitor.listen():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for the workers' reloads: {names}")
+            command = event["command"]
+            if not after:
+                after = marker in command
+                continue
+            if not (command.startswith("EVALSHA") and fetch in command and index in command):
+                continue
+            address = f"{event['client_address']}:{event['client_port']}"
+            if address not in owners:
+                owners.update({c["addr"]: c["name"] for c in client.client_list()})
+            name = owners.get(address, "")
+            if name in names:
+                names[name] += 1
+                if min(names.values()) >= 2:
+                    return
 
 
 def test_every_gateway_worker_skips_a_provider_that_failed_three_times(redis_url, aivvm_server, tmp_path):
@@ -91,7 +140,7 @@ def test_every_gateway_worker_skips_a_provider_that_failed_three_times(redis_url
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         entry = client.hgetall(f"{prefix}:circuit:aivvm|gpt-4")  # an HTTP error counts for its model
         assert int(entry["failures"]) == 3 and float(entry["opened_until"]) > time.time()
-        time.sleep(max(2.0, SYNC * 10))  # ample time for both workers' sync threads to bring the open circuit
+        wait_for_syncs(client, prefix, worker_pids(tmp_path / "serve.log", 2))
         for _ in range(10):
             status, body = post(f"{base}/v1/chat/completions", chat)
             assert status == 503, body
