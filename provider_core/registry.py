@@ -20,7 +20,6 @@ once, lazily, at the first query; a plugin that fails never stops the others.
 
 from __future__ import annotations
 
-import gc
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +29,7 @@ from .contract import validate_provider
 from .describe import describe as describe_provider
 from .errors import DuplicateProviderWarning, ProviderNotFound, summary
 from .hookcalls import HookCalls
-from .loader import PluginLoader
+from .loader import PluginLoader, collection_paused
 from .plugins import PluginInfo
 from .routing import Router, index_by_model
 from .settings import RoutingSettings
@@ -136,19 +135,13 @@ class Registry:
             if self._state != "new":
                 return self  # loaded, or a plugin of this very thread querying while it loads
             self._state = "loading"
-            collecting = gc.isenabled()
-            # Loading imports the plugin manager and the plugins and registers them: objects
-            # that live as long as the registry, so collecting meanwhile is wasted work (a dozen
-            # young-generation collections, about 2 ms of a CLI start, bench "CLI cold start").
-            gc.disable()
             try:
-                if self._builtins:
-                    self._add_builtins()
-                if self._entry_points:
-                    self._built()[2].load_entry_points()
+                with collection_paused():
+                    if self._builtins:
+                        self._add_builtins()
+                    if self._entry_points:
+                        self._built()[2].load_entry_points()
             finally:
-                if collecting:
-                    gc.enable()
                 self._state = "loaded"
                 self._changed()
         return self
@@ -314,8 +307,7 @@ class Registry:
         return self.hooks.is_working(provider, model)
 
     def status_reason(self, provider: type, model: str | None = None) -> str | None:
-        """Why ``provider`` (for ``model``) is not working now, as routing says it; ``None``
-        while it works."""
+        """Why ``provider`` (for ``model``) is not working now, as routing says; else ``None``."""
         return None if self.hooks.is_working(provider, model) else self.router.not_working_reason(provider, model)
 
     def providers(
