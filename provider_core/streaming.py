@@ -113,6 +113,8 @@ def json_loads(text: str | bytes) -> Any:
             value, end = json.loads(text), len(text)
         if end != len(text) and text[end:].strip(" \t\n\r"):
             value = json.loads(text)  # raises "Extra data"
+        if "\\u" not in text:
+            return value  # the usual event, no escape at all: 970 -> 870 ns per Anthropic text delta
     else:
         value = json.loads(text)
     markers = _MARKERS_BYTES if isinstance(text, bytes) else _MARKERS
