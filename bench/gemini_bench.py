@@ -154,9 +154,8 @@ def _throughput_row(big: Samples, blocks: int, piece: int, cfg: Config) -> Row:
             "alternating rounds; server in its own process; every client keeps its connection alive; the text "
             "is checked to the character on every side, the library's usage and finish reason too.",
             "the core's reader: `stream_post` + `iter_text` + one `SSEParser` fed the text as it arrives + "
-            "`json_loads`, the text picked out; nothing of the plugin or of `Completion`. (The plugin feeds the "
-            "parser Google's `\\r\\n` line ends as `\\n`, the parser's faster path, so it can beat this side when "
-            "frames are small.)",
+            "`json_loads`, the text picked out; nothing of the plugin or of `Completion`. (Both read a frame that "
+            "is one HTTP chunk with the parser's whole-event path, Google's `\\r\\n` line ends included.)",
             f"client CPU per reply: by hand {big.cpu_median('by hand'):.3f} s, the core's reader "
             f"{big.cpu_median('core reader'):.3f} s, library {big.cpu_median('library'):.3f} s (CPU ratio "
             f"{big.cpu_ratio('by hand', 'library'):.3f}x).",

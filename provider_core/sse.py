@@ -51,6 +51,10 @@ class SSEEvent(NamedTuple):
         return json_loads(self.data)
 
 
+#: ``SSEEvent(...)`` without its Python ``__new__`` (half the cost of making one event).
+_new_event = tuple.__new__
+
+
 class SSEParser:
     """Feed text with :meth:`feed`; call :meth:`close` at the end of the stream."""
 
@@ -83,6 +87,28 @@ class SSEParser:
             self._skip_lf = False
             if text.startswith("\n"):
                 text = text[1:]
+        if not (self._partial or self._seen_field):
+            # The usual chunk is exactly one whole event, as servers flush them: one "data:"
+            # line (OpenAI-compatible, Gemini), or an "event:" line and a "data:" line
+            # (Anthropic). Read here with a few bounded searches and one slice: no split
+            # into lines, no replacing Gemini's "\r\n", no list per line: 2.0 -> 1.0 us per
+            # Gemini frame (bench: the Gemini 64-character row 0.83x -> 0.97x of requests).
+            # Anything else (a comment, an id, several lines or events) takes the general way.
+            if text.endswith("\r\n\r\n"):
+                end = len(text) - 4
+            elif text.endswith("\n\n"):
+                end = len(text) - 2
+            else:
+                end = -1
+            if end > 0 and text.find("\r", 0, end) < 0:  # (a lone "\r" ends a line too)
+                start, event = 0, "message"
+                if text.startswith("event:"):
+                    start = text.find("\n", 0, end) + 1
+                    if start:
+                        event = text[7 if text[6:7] == " " else 6 : start - 1] or "message"
+                if text.startswith("data:", start) and text.find("\n", start, end) < 0:
+                    start += 6 if text[start + 5] == " " else 5  # (end > start + 5: no IndexError)
+                    return [_new_event(SSEEvent, (text[start:end], event, self._id, self._retry))]
         events: list[SSEEvent] = []
         if "\r" in text and not text.endswith("\r"):  # "\r\n" line ends (Google's): as "\n" when no lone "\r"
             plain = text.replace("\r\n", "\n")

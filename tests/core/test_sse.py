@@ -178,3 +178,24 @@ def test_any_text_parses_the_same_whole_or_split(text: str, data: st.DataObject)
     raw = text.encode("utf-8")
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=20))
     assert parse_bytes(raw, cuts) == parse(text)
+
+
+_HEAD = st.sampled_from(
+    ["data:", "data: ", "data:  ", "event: e\ndata: ", "event:\ndata:", "event: e\r\ndata: ", ":c\n", ""]
+)
+_TAIL = st.sampled_from(["\n\n", "\r\n\r\n", "\r\n\n", "\n\r\n", "\r\r", "\n", "\n\n\n", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_HEAD, st.lists(_NOISE, max_size=6).map("".join), _TAIL).map("".join), max_size=8))
+def test_chunks_that_are_whole_events_parse_as_one_character_at_a_time(chunks: list[str]):
+    """Servers flush one whole event per chunk; the parser reads such a chunk its own way
+    (with the ``event:`` line of a named event), which must not change what it gives."""
+    assert parse(*chunks) == parse(*"".join(chunks))
+
+
+def test_whole_event_chunks():
+    assert parse("data: a\r\n\r\n", "event: e\ndata:b\n\n", "event:\ndata: c\n\n", "data: x\rdata: y\n\n") == (
+        [SSEEvent("a"), SSEEvent("b", "e"), SSEEvent("c"), SSEEvent("x\ny")],
+        False,
+    )

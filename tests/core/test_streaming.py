@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provider_core.streaming import Utf8StreamDecoder, iter_text
+from provider_core.streaming import Utf8StreamDecoder, iter_text, json_loads
 
 
 @st.composite
@@ -102,3 +102,10 @@ def test_decoder_object_reports_pending_bytes():
     assert decoder.decode(b"\xac!") == "€!"
     assert decoder.pending == 0
     assert decoder.decode(b"\xf0") == "" and decoder.flush() == "\ufffd"
+
+
+def test_json_loads_replaces_lone_surrogate_escapes_in_text_and_bytes():
+    for raw in ('{"a\\ud800": ["x\\uDC00y", "\\u00e9"]}', b'{"a\\ud800": ["x\\uDC00y", "\\u00e9"]}'):
+        assert json_loads(raw) == {"a\ufffd": ["x\ufffdy", "\u00e9"]}
+    assert json_loads('{"t": "caf\\u00e9 \\ud83d\\ude00"}') == {"t": "caf\u00e9 \U0001f600"}  # a pair is kept
+    assert json_loads('{"t": "plain"} \n') == {"t": "plain"}

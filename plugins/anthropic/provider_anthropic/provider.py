@@ -64,7 +64,8 @@ class Anthropic(AbstractProvider):
         ``tool_choice``, ``response_format``, ``max_tokens``, ``temperature``, ``top_p``,
         ``stop``, ``seed`` (dropped), ``api_key`` (a ``SecretStr`` or ``str``), ``base_url``,
         ``timeout`` (seconds or a (connect, read) pair), ``proxy``; others are ignored."""
-        return _complete(cls, model, messages, stream, kwargs)
+        # the generator that reads the reply is the one returned: no delegating layer per event
+        return (_stream if stream else _once)(cls, model, messages, kwargs)
 
 
 def _valid_base(url: Any, where: str) -> str:
@@ -114,9 +115,11 @@ def _target(cls: type[Anthropic], options: Mapping[str, Any]) -> tuple[str, Any]
     return base, key
 
 
-def _complete(
+def _request(
     cls: type[Anthropic], model: str, messages: Messages, stream: bool, options: dict[str, Any]
-) -> Iterator[Any]:
+) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    """``(url, the transport's keywords, the secrets to keep out of error texts)`` of one call
+    (run at the reply's first ``next()``: nothing is checked or sent before)."""
     from provider_core.secrets import secret_values
 
     from .request import build_body
@@ -133,19 +136,15 @@ def _complete(
         "proxy": options.get("proxy"),
         "parse_error": parse_error_body,
     }
-    secrets = secret_values(headers=headers)
-    url = f"{base}/v1/messages"
-    if stream:
-        yield from _stream(cls, url, request, secrets)
-    else:
-        yield from _once(cls, url, request, secrets)
+    return f"{base}/v1/messages", request, secret_values(headers=headers)
 
 
-def _once(cls: type[Anthropic], url: str, request: dict[str, Any], secrets: tuple[str, ...]) -> Iterator[Any]:
+def _once(cls: type[Anthropic], model: str, messages: Messages, options: dict[str, Any]) -> Iterator[Any]:
     from provider_core.transport import request_json
 
     from .replies import reply_events
 
+    url, request, secrets = _request(cls, model, messages, False, options)
     payload = request_json(cls.name, "POST", url, **request)
     try:
         items = reply_events(payload, provider=cls.name, secrets=secrets)
@@ -154,34 +153,39 @@ def _once(cls: type[Anthropic], url: str, request: dict[str, Any], secrets: tupl
     yield from items
 
 
-def _stream(cls: type[Anthropic], url: str, request: dict[str, Any], secrets: tuple[str, ...]) -> Iterator[Any]:
+def _stream(cls: type[Anthropic], model: str, messages: Messages, options: dict[str, Any]) -> Iterator[Any]:
     from provider_core.errors import StreamInterrupted
     from provider_core.streaming import drain, iter_text
     from provider_core.transport import stream_post
 
     from .replies import StreamReader
 
+    url, request, secrets = _request(cls, model, messages, True, options)
     texts = iter_text(stream_post(cls.name, url, **request))
     parser = SSEParser()
     reader = StreamReader(provider=cls.name, secrets=secrets)
-    feed, read, next_text = parser.feed, reader.event, texts.__next__  # bound once: the loop runs per event
+    feed, read = parser.feed, reader.event  # bound once: the loop runs per event
     try:
-        while not reader.done:
-            try:
-                text = next_text()
-            except StopIteration:
-                break
-            except StreamInterrupted as exc:  # the connection broke: say what had arrived
-                raise _broken(cls, reader, exc) from None
-            for event in feed(text):
-                got = read(event.event, event.data)
-                if type(got) is str:  # a text delta: most events
-                    yield got
+        try:
+            # a for loop, not next() in a while loop: a call less per chunk (bench: the
+            # 16-character row)
+            for text in texts:
+                for event in feed(text):
+                    got = read(event.event, event.data)
+                    if type(got) is str:  # a text delta: most events
+                        yield got
+                        continue
+                    if got:
+                        yield from got
+                    if reader.done:
+                        break
+                else:
                     continue
-                if got:
-                    yield from got
-                if reader.done:
-                    break
+                break  # message_stop: the rest is drained below
+        except StreamInterrupted as exc:
+            if not exc.received_bytes:
+                raise  # the reader's own (an error event after some text): already complete
+            raise _broken(cls, reader, exc) from None  # the connection broke: say what had arrived
         if not reader.done:
             raise reader.cut_short(parser.close(), url)
         drain(texts)

@@ -92,7 +92,7 @@ class Exchange:
         try:
             try:
                 for text in texts:
-                    # Google ends lines with "\r\n": the core's parser reads them as "\n"
+                    # one frame per chunk, as Google flushes them: the parser's whole-event path, "\r\n" and all
                     for event in parser.feed(text):
                         # the hot path, inlined: decode, look for an error object, read the frame
                         try:
