@@ -80,7 +80,7 @@ class SlowWatch:
         self._since = 0.0
         self._turn = 0
         self._done = False
-        self._idle = True  # the thread waits with no deadline: only a notify wakes it
+        self._idle = False  # the thread waits with no deadline (only a notify wakes it); none yet
         self._thread: threading.Thread | None = None
 
     def loading(self, name: str | None) -> None:
