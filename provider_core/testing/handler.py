@@ -190,6 +190,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if index == len(chunks) - 1 and reply.hold is not None:
                 self._write(pending)
                 owner.hold(reply.hold, reply.hold_timeout)
+                request.hold_expired = not reply.hold.is_set()  # said before the rest is sent
                 if reply.gone_after_hold and self._client_closed(reply.hold_timeout):
                     raise ConnectionResetError("the client closed the connection")
             self._frame(pending, chunk, chunked)

@@ -26,6 +26,9 @@ class RecordedRequest:
     not JSON. ``connection`` numbers the TCP connections in the order the server accepted
     them (1, 2, ...): requests that share a number came over one kept-alive connection.
     ``outcome`` says how the reply ended (see :data:`OUTCOMES`); ``done`` is set then.
+    ``hold_expired`` is set when the reply's :attr:`~provider_core.testing.reply.Reply.hold`
+    ended by its timeout rather than its event, before the rest of the body is sent: a
+    client that had to wait for the end of the reply sees it already true.
     """
 
     method: str
@@ -37,6 +40,7 @@ class RecordedRequest:
     client: tuple[str, int]
     outcome: str = "pending"
     body_bytes_sent: int = 0
+    hold_expired: bool = False
     done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property

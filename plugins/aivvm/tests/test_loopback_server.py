@@ -193,3 +193,19 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_hold_that_times_out_is_recorded_before_the_rest_is_sent() -> None:
+    """The contract suite tells a provider that waits for the whole reply by this flag: it
+    must be true by the time such a client has the end of the body (``done`` may come a
+    moment later, which raced under load)."""
+    gate = threading.Event()  # never set: the hold ends by its timeout
+    with LoopbackServer() as server:
+        server.enqueue(Reply(body=["first ", "last"], hold=gate, hold_timeout=0.01))
+        data = raw_exchange(server, simple_get())
+        assert data.endswith(b"0\r\n\r\n") and server.requests[0].hold_expired
+        opened = threading.Event()
+        opened.set()
+        server.enqueue(Reply(body=["first ", "last"], hold=opened, hold_timeout=30))
+        raw_exchange(server, simple_get())
+        assert not server.requests[1].hold_expired
