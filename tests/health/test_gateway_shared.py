@@ -69,21 +69,26 @@ def worker_pids(log, count: int) -> list[int]:
 
 
 def wait_for_syncs(client, prefix: str, pids: list[int]) -> None:
-    """Return once every worker in ``pids`` has reloaded its circuits from Redis twice after
-    this call began: the first reload may have started before the circuit opened, the second
-    began after the first was installed. The gate is Redis's own command stream (MONITOR),
-    in which a marker of ours orders "after"; the workers' connections are told apart by
-    their names (``CLIENT SETNAME`` provider-core-breaker-<pid>)."""
+    """Return once every worker in ``pids`` that has its circuits from Redis has reloaded
+    them twice after this call began: the first reload may have started before the circuit
+    opened, the second began after the first was installed. A worker with no connection to
+    Redis yet has not loaded its circuits at all; it loads them at its first request, after
+    the circuit opened. The gate is Redis's own command stream (MONITOR), in which a marker
+    of ours orders "after"; the workers' connections are told apart by their names
+    (``CLIENT SETNAME`` provider-core-breaker-<pid>)."""
     fetch = hashlib.sha1(FETCH.encode()).hexdigest()
     index = f"{prefix}:circuit-index"
     marker = f"gate-{uuid.uuid4().hex}"
-    names = {f"provider-core-breaker-{pid}": 0 for pid in pids}
-    owners: dict[str, str] = {}  # connection address -> client name
     deadline = time.monotonic() + 60
     with client.monitor() as monitor:
         client.echo(marker)
+        owners = {c["addr"]: c["name"] for c in client.client_list()}  # connection -> name
+        names = {f"provider-core-breaker-{pid}": 0 for pid in pids}
+        names = {name: 0 for name in names if name in owners.values()}  # those connected now
         after = False
         for event in monitor.listen():
+            if min(names.values(), default=2) >= 2:
+                return
             if time.monotonic() > deadline:
                 pytest.fail(f"timed out waiting for the workers' reloads: {names}")
             command = event["command"]
@@ -98,8 +103,6 @@ def wait_for_syncs(client, prefix: str, pids: list[int]) -> None:
             name = owners.get(address, "")
             if name in names:
                 names[name] += 1
-                if min(names.values()) >= 2:
-                    return
 
 
 def test_every_gateway_worker_skips_a_provider_that_failed_three_times(redis_url, aivvm_server, tmp_path):
