@@ -32,7 +32,6 @@ __all__ = ["cache_name", "read_table", "read_tables"]
 
 FORMAT = 2
 SETTLE_NS = 2_000_000_000
-_ABSENT = object()
 #: keys whose values may be secrets (a header's value, a proxy URL's password)
 SENSITIVE_KEYS = frozenset({"headers", "proxy"})
 _URL_WITH_USER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
@@ -69,7 +68,7 @@ def read_tables(path: str, sections: tuple[str, ...]) -> dict[str, Any]:
     stamp = [os.path.abspath(path), list(sections), st.st_mtime_ns, st.st_size, st.st_ino]
     cache = os.path.join(cache_dir(), cache_name(sections))
     cached = _cached(cache, stamp)
-    if isinstance(cached, dict):
+    if cached is not None:
         return cached
     parsed = _parse(path)
     tables = {section: parsed.get(section) for section in sections}
@@ -83,15 +82,17 @@ def read_table(path: str, section: str) -> Any:
     return read_tables(path, (section,))[section]
 
 
-def _cached(cache: str, stamp: list[Any]) -> Any:
+def _cached(cache: str, stamp: list[Any]) -> dict[str, Any] | None:
+    """The tables cached for ``stamp``, or ``None`` (no cache, another file or version)."""
     try:
         with open(cache, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError):
-        return _ABSENT
+        return None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("stamp") != stamp:
-        return _ABSENT
-    return data.get("tables")
+        return None
+    tables = data.get("tables")
+    return tables if isinstance(tables, dict) else None
 
 
 def _store(cache: str, stamp: list[Any], tables: dict[str, Any]) -> None:
