@@ -140,7 +140,9 @@ def test_every_gateway_worker_skips_a_provider_that_failed_three_times(redis_url
             status, body = post(f"{base}/v1/chat/completions", chat)
             assert status >= 500 and "503" in body["error"]["message"], body
         assert len(aivvm_server.requests) == 3
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        # a read timeout: MONITOR waits for Redis's next command, and a silent stream (the
+        # workers gone) must fail the wait below, not hang it
+        client = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=30)
         entry = client.hgetall(f"{prefix}:circuit:aivvm|gpt-4")  # an HTTP error counts for its model
         assert int(entry["failures"]) == 3 and float(entry["opened_until"]) > time.time()
         wait_for_syncs(client, prefix, worker_pids(tmp_path / "serve.log", 2))
