@@ -51,9 +51,11 @@ def test_plugins_loading_in_time_do_not_wake_the_watcher(monkeypatch):
             notified.append(n)
             super().notify(n)
 
-    monkeypatch.setattr("provider_core.isolation.threading.Condition", Counting)
     warned = Warnings()
-    with SlowWatch(3600.0, warned) as watch:
+    with monkeypatch.context() as patch:  # only the watch's own condition counts (not the thread's)
+        patch.setattr(threading, "Condition", Counting)
+        watch = SlowWatch(3600.0, warned)
+    with watch:
         for number in range(100):
             watch.loading(f"plugin-{number}")
         watch.loading(None)
