@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .userdirs import cache_dir
+from .userdirs import cache_file
 
 __all__ = ["ENV_SWITCH", "MAX_FILES", "SETTLE_SECONDS", "enabled", "load", "store"]
 
@@ -39,7 +39,8 @@ ENV_SWITCH = "PROVIDER_CORE_ENTRY_POINT_CACHE"
 FORMAT = 1
 MAX_FILES = 32
 SETTLE_SECONDS = 2.0
-PREFIX = "entry-points-"
+STEM = "entry-points"
+PREFIX = STEM + "-"
 
 Record = list[Any]  # [name, value, distribution or None, version or None]
 
@@ -61,19 +62,10 @@ def _fingerprint(paths: Sequence[str]) -> list[list[Any]]:
     return found
 
 
-def _hash(text: str) -> int:
-    """32-bit FNV-1a of ``text`` (stable across processes, unlike ``hash()``; no zlib or
-    hashlib import for one short string). Files that collide are told apart by their content."""
-    value = 0x811C9DC5
-    for byte in text.encode("utf-8", "surrogatepass"):
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
 def _file(group: str, paths: Sequence[str]) -> str:
     relative = any(not os.path.isabs(entry) for entry in paths)  # '' is the working directory
     key = "\0".join([group, sys.implementation.cache_tag or "", os.getcwd() if relative else "", *paths])
-    return os.path.join(cache_dir(), f"{PREFIX}{_hash(key):08x}.json")
+    return cache_file(STEM, key)  # files that collide are told apart by their content
 
 
 def load(group: str, paths: Sequence[str] | None = None) -> list[Record] | None:

@@ -14,7 +14,6 @@ numbers are checked without it.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Mapping
@@ -114,8 +113,14 @@ def _structured(name: str, value: Any, errors: list[tuple[str, str]]) -> None:
             errors.append((f"{name}{loc}", err["msg"]))
 
 
+_INFINITY = float("inf")
+
+
 def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    """A finite int or float, not a bool. Compared, not ``math.isfinite``: that raises
+    ``OverflowError`` for an int too large for a float (and loading ``math`` was a part of
+    every start)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and -_INFINITY < value < _INFINITY
 
 
 def validate_options(options: Mapping[str, Any]) -> None:

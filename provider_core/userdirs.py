@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-__all__ = ["APP_NAME", "ENV_CACHE_DIR", "cache_dir", "config_dir"]
+__all__ = ["APP_NAME", "ENV_CACHE_DIR", "cache_dir", "cache_file", "config_dir"]
 
 APP_NAME = "provider-core"
 ENV_CACHE_DIR = "PROVIDER_CORE_CACHE_DIR"
@@ -54,6 +54,20 @@ def cache_dir(environ: Mapping[str, str] | None = None, platform: str | None = N
     if platform == "darwin":
         return _home("Library", "Caches", APP_NAME)
     return _xdg(env, "XDG_CACHE_HOME", ".cache")
+
+
+def cache_file(stem: str, key: str, environ: Mapping[str, str] | None = None) -> str:
+    """The path of ``<stem>-XXXXXXXX.json`` in the user cache directory, ``XXXXXXXX`` a digest
+    of ``key`` that is the same in every process (``hash()`` is not): one file per key, for
+    a cache of what ``key`` names (a ``sys.path``, a user directory and interpreter...).
+
+    The digest is 32 bits (FNV-1a), a name and not a secret: a cache file must also hold
+    its key and be checked against it when read, so that two keys with one name only cost
+    a miss. Computing it imports nothing (no ``zlib`` or ``hashlib`` load at start-up)."""
+    value = 0x811C9DC5
+    for byte in key.encode("utf-8", "surrogatepass"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return os.path.join(cache_dir(environ), f"{stem}-{value:08x}.json")
 
 
 def config_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> str:

@@ -21,23 +21,37 @@ A mistyped command gets the closest ones suggested (``provders``: did you mean
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import warnings
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, NoReturn
 
 from ..errors import ProviderError
 from ..version import __version__
-from . import chat, check, install, models, plugins, probe, providers, refresh, route, serve, uninstall
 from .output import CLIError, json_error, report_error, show_warning
 
-__all__ = ["COMMANDS", "CLIError", "build_parser", "main", "run"]
+__all__ = ["COMMANDS", "CLIError", "build_parser", "command_module", "main", "run"]
 
-#: The commands, in the order ``--help`` lists them; each module has ``add_parser(subparsers)``
-#: and ``run(args, out)``. Every CLI start imports all of them, so a command module imports
-#: the library it drives inside ``run`` (bench/RESULTS.md, "CLI cold start", says what that
-#: saves), and its module level holds only what ``--help`` needs.
-COMMANDS = (providers, models, plugins, route, chat, check, probe, refresh, install, uninstall, serve)
+#: The commands, in the order ``--help`` lists them: each is the module
+#: ``provider_core.cli.<name>``, with ``add_parser(subparsers)`` and ``run(args, out)``.
+#: A run imports only its command's module (``--help`` imports them all), and a command
+#: module imports the library it drives inside ``run``: both keep every start from
+#: importing what it does not run (bench/RESULTS.md, "CLI cold start").
+COMMANDS = (
+    "providers",
+    "models",
+    "plugins",
+    "route",
+    "chat",
+    "check",
+    "probe",
+    "refresh",
+    "install",
+    "uninstall",
+    "serve",
+)
 
 
 class _UsageError(CLIError):
@@ -78,8 +92,9 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _command_names() -> list[str]:
-    return [command.__name__.rsplit(".", 1)[-1] for command in COMMANDS]
+def command_module(name: str) -> ModuleType:
+    """The module of the command ``name`` (one of :data:`COMMANDS`), imported."""
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def _check_command(argv: Sequence[str]) -> str | None:
@@ -87,7 +102,7 @@ def _check_command(argv: Sequence[str]) -> str | None:
     options take no value), or ``None``; an unknown one is a usage error naming the
     closest commands."""
     word = next((a for a in argv if not a.startswith("-")), None)
-    names = _command_names()
+    names = list(COMMANDS)
     if word is None or word in names:
         return word
     import difflib  # only on this error path
@@ -111,9 +126,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"provider-core {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        if command is None or module.__name__.rsplit(".", 1)[-1] == command:
-            module.add_parser(sub)
+    for name in COMMANDS if command is None else (command,):
+        command_module(name).add_parser(sub)
     for command_parser in sub.choices.values():  # --debug works after the command too
         command_parser.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal
 
 from ..records import Record
 
@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 CLOSED_STATE: CircuitState  # defined below
+
+_set = object.__setattr__  # a Record refuses setattr: its own __init__ writes the slots
 
 #: How much of a fault's description a circuit keeps (``last_error``), in characters.
 MAX_ERROR_CHARS = 300
@@ -198,13 +200,22 @@ def claim_trial(state: CircuitState, now: float, config: BreakerConfig) -> tuple
     return True, state.replace(trial_until=now + config.trial_timeout, changed=now)
 
 
-class Change(NamedTuple):
+class Change(Record):
     """What applying a :class:`Transition` did: the circuit ``old`` -> ``new``, and for a
-    ``claim`` whether the request may go (``granted``; always ``True`` for the others)."""
+    ``claim`` whether the request may go (``granted``; always ``True`` for the others).
 
+    Made twice per request, so it writes its own ``__init__`` (see :mod:`provider_core.records`)."""
+
+    _fields = ("old", "new", "granted")
+    __slots__ = _fields
     old: CircuitState
     new: CircuitState
-    granted: bool = True
+    granted: bool
+
+    def __init__(self, old: CircuitState, new: CircuitState, granted: bool = True) -> None:
+        _set(self, "old", old)
+        _set(self, "new", new)
+        _set(self, "granted", granted)
 
 
 Kind = Literal["failure", "success", "claim", "reset"]

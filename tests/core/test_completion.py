@@ -64,6 +64,9 @@ def calls() -> Calls:
         (HELLO, {"temperature": 2.5}, "temperature"),
         (HELLO, {"temperature": -0.1}, "temperature"),
         (HELLO, {"temperature": float("nan")}, "temperature"),
+        (HELLO, {"temperature": float("inf")}, "temperature"),
+        (HELLO, {"temperature": 10**400}, "temperature"),  # too large for a float: still this error
+        (HELLO, {"top_p": -(10**400)}, "top_p"),
         (HELLO, {"temperature": "0.5"}, "temperature"),
         (HELLO, {"temperature": True}, "temperature"),
     ],

@@ -95,3 +95,46 @@ def test_importtime_parsing_sees_a_heavy_import(run_python, plugin_site):
     assert proc.returncode == 0, proc.stderr
     children = _importtime_children(proc.stderr, "provider_core.hookspecs")
     assert "pluggy" in children and "provider_core" in children
+
+
+LISTING = """
+import contextlib, io, json, sys
+WATCHED = {"urllib.parse", "ipaddress", "pathlib"}
+MACHINERY = {"importlib", "importlib._bootstrap", "_frozen_importlib", "_frozen_importlib_external"}
+importers = []
+
+def hook(event, args):
+    if event == "import" and args[0] in WATCHED:
+        frame = sys._getframe(1)
+        while frame and frame.f_globals.get("__name__") in MACHINERY:
+            frame = frame.f_back
+        importers.append([args[0], frame.f_globals.get("__name__") if frame else None])
+
+# Scanning the installed metadata (the entry-point cache is cold here) imports them as
+# importlib_metadata's: scan once, then forget them, so that any import by the listing shows.
+from provider_core.plugins import discover
+discover()
+for name in WATCHED:
+    sys.modules.pop(name, None)
+sys.addaudithook(hook)
+from provider_core.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main(["providers", "--json"])
+json.loads(out.getvalue())
+print(json.dumps({"code": code, "modules": sorted(sys.modules), "importers": importers}))
+"""
+
+
+def test_a_listing_imports_only_its_own_command_and_no_url_or_path_module(run_python):
+    """``providers --json`` (every plugin installed here loaded) imports the ``providers``
+    command's module and none of the other commands', and neither the core nor a plugin
+    imports what only a request needs: ``urllib.parse`` (with ``ipaddress``) or ``pathlib``
+    (bench/RESULTS.md, "CLI cold start")."""
+    proc = run_python(LISTING)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout.splitlines()[-1])
+    assert data["code"] == 0
+    commands = {m.rsplit(".", 1)[-1] for m in data["modules"] if m.startswith("provider_core.cli.")}
+    assert commands == {"providers", "output"}, commands
+    ours = [(module, by) for module, by in data["importers"] if (by or "").startswith("provider_")]
+    assert ours == [], ours

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import MappingProxyType
 
@@ -19,7 +20,7 @@ from provider_core.modelcache import (
     list_problem,
     with_cached_models,
 )
-from provider_core.userdirs import cache_dir, config_dir
+from provider_core.userdirs import cache_dir, cache_file, config_dir
 
 
 def test_entries_round_trip_and_updates_merge(tmp_path: Path):
@@ -138,3 +139,12 @@ def test_user_directories_follow_each_platform(monkeypatch: pytest.MonkeyPatch):
     assert cache_dir(env, "win32").replace("\\", "/") == "/c/AppData/Local/provider-core/Cache"
     assert config_dir(env, "win32").replace("\\", "/") == "/c/AppData/Local/provider-core"
     assert cache_dir({**env, "PROVIDER_CORE_CACHE_DIR": "/mine"}, "darwin") == "/mine"
+
+
+def test_a_cache_file_is_named_by_a_digest_every_process_agrees_on():
+    """32-bit FNV-1a of the key (the published test vector for "a"), not ``hash()``, which
+    changes with each process's hash seed; the directory is the cache directory."""
+    env = {"PROVIDER_CORE_CACHE_DIR": "/c"}
+    assert cache_file("entry-points", "a", env) == os.path.join("/c", "entry-points-e40c292c.json")
+    assert cache_file("llm-index", "", env) == os.path.join("/c", "llm-index-811c9dc5.json")
+    assert cache_file("x", "one", env) != cache_file("x", "two", env)

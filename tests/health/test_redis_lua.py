@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from provider_core.health import BreakerConfig, CircuitState
 from provider_core.health.backends import MemoryBackend
 from provider_core.health.redis_backend import RedisBackend
-from provider_core.health.state import CLOSED_STATE, claim_trial, record_failure, record_success
+from provider_core.health.state import CLOSED_STATE, Change, claim_trial, record_failure, record_success
 
 pytest.importorskip("redis", reason="redis-py is not installed (pip install 'provider-core[redis]')")
 
@@ -106,8 +106,8 @@ def test_the_lua_transitions_are_the_python_ones(pair, config, events):
         old = expected.get(key, CLOSED_STATE)
         granted, new = python_step(old, kind, now, config, error, retry_after)
         in_redis = backend_step(writer, kind, key, now, config, error, retry_after)
-        assert in_redis == (old, new, granted), (kind, key)
-        assert backend_step(memory, kind, key, now, config, error, retry_after) == (old, new, granted)
+        assert in_redis == Change(old, new, granted), (kind, key)
+        assert backend_step(memory, kind, key, now, config, error, retry_after) == Change(old, new, granted)
         if new.clean:
             expected.pop(key, None)
         else:

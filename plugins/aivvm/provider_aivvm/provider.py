@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from provider_core.errors import InvalidMessages
 from provider_core.provider import AbstractProvider, CreateResult, Messages
 from provider_core.records import Record
+
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
 
 __all__ = [
     "BASE_URL_ENV",
@@ -83,6 +85,16 @@ _SYSTEM = "system"
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 
 
+def _urlsplit(url: str) -> SplitResult:
+    """:func:`urllib.parse.urlsplit`, imported at the first use: every command's start
+    imports this module (the registry lists Aivvm), and ``urllib.parse`` with the
+    ``ipaddress`` module it brings costs about 2 ms of each (bench/RESULTS.md, "CLI cold
+    start"); no listing needs it."""
+    from urllib.parse import urlsplit as split
+
+    return split(url)
+
+
 def resolve_base_url(base_url: str | None = None) -> str:
     """The base URL to use: ``base_url`` if given, else ``$AIVVM_BASE_URL`` if set and not
     empty, else :data:`DEFAULT_BASE_URL`. Returned without a trailing slash.
@@ -99,7 +111,7 @@ def resolve_base_url(base_url: str | None = None) -> str:
             base_url = DEFAULT_BASE_URL
     if not isinstance(base_url, str):
         raise InvalidMessages([(where, f"must be a URL string, got {type(base_url).__name__}")], provider="Aivvm")
-    parts = urlsplit(base_url.strip())
+    parts = _urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidMessages(
             [(where, f"must be an absolute http:// or https:// URL, got {base_url!r}")], provider="Aivvm"
@@ -110,7 +122,7 @@ def resolve_base_url(base_url: str | None = None) -> str:
 
 
 def _origin(base_url: str) -> str:
-    parts = urlsplit(base_url)
+    parts = _urlsplit(base_url)
     netloc = parts.netloc.rsplit("@", 1)[-1]  # never the user name or password of the URL
     return f"{parts.scheme}://{netloc}"
 
@@ -152,7 +164,7 @@ def split_system(messages: Messages, system_message: str | None) -> tuple[str, l
 def _is_proxy_url(proxy: Any) -> bool:
     if not isinstance(proxy, str):
         return False
-    parts = urlsplit(proxy)
+    parts = _urlsplit(proxy)
     return parts.scheme in _PROXY_SCHEMES and bool(parts.hostname)
 
 

@@ -28,7 +28,6 @@ from typing import Any, ClassVar
 
 from provider_core.errors import InvalidMessages, ProviderConnectionError, ProviderError
 from provider_core.provider import AbstractProvider, Messages
-from provider_core.sse import SSEParser
 
 from .models import DEFAULT_MODEL, display_names
 from .wire import BASE_URL_VARIABLE, DEFAULT_BASE_URL, KEY_VARIABLE, NAME, auth_headers, parse_error_body
@@ -95,7 +94,8 @@ def configured(environ: Mapping[str, str]) -> type[Anthropic]:
         "__module__": __name__,
         "__doc__": Anthropic.__doc__,
         "name": NAME,
-        "url": safe_url(base),
+        # the default is known to be clean: no urllib.parse to load at every start for it
+        "url": base if base == DEFAULT_BASE_URL else safe_url(base),
         "working": reason is None,
         "status_reason": reason,
         "api_key": secret,
@@ -155,6 +155,7 @@ def _once(cls: type[Anthropic], model: str, messages: Messages, options: dict[st
 
 def _stream(cls: type[Anthropic], model: str, messages: Messages, options: dict[str, Any]) -> Iterator[Any]:
     from provider_core.errors import StreamInterrupted
+    from provider_core.sse import SSEParser
     from provider_core.streaming import drain, iter_text
     from provider_core.transport import stream_post
 

@@ -72,9 +72,10 @@ def describe_model(item: Any, plugin: str, extra_aliases: list[str]) -> ModelEnt
 def _configured_aliases(directory: Any, notes: list[str]) -> dict[str, list[str]]:
     """``aliases.json`` of llm's user directory, as model id -> aliases (llm adds them to
     each model it registers)."""
-    path = directory / "aliases.json"
+    path = os.path.join(directory, "aliases.json")
     try:
-        data = json.loads(path.read_text("utf-8"))
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
@@ -183,7 +184,7 @@ def main(request: Mapping[str, Any]) -> None:
     from .keys import read_key_store
 
     directory = user_dir()
-    existed = directory.exists()
+    existed = os.path.isdir(directory)
     read_key_store(directory)  # every stored key is now redacted from the error texts
     emit({"loading": "llm"})
     try:
@@ -194,7 +195,7 @@ def main(request: Mapping[str, Any]) -> None:
     index = collect(dict(request.get("exclude") or {}), lambda name: emit({"loading": name}))
     if not existed:  # llm's hooks create its directory; listing models leaves no trace
         try:
-            directory.rmdir()
+            os.rmdir(directory)
         except OSError:
             pass  # not empty (or gone): not ours to remove
     emit({"index": _redacted(index, os.environ)})

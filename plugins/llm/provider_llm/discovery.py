@@ -20,7 +20,6 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 from provider_core import epcache
@@ -150,7 +149,7 @@ def _installed(environ: Mapping[str, str]) -> tuple[str | None, list[list[str | 
     return version, plugins
 
 
-def index_key(directory: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def index_key(directory: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The key the index was built for (JSON-ready): equal keys mean the index still holds."""
     env = os.environ if environ is None else environ
     version, plugins = _installed(env)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 __all__ = ["Index", "ModelEntry", "PluginEntry", "read_index", "write_index"]
@@ -125,23 +124,25 @@ class Index(NamedTuple):
         )
 
 
-def read_index(path: Path) -> Index | None:
+def read_index(path: str | os.PathLike[str]) -> Index | None:
     """The index stored at ``path``, or ``None`` when there is none that can be read."""
     try:
-        data = json.loads(path.read_text("utf-8"))
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
         return Index.from_dict(data)
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
-def write_index(path: Path, index: Index) -> None:
+def write_index(path: str | os.PathLike[str], index: Index) -> None:
     """Store ``index`` at ``path``, replacing the file atomically; best effort (a cache
     that cannot be written only costs the next process a rebuild)."""
     import tempfile
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".llm-index-", dir=path.parent)
+        directory = os.path.dirname(os.fspath(path)) or "."
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".llm-index-", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(index.to_dict(), handle)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from provider_core.records import Record
@@ -68,13 +67,14 @@ class KeyStore(Record):
         return not entry.needs_key_now or self.key_for(entry) is not None
 
 
-def read_key_store(directory: Path, environ: Mapping[str, str] | None = None) -> KeyStore:
+def read_key_store(directory: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> KeyStore:
     """Read ``keys.json`` from llm's user directory ``directory`` (missing: no stored keys;
     unreadable: none either, and ``problem`` says why, without any of its content)."""
     env = os.environ if environ is None else environ
-    path = directory / KEYS_FILE
+    path = os.path.join(directory, KEYS_FILE)
     try:
-        text = path.read_text("utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except FileNotFoundError:
         return KeyStore({}, env)
     except OSError as exc:

@@ -7,6 +7,10 @@ application directory for ``io.datasette.llm`` (``$XDG_CONFIG_HOME/io.datasette.
 on macOS, ``%APPDATA%\\io.datasette.llm`` on Windows). The same rule is followed here
 without importing llm or click, and without creating the directory (llm creates it at
 its first use).
+
+Paths are strings (``os.path``), not :class:`pathlib.Path`: every command's start runs the
+bridge's registration, and ``pathlib`` (with the modules it brings) was about a millisecond
+of it (bench/RESULTS.md, "CLI cold start").
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
-from zlib import crc32
 
 __all__ = [
     "ENV_LOAD_PLUGINS",
@@ -34,21 +36,21 @@ LLM_APP_DIR = "io.datasette.llm"
 _NOT_CONFIG_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal", "-journal")
 
 
-def user_dir(environ: Mapping[str, str] | None = None) -> Path:
+def user_dir(environ: Mapping[str, str] | None = None) -> str:
     """llm's user directory (see the module documentation); not created."""
     env = os.environ if environ is None else environ
     explicit = env.get(ENV_USER_PATH)
     if explicit:
-        return Path(explicit)
+        return explicit
     if sys.platform.startswith("win"):
-        return Path(env.get("APPDATA") or os.path.expanduser("~")) / LLM_APP_DIR
+        return os.path.join(env.get("APPDATA") or os.path.expanduser("~"), LLM_APP_DIR)
     if sys.platform == "darwin":
-        return Path(os.path.expanduser("~/Library/Application Support")) / LLM_APP_DIR
+        return os.path.join(os.path.expanduser("~/Library/Application Support"), LLM_APP_DIR)
     base = env.get("XDG_CONFIG_HOME", os.path.expanduser("~/.config"))
-    return Path(base) / LLM_APP_DIR
+    return os.path.join(base, LLM_APP_DIR)
 
 
-def config_files(directory: Path) -> list[tuple[str, int, int]]:
+def config_files(directory: str | os.PathLike[str]) -> list[tuple[str, int, int]]:
     """``(name, modification time in ns, size)`` of every regular file directly in llm's
     user directory except its databases, sorted by name: what, changed, changes the models
     llm's plugins register (``extra-openai-models.yaml``, ``aliases.json``, ``keys.json``,
@@ -71,14 +73,14 @@ def config_files(directory: Path) -> list[tuple[str, int, int]]:
     return sorted(found)
 
 
-def index_path(directory: Path) -> Path:
+def index_path(directory: str | os.PathLike[str]) -> str:
     """The index file for llm user directory ``directory`` as seen by this interpreter:
     ``llm-index-<digest>.json`` in provider-core's user cache directory
-    (:func:`provider_core.userdirs.cache_dir`: ``~/.cache/provider-core`` on Linux,
-    ``$XDG_CACHE_HOME`` and ``PROVIDER_CORE_CACHE_DIR`` honoured). One file per user directory and interpreter, so
-    two virtual environments or two ``LLM_USER_PATH`` values never overwrite each other's."""
-    from provider_core.userdirs import cache_dir
+    (:func:`provider_core.userdirs.cache_file`: ``~/.cache/provider-core`` on Linux,
+    ``$XDG_CACHE_HOME`` and ``PROVIDER_CORE_CACHE_DIR`` honoured). One file per user
+    directory and interpreter, so two virtual environments or two ``LLM_USER_PATH`` values
+    do not share one; were two to get one name, the key each index holds (checked when it
+    is read) would make that a rebuild, not a wrong index."""
+    from provider_core.userdirs import cache_file
 
-    where = f"{directory}\0{sys.prefix}\0{sys.executable}".encode()
-    digest = f"{crc32(where):08x}{crc32(where[::-1]):08x}"  # a name, not a secret: no hashlib to load
-    return Path(cache_dir()) / f"llm-index-{digest}.json"
+    return cache_file("llm-index", f"{os.fspath(directory)}\0{sys.prefix}\0{sys.executable}")
