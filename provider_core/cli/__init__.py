@@ -202,8 +202,12 @@ def _failed(
     return code
 
 
-def run() -> None:
-    """Console-script entry point.
+def run(*, collector_off: bool = False) -> None:
+    """Console-script entry point: run :func:`main` on ``sys.argv`` and exit with its code.
+
+    ``collector_off``: the caller (:mod:`provider_core.__main__`) turned the garbage
+    collector off before importing the CLI; it comes back on when the command's start-up
+    is over (:mod:`provider_core.cli.startup`).
 
     Before exiting it freezes the garbage collector's objects (:func:`gc.freeze`): they are
     all still alive, and the interpreter's collections at exit would walk every one of them
@@ -212,8 +216,12 @@ def run() -> None:
     ``atexit`` handlers run as usual; only cycles left by the command itself stay
     uncollected, and the process is ending.
     """
-    code = main()
     import gc
 
+    from . import startup
+
+    if collector_off:
+        startup.began()
+    code = main()
     gc.freeze()
     sys.exit(code)

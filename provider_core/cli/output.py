@@ -42,10 +42,16 @@ class CLIError(Exception):
 
 
 def registry() -> Registry:
-    """The process-wide registry (what every command reads)."""
+    """The process-wide registry (what every command reads). In the console script it is
+    loaded here, and that ends the start-up (:mod:`provider_core.cli.startup`)."""
     from ..defaults import get_registry
+    from . import startup
 
-    return get_registry()
+    found = get_registry()
+    if startup.in_progress():
+        found.load()
+        startup.ended()
+    return found
 
 
 def print_json(data: Any, out: TextIO) -> None:

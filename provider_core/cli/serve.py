@@ -15,6 +15,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from . import startup
 from .output import CLIError
 
 if TYPE_CHECKING:
@@ -335,6 +336,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     _raise_open_file_limit()
     _exit_cleanly_on_stop_signals()
     made = _metrics_directory() if config.metrics else None
+    startup.ended()  # a server runs for long: the collector back on (provider_core.cli.startup)
     try:
         _serve(uvicorn, args)
     finally:

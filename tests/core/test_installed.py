@@ -42,6 +42,6 @@ def test_the_package_data_and_entry_points_are_installed():
     assert (location / "py.typed").is_file()
     dist = distribution("provider-core")
     scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
-    assert scripts.get("provider-core") == "provider_core.cli:run"
+    assert scripts.get("provider-core") == "provider_core.__main__:run"
     pytest_plugins = {ep.name: ep.value for ep in dist.entry_points if ep.group == "pytest11"}
     assert pytest_plugins.get("provider_core") == "provider_core.testing"
