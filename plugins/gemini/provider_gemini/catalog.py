@@ -11,8 +11,9 @@ The provider serves these models plus the ids of the live list (``GET /v1beta/mo
 not in this table gets the provider's flags.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: the named tuple below evaluates its fields'
+# annotations, and a string one (what that import makes of each) is compiled at every start
+# (bench/RESULTS.md, "CLI cold start").
 from typing import NamedTuple
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelInfo", "display_names"]

@@ -8,8 +8,9 @@ it needs; never a key. The file is JSON; one that cannot be read, or is of anoth
 format, counts as missing.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: named tuples evaluate their fields'
+# annotations, and a string one (what that import makes of each) is compiled: about
+# 0.4 ms of every start for this module's three (bench/RESULTS.md, "CLI cold start").
 import json
 import os
 from collections.abc import Mapping
@@ -52,7 +53,7 @@ class ModelEntry(NamedTuple):
         return bool(self.needs_key) and not self.key_preset
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ModelEntry:
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelEntry":
         values = dict(data)
         for name in ("aliases", "attachment_types"):
             values[name] = tuple(str(v) for v in values.get(name) or ())
@@ -109,7 +110,7 @@ class Index(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Index:
+    def from_dict(cls, data: Mapping[str, Any]) -> "Index":
         """Raises ``ValueError`` (or ``TypeError`` / ``KeyError``) for a malformed index."""
         key = data["key"]
         if not isinstance(key, Mapping):

@@ -19,8 +19,6 @@ refused before anything is sent (:mod:`provider_llm.request`), so routing falls 
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -39,7 +37,8 @@ NEEDS_KEY_SUFFIX = "-needs-key"
 PRIORITY = -1
 #: Sets of classes remembered (see :func:`make_providers`).
 MEMORY = 8
-_made: dict[tuple[str, frozenset[tuple[str, str]]], list[type]] = {}
+_NAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+_made: dict[tuple[Any, ...], list[type]] = {}
 
 
 class LlmProvider(AbstractProvider):
@@ -76,7 +75,7 @@ def _native_async(cls: type[LlmProvider], model: str, messages: Messages, stream
 def provider_name(plugin: str) -> str:
     """``llm-`` and the plugin's name, with anything but letters, digits, ``.``, ``_`` and
     ``-`` replaced by ``-`` (a provider name has no spaces)."""
-    return PREFIX + re.sub(r"[^A-Za-z0-9._-]", "-", plugin)
+    return PREFIX + "".join(ch if ch in _NAME_CHARACTERS else "-" for ch in plugin)
 
 
 def _class_name(name: str) -> str:
@@ -135,7 +134,7 @@ def make_providers(index: Index, keys: KeyStore) -> list[type]:
     documentation). A plugin that registered no model gets no provider. The same index and
     keys give the very same classes again (``provider-core check`` runs the hook twice)."""
     usable = frozenset((e.plugin, e.id) for e in index.models if keys.usable(e))
-    signature = (json.dumps(index.to_dict(), sort_keys=True), usable)
+    signature = (index.models, index.default_model, usable)  # all that _classes reads
     made = _made.get(signature)
     if made is None:
         made = _made[signature] = _classes(index, keys)

@@ -9,8 +9,9 @@ named last is left out, recorded as failed with what happened, and a new child b
 index without it. Each plugin is left out at most once, so rebuilding ends.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: the named tuple below evaluates its fields'
+# annotations, and a string one (what that import makes of each) is compiled at every start
+# (bench/RESULTS.md, "CLI cold start").
 import json
 import os
 import sys
