@@ -9,7 +9,6 @@ a table is reported, not only the first. :func:`check_fields` raises one
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +29,11 @@ class ConfigError(ValueError):
         super().__init__("; ".join(f"{key}: {why}" for key, why in self.problems))
 
 
+_INFINITY = float("inf")  # not math.inf: loading math is a part of every start with a config file
+
+
 def _seconds(value: Any, what: str = "") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < _INFINITY:
         raise ValueError(f"{what} must be a positive number of seconds, got {value!r}".lstrip())
     return float(value)
 
@@ -89,7 +91,7 @@ def _timeout(value: Any) -> Any:
 def _models_ttl(value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < _INFINITY:
         raise ValueError(f"must be a number of seconds, 0 or more, got {value!r}")
     return float(value)
 
