@@ -1,14 +1,17 @@
 """The console script's start-up runs without the garbage collector, and the command's own
-work with it (provider_core.cli.startup); ``main()`` leaves the collector alone."""
+work with it (provider_core.cli.startup); ``main()`` leaves the collector alone. And what a
+start-up writes: JSON output in one write."""
 
 from __future__ import annotations
 
 import gc
+import io
 import json
 
 import pytest
 
 from provider_core.cli import startup
+from provider_core.cli.output import print_json
 
 CONSOLE = """
 import atexit, gc, json, sys
@@ -86,3 +89,21 @@ def test_main_leaves_the_collector_alone(collector, capsys, default_registry):
     gc.disable()
     assert main(["providers", "--json"]) == 0
     assert not gc.isenabled() and gc.get_freeze_count() == 0
+
+
+class _CountingStream(io.StringIO):
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_json_output_is_one_write():
+    """An unbuffered stdout (PYTHONUNBUFFERED) makes every write a system call: the JSON
+    document of a hundred providers is written once, not token by token."""
+    stream = _CountingStream()
+    data = {"providers": [{"name": f"P{n}", "models": ["a", "b"], "working": True} for n in range(100)]}
+    print_json(data, stream)
+    assert stream.writes == 1
+    assert json.loads(stream.getvalue()) == data and stream.getvalue().endswith("}\n")
