@@ -34,7 +34,8 @@ FORMAT = 2
 SETTLE_NS = 2_000_000_000
 #: keys whose values may be secrets (a header's value, a proxy URL's password)
 SENSITIVE_KEYS = frozenset({"headers", "proxy"})
-_URL_WITH_USER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+#: a str pattern, compiled (and cached by re) at its first use: only a file being cached is scanned
+_URL_WITH_USER = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@"
 
 
 def _sensitive(value: Any) -> bool:
@@ -43,7 +44,7 @@ def _sensitive(value: Any) -> bool:
         return any(k in SENSITIVE_KEYS or _sensitive(v) for k, v in value.items())
     if isinstance(value, list):
         return any(_sensitive(v) for v in value)
-    return isinstance(value, str) and _URL_WITH_USER.match(value.strip()) is not None
+    return isinstance(value, str) and re.match(_URL_WITH_USER, value.strip()) is not None
 
 
 def _parse(path: str) -> dict[str, Any]:

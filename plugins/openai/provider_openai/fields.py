@@ -17,8 +17,16 @@ from provider_core.secrets import remember_url, safe_url
 
 __all__ = ["FIELDS", "ConfigError", "check_fields"]
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_ENV_CHARACTERS = _LETTERS | frozenset("0123456789")
+#: an HTTP token (RFC 9110); a str pattern, compiled (and cached by re) at its first use
+_HEADER_NAME = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+
+
+def _env_name(value: str) -> bool:
+    """``[A-Za-z_][A-Za-z0-9_]*``, checked without compiling a regular expression at every
+    start that reads a config file."""
+    return bool(value) and value[0] in _LETTERS and all(ch in _ENV_CHARACTERS for ch in value)
 
 
 class ConfigError(ValueError):
@@ -53,7 +61,7 @@ def _base_url(value: Any) -> str:
 
 
 def _api_key_env(value: Any) -> Any:
-    if value is not None and (not isinstance(value, str) or not _ENV_NAME.fullmatch(value)):
+    if value is not None and (not isinstance(value, str) or not _env_name(value)):
         raise ValueError(f"must be the name of an environment variable (like OPENAI_API_KEY), got {value!r}")
     return value
 
@@ -100,7 +108,7 @@ def _headers(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError("must be a table of header name = value")
     for name, text in value.items():
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        if not isinstance(name, str) or not re.fullmatch(_HEADER_NAME, name):
             raise ValueError(f"{name!r} is not a valid header name")
         if not isinstance(text, str) or "\r" in text or "\n" in text:
             raise ValueError(f"the value of {name!r} must be a one-line string")
