@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 from pathlib import Path
 
 import pytest
-from provider_openai.config import DEFAULT_BASE_URL, load_config
+from provider_openai.config import DEFAULT_BASE_URL, _valid_name, load_config
+from provider_openai.fields import _env_name
 from provider_openai.paths import config_path, has_configuration
 
 FULL = """
@@ -229,3 +232,19 @@ def test_user_and_password_in_a_base_url_are_not_displayed(write_config):
     path = write_config('[openai.endpoints.x]\nbase_url = "https://user:pw@gw.example/v1"\n')
     (endpoint,) = load_config({"PROVIDER_CORE_CONFIG": str(path)}).endpoints
     assert endpoint.display_url == "https://gw.example/v1"
+
+
+def test_endpoint_and_variable_names_follow_their_patterns():
+    """The names are checked with character sets (no regex compiled at every start); the
+    patterns they stand for, checked over every string of up to three characters drawn
+    from each class and its edges, and at the length limit."""
+    name = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+    env = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    alphabet = "aZ09_.-é $\n"
+    for n in range(4):
+        for chars in itertools.product(alphabet, repeat=n):
+            text = "".join(chars)
+            assert _valid_name(text) == bool(name.fullmatch(text)), text
+            assert _env_name(text) == bool(env.fullmatch(text)), text
+    for length in (63, 64, 65):
+        assert _valid_name("a" * length) == bool(name.fullmatch("a" * length))
