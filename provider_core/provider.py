@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 from .messages import ValidatedMessages, check_call
+from .secrets import safe_url
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -140,7 +141,7 @@ class AbstractProvider(ABC):
         """The static capability flags as a JSON-ready dict (used by ``providers --json``)."""
         return {
             "name": cls.name,
-            "url": cls.url,
+            "url": safe_url(cls.url),  # whatever a plugin put there, no credentials shown
             "working": cls.working,
             "supports_stream": cls.supports_stream,
             "supports_gpt_35_turbo": cls.supports_gpt_35_turbo,

@@ -249,7 +249,11 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def safe_url(url: str) -> str:
-    """``url`` without user name, password, query string or fragment: safe to show."""
+    """``url`` without user name, password, query string or fragment: safe to show. A URL
+    with no ``@``, ``?`` or ``#`` has none of them and is returned as it is, without
+    loading ``urllib.parse`` (every listing shows each provider's URL through here)."""
+    if "@" not in url and "?" not in url and "#" not in url:
+        return url
     from urllib.parse import urlsplit, urlunsplit
 
     try:

@@ -219,3 +219,19 @@ def test_cli_outputs_never_show_the_key(plugin_env: dict[str, str], servers: Any
     for result in runs:
         assert key not in result.stdout + result.stderr
     assert len(server.requests) == 3 and all(r.headers["authorization"] == f"Bearer {key}" for r in server.requests)
+
+
+def test_a_providers_url_is_shown_without_credentials() -> None:
+    """Whatever URL a plugin gives its class, a listing (``describe``: the CLI and the
+    gateway) shows it without user name, password, query or fragment; a URL without any of
+    them is shown as it is."""
+
+    class Careless(provider_for("https://bob:pw-in-the-url-123@api.example/v1?key=k-in-the-url-456", name="Careless")):  # type: ignore[misc]
+        pass
+
+    registry = Registry(load_entry_points=False)
+    registry.register(Careless)
+    shown = json.dumps(registry.describe(Careless))
+    assert "pw-in-the-url-123" not in shown and "k-in-the-url-456" not in shown
+    assert '"url": "https://api.example/v1"' in shown
+    assert safe_url("https://api.example/v1") == "https://api.example/v1"

@@ -94,8 +94,7 @@ def configured(environ: Mapping[str, str]) -> type[Anthropic]:
         "__module__": __name__,
         "__doc__": Anthropic.__doc__,
         "name": NAME,
-        # the default is known to be clean: no urllib.parse to load at every start for it
-        "url": base if base == DEFAULT_BASE_URL else safe_url(base),
+        "url": safe_url(base),
         "working": reason is None,
         "status_reason": reason,
         "api_key": secret,

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from provider_core.errors import InvalidMessages
 from provider_core.provider import AbstractProvider, CreateResult, Messages
+from provider_core.secrets import safe_url
 
 from .catalog import DEFAULT_MODEL, display_names
 
@@ -126,7 +127,8 @@ def configure(environ: Mapping[str, str]) -> type[Gemini]:
 
         attrs.update(api_key=SecretStr(environ[source].strip()), key_source=source)
     try:
-        attrs["base_url"] = attrs["url"] = normalize_base_url(environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+        attrs["base_url"] = normalize_base_url(environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+        attrs["url"] = safe_url(attrs["base_url"])  # shown and used as a cache key: no credentials
     except ValueError as exc:
         reason = f"{ENV_BASE_URL} {exc}"
     attrs.update(working=reason is None, status_reason=reason)

@@ -124,3 +124,15 @@ def test_fetch_models_errors():
             fetch_models(server.url, "k-12345")
     with pytest.raises(ProviderConnectionError):
         fetch_models(refused_url(), "k-12345")
+
+
+def test_a_password_in_the_base_url_is_not_shown():
+    """The class's ``url`` (shown by ``providers``, the gateway's /v1/providers, and a key of
+    the model catalog's cache file) has no user name or password; requests still use the
+    configured ``base_url`` as it is."""
+    cls = configure({"GEMINI_API_KEY": "k", "GEMINI_BASE_URL": "https://bob:hunter2secret@gem.example/v1beta"})
+    assert cls.url == "https://gem.example"
+    assert cls.base_url == "https://bob:hunter2secret@gem.example"
+    registry = Registry(load_entry_points=False)
+    registry.register(cls)
+    assert "hunter2secret" not in json.dumps(registry.describe(cls))
