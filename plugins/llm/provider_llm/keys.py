@@ -79,6 +79,8 @@ def read_key_store(directory: str | os.PathLike[str], environ: Mapping[str, str]
         return KeyStore({}, env)
     except OSError as exc:
         return KeyStore({}, env, f"{path}: cannot be read ({exc.strerror or type(exc).__name__})")
+    except UnicodeDecodeError:  # a problem of the file like the others, not a failed plugin
+        return KeyStore({}, env, f"{path}: not UTF-8 text")
     try:
         data = json.loads(text)
     except ValueError:

@@ -221,3 +221,12 @@ def test_an_unreadable_key_store(llm_home: Path) -> None:
     assert problems == [f"{llm_home / 'keys.json'}: not valid JSON"]
     info = Registry(load_entry_points=False).add_plugin(provider_llm, "llm")
     assert (info.providers, info.warnings) == (["llm-default"], problems)
+
+
+def test_a_key_store_that_is_not_utf8(llm_home: Path) -> None:
+    """Like invalid JSON: one warning naming the file (none of its bytes), and the models
+    still registered; before, the decoding error failed the whole plugin."""
+    (llm_home / "keys.json").write_bytes(b'{"openai": "sk-\xff\xfe"}')
+    classes, problems = provider_llm.load_providers()
+    assert [c.name for c in classes] == ["llm-default"]
+    assert problems == [f"{llm_home / 'keys.json'}: not UTF-8 text"]
