@@ -3,8 +3,8 @@
 A CLI process makes, while it starts, objects that live until it exits: the modules it
 imports, their classes and functions, the registry and its plugins. The cyclic garbage
 collector finds nothing to free among them, yet at its default thresholds it walks them
-again and again: about twenty collections, 3 to 4 ms of a ``provider-core providers``
-run on the machine bench/RESULTS.md was measured on ("CLI cold start").
+again and again: about twenty collections, 4 to 7 ms of a ``provider-core providers``
+run on the machine bench/RESULTS.md was measured on (timed with :data:`gc.callbacks`).
 
 So the console script (:mod:`provider_core.__main__`) turns the collector off before the
 CLI is imported, and :func:`began` records that. The start-up ends with the registry
