@@ -22,7 +22,7 @@ import gc
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ProviderContractError, summary
 from .isolation import InterruptWatch, SlowWatch, slow_seconds
@@ -30,6 +30,9 @@ from .modelcache import ModelEntry, Recording
 from .plugins import PluginInfo, discover, unknown_allowed
 from .secrets import redact_secrets
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .manager import PluginManager
 
 __all__ = ["Accept", "PluginLoader", "collection_paused"]
 
@@ -59,7 +62,7 @@ class PluginLoader:
 
     def __init__(
         self,
-        plugin_manager: Any,
+        plugin_manager: PluginManager,
         accept: Accept,
         warn: Callable[[str], None],
         environ: Mapping[str, str] | None = None,
@@ -150,9 +153,9 @@ class PluginLoader:
             info.errors.append(f"hook validation failed: {summary(exc)}")
             return
         self._status[info.name] = info.status
-        if not self._pm.get_hookcallers(plugin):  # this plugin implements no hook at all
+        if not self._pm.hook_names(info.name):  # this plugin implements no hook at all
             info.warnings.append("no provider_core hook implementations found")
-        self._register_providers(plugin, info, self._accept, interrupts)
+        self._register_providers(info, self._accept, interrupts)
 
     def rerun(self, name: str, accept: Accept) -> bool:
         """Run the ``register_providers`` hook of the plugin ``name`` again, handing its
@@ -165,15 +168,13 @@ class PluginLoader:
         info.providers.clear()
         info.errors.clear()
         info.warnings.clear()
-        if not self._pm.get_hookcallers(plugin):
+        if not self._pm.hook_names(name):
             info.warnings.append("no provider_core hook implementations found")
-        self._register_providers(plugin, info, accept)
+        self._register_providers(info, accept)
         return True
 
-    def _register_providers(
-        self, plugin: object, info: PluginInfo, accept: Accept, interrupts: InterruptWatch | None = None
-    ) -> None:
-        for impl in [impl for impl in self._pm.hook.register_providers.get_hookimpls() if impl.plugin is plugin]:
+    def _register_providers(self, info: PluginInfo, accept: Accept, interrupts: InterruptWatch | None = None) -> None:
+        for impl in self._pm.plugin_hookimpls(info.name, "register_providers"):
 
             def register(cls: type, *, _info: PluginInfo = info) -> type:
                 try:
