@@ -265,6 +265,18 @@ def _settled(*paths: Path) -> None:
     time.sleep(max(0.0, newest + SETTLE_SECONDS + 0.1 - time.time()))
 
 
+REGISTER = """import {modules}
+import sys
+from provider_core import hookspecs
+from provider_core.manager import PluginManager
+manager = PluginManager(hookspecs.PROJECT_NAME)
+manager.add_hookspecs(hookspecs)
+for name, module in list(sys.modules.items()):
+    if name.startswith("bench_plugin_"):
+        manager.register(module, name=name)
+"""
+
+
 def bench_many_plugins(cfg: Config) -> list[Row]:
     counts = sorted({cfg.plugin_count, *PLUGIN_TARGETS})
     with tempfile.TemporaryDirectory(prefix="bench-plugins-") as tmp:
@@ -279,13 +291,23 @@ def bench_many_plugins(cfg: Config) -> list[Row]:
             env = child_env({"PYTHONPATH": str(site), "PROVIDER_CORE_CACHE_DIR": str(cache)})
             check = _providers_json(set(names))
             sides[str(n)] = lambda env=env, check=check: run_process(cli, cwd=tmp, env=env, check_output=check)
+            # for scale: Python importing the same plugin modules, then registering them with
+            # the registry's plugin manager, and doing nothing else
+            modules = ", ".join(f"bench_plugin_{i:03d}" for i in range(1, n + 1))
+            imports = [_python(), "-c", f"import {modules}"]
+            sides[f"import {n}"] = lambda env=env, argv=imports: run_process(argv, cwd=tmp, env=env)
+            registers = [_python(), "-c", REGISTER.format(modules=modules)]
+            sides[f"register {n}"] = lambda env=env, argv=registers: run_process(argv, cwd=tmp, env=env)
         _settled(*sites.values())
         samples = alternate(sides, cfg.process_rounds)
     rows = []
     for n in counts:
         ratio = samples.ratio(str(n), "1")
         per = samples.difference(str(n), "1") / (n - 1)
+        per_import = samples.difference(f"import {n}", "import 1") / (n - 1)
+        per_register = samples.difference(f"register {n}", "register 1") / (n - 1)
         target = PLUGIN_TARGETS.get(n, 1.5)
+        allowed = (target - 1) * samples.median("1") / (n - 1)
         rows.append(
             Row(
                 f"start-up with {n} plugins",
@@ -296,7 +318,12 @@ def bench_many_plugins(cfg: Config) -> list[Row]:
                 ratio <= target,
                 [
                     f"{n} generated wheels, `pip install --no-deps --target`, on PYTHONPATH; every run checks "
-                    "that all are listed; the entry-point cache warm (one untimed start after the install)."
+                    "that all are listed; the entry-point cache warm (one untimed start after the install).",
+                    f"For scale, in the same rounds, per extra plugin: Python importing the plugins' modules "
+                    f"and nothing else (`python -c 'import bench_plugin_001, ...'`) {per_import * 1e3:.2f} ms; "
+                    f"importing them and registering each with the registry's plugin manager (pluggy's "
+                    f"`register`) {per_register * 1e3:.2f} ms; {target}x of this one-plugin start allows "
+                    f"{allowed * 1e3:.2f} ms in all.",
                 ],
             )
         )
