@@ -37,7 +37,10 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self, project_name: str) -> None:
         super().__init__(project_name)
         self._hooks_of: dict[str, tuple[str, ...]] = {}  # plugin name -> its hooks' names
-        self._parsed: list[tuple[str, dict[str, Any]]] | None = None  # during register only
+        # id(plugin) -> (attribute, options) of each implementation found, while it registers
+        # (keyed by plugin: registering in two threads at once, or one plugin's historic hook
+        # registering another, keeps each plugin's own)
+        self._parsing: dict[int, list[tuple[str, dict[str, Any]]]] = {}
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
         if isinstance(plugin, types.ModuleType):
@@ -45,16 +48,21 @@ class PluginManager(pluggy.PluginManager):
             if not issubclass(type(value), _HOOKABLE):  # type(): no attribute of the value is read
                 return None  # pluggy would find no hook here either: not a function, nor bound
         opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is not None and self._parsed is not None:
-            self._parsed.append((name, opts))  # pluggy fills in the options dict in place
+        if opts is not None:
+            parsed = self._parsing.get(id(plugin))
+            if parsed is not None:
+                parsed.append((name, opts))  # pluggy fills in the options dict in place
         return opts
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
-        parsed = self._parsed = []
+        key = id(plugin)
+        if key in self._parsing:  # registering already (in another thread): the first call keeps the record
+            return super().register(plugin, name)
+        parsed = self._parsing[key] = []
         try:
             plugin_name = super().register(plugin, name)
         finally:
-            self._parsed = None
+            del self._parsing[key]
         if plugin_name is not None:  # None: a blocked name, nothing registered
             self._hooks_of[plugin_name] = tuple(opts.get("specname") or attr for attr, opts in parsed)
         return plugin_name

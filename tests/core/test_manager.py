@@ -3,6 +3,8 @@ pluggy's own (slower, quadratic) answers, for every kind of plugin and hook opti
 
 from __future__ import annotations
 
+import sys
+import threading
 import types
 
 import pytest
@@ -117,3 +119,48 @@ def test_an_unknown_hook_is_named_too():
     manager.register(plugin, name="later")
     assert manager.hook_names("later") == ("not_yet_specified",)
     assert manager.plugin_hookimpls("later", "not_yet_specified")[0].plugin is plugin
+
+
+def test_plugins_registered_from_many_threads_at_once_each_keep_their_own_hooks():
+    manager = _manager()
+    plugins = {
+        f"t{n}": _plain(n) if n % 3 else _module(f"t{n}", register_aliases=hookimpl(lambda register: None))
+        for n in range(200)
+    }
+    names = list(plugins)
+    start = threading.Barrier(4)
+
+    def register(part: list[str]) -> None:
+        start.wait()
+        for name in part:
+            manager.register(plugins[name], name=name)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, inside pluggy's register too
+    try:
+        threads = [threading.Thread(target=register, args=(names[i::4],)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for name, plugin in plugins.items():
+        assert sorted(manager.hook_names(name)) == _hookcaller_names(manager, plugin), name
+
+
+def test_a_plugin_registered_by_another_plugins_historic_hook_keeps_its_own_hooks():
+    class Spec:
+        @hookspecs.hookspec(historic=True)
+        def loaded(self, manager):
+            """Called for every plugin, the ones registered later included."""
+
+    manager = _manager()
+    manager.add_hookspecs(Spec)
+    inner = _plain(1)
+    outer = _module("outer", loaded=hookimpl(lambda manager: manager.register(inner, name="inner")))
+    manager.hook.loaded.call_historic(kwargs={"manager": manager})
+    manager.register(outer, name="outer")
+    assert manager.get_plugin("inner") is inner
+    assert manager.hook_names("outer") == ("loaded",)
+    assert manager.hook_names("inner") == ("register_providers",)
