@@ -353,6 +353,15 @@ def test_a_base_url_given_per_call_never_receives_the_key(openai_server):
         list(cls.create_completion("demo", USER, True, base_url="file:///etc/passwd"))
 
 
+@pytest.mark.parametrize("base_url", ["ftp://bob:hunter2-secret@files.example/v1", b"https://bob:hunter2-secret@h/"])
+def test_a_refused_per_call_base_url_is_not_quoted_with_its_password(base_url):
+    cls = make("http://127.0.0.1:9/v1")
+    with pytest.raises(InvalidMessages) as info:
+        list(cls.create_completion("demo", USER, True, base_url=base_url))
+    assert "base_url" in str(info.value)
+    assert "hunter2" not in str(info.value) and "hunter2" not in repr(info.value.args)
+
+
 def test_invalid_messages_are_refused_before_sending_even_when_called_directly(openai_server):
     with pytest.raises(InvalidMessages):
         list(make(openai_server.url).create_completion("demo", [{"role": "robot", "content": "x"}], True))
