@@ -46,6 +46,7 @@ __all__ = [
     "SecretValues",
     "is_secret_name",
     "protect_options",
+    "quoted_url",
     "redact",
     "redact_secrets",
     "remember",
@@ -268,6 +269,13 @@ def safe_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def quoted_url(value: object) -> str:
+    """How a message that refuses a URL setting quotes the value: a string as
+    :func:`safe_url` shows it, in quotes; anything else by its type's name. A refused URL was
+    never sent, so its password was never remembered for redaction: it must not be quoted."""
+    return repr(safe_url(value)) if isinstance(value, str) else type(value).__name__
 
 
 def scrub(exc: BaseException, secrets: Iterable[str] = ()) -> BaseException:

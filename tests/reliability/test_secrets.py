@@ -23,6 +23,7 @@ from support import clean_env, run_cli
 
 from provider_core import (
     AbstractProvider,
+    InvalidMessages,
     NoProviderAvailable,
     ProviderError,
     ProviderHTTPError,
@@ -235,3 +236,42 @@ def test_a_providers_url_is_shown_without_credentials() -> None:
     assert "pw-in-the-url-123" not in shown and "k-in-the-url-456" not in shown
     assert '"url": "https://api.example/v1"' in shown
     assert safe_url("https://api.example/v1") == "https://api.example/v1"
+
+
+def test_a_refused_base_url_is_never_quoted_with_its_credentials(key: str) -> None:
+    """A base URL a plugin refuses (another scheme; a query where none may be) was never
+    sent, so its password was never remembered for redaction: the refusal must not quote
+    it. Through the environment (a listing's status reasons, `plugins`, a chat) and per
+    call, for every plugin of this repository that takes one."""
+    refused = f"ftp://bob:{key}@files.example/v1"
+    env = clean_env(
+        ANTHROPIC_BASE_URL=refused,
+        ANTHROPIC_API_KEY="sk-ant-placeholder-0000",
+        GEMINI_BASE_URL=refused,
+        GEMINI_API_KEY="gemini-placeholder-0000",
+        AIVVM_BASE_URL=f"https://h.example/api?key={key}",
+    )
+    runs = [
+        run_cli("providers", "--json", env=env),
+        run_cli("plugins", "--json", env=env),
+        run_cli("chat", "-p", "Aivvm", "-m", "gpt-4", "hi", env=env),
+    ]
+    assert [r.code for r in runs[:2]] == [0, 0] and runs[2].code != 0
+    reasons = {p["name"]: p.get("status_reason") or "" for p in json.loads(runs[0].stdout)["providers"]}
+    assert reasons["Anthropic"].startswith("ANTHROPIC_BASE_URL must be an http:// or https:// URL, got 'ftp://")
+    assert reasons["Gemini"].startswith("GEMINI_BASE_URL must be an http:// or https:// URL, got 'ftp://")
+    assert "AIVVM_BASE_URL: must not have a query or fragment" in runs[2].stderr
+    for result in runs:
+        assert key not in result.stdout + result.stderr
+
+    from provider_aivvm import Aivvm
+    from provider_anthropic import Anthropic
+    from provider_gemini.provider import configure
+
+    gemini = configure({"GEMINI_API_KEY": "gemini-placeholder-0000"})
+    for cls in (Aivvm, Anthropic, gemini):
+        model = next(iter(cls.models))
+        for base_url in (refused, refused.encode()):
+            with pytest.raises(InvalidMessages) as info:
+                list(cls.create_completion(model, MESSAGES, True, base_url=base_url, api_key="placeholder-0000"))
+            assert "base_url" in str(info.value) and key not in _everything(info.value), cls

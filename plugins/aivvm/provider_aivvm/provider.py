@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from provider_core.errors import InvalidMessages
 from provider_core.provider import AbstractProvider, CreateResult, Messages
 from provider_core.records import Record
+from provider_core.secrets import quoted_url
 
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
@@ -114,10 +115,12 @@ def resolve_base_url(base_url: str | None = None) -> str:
     parts = _urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidMessages(
-            [(where, f"must be an absolute http:// or https:// URL, got {base_url!r}")], provider="Aivvm"
+            [(where, f"must be an absolute http:// or https:// URL, got {quoted_url(base_url)}")], provider="Aivvm"
         )
     if parts.query or parts.fragment:
-        raise InvalidMessages([(where, f"must not have a query or fragment, got {base_url!r}")], provider="Aivvm")
+        raise InvalidMessages(
+            [(where, f"must not have a query or fragment, got one after {quoted_url(base_url)}")], provider="Aivvm"
+        )
     return base_url.strip().rstrip("/")
 
 

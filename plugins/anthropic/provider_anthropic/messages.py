@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from provider_core.errors import InvalidMessages
+from provider_core.secrets import safe_url
 
 __all__ = ["translate_messages"]
 
@@ -116,7 +117,7 @@ def _image(where: str, url: str) -> Block:
         if comma and encoding == "base64" and media_type and data:
             return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
         raise _Bad(where, "a data URL must look like data:image/png;base64,<data>")
-    raise _Bad(where, f"must be a data: or http(s) URL, got {url[:40]!r}")
+    raise _Bad(where, f"must be a data: or http(s) URL, got {safe_url(url)[:40]!r}")  # no password, if any
 
 
 def _tool_use(where: str, call: Mapping[str, Any]) -> Block:

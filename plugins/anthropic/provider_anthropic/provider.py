@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from provider_core.errors import InvalidMessages, ProviderConnectionError, ProviderError
 from provider_core.provider import AbstractProvider, Messages
+from provider_core.secrets import quoted_url
 
 from .models import DEFAULT_MODEL, display_names
 from .wire import BASE_URL_VARIABLE, DEFAULT_BASE_URL, KEY_VARIABLE, NAME, auth_headers, parse_error_body
@@ -69,7 +70,7 @@ class Anthropic(AbstractProvider):
 
 def _valid_base(url: Any, where: str) -> str:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise InvalidMessages([(where, f"must be an http:// or https:// URL, got {url!r}")])
+        raise InvalidMessages([(where, f"must be an http:// or https:// URL, got {quoted_url(url)}")])
     return url.rstrip("/")
 
 

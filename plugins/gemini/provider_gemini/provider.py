@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from provider_core.errors import InvalidMessages
 from provider_core.provider import AbstractProvider, CreateResult, Messages
-from provider_core.secrets import safe_url
+from provider_core.secrets import quoted_url, safe_url
 
 from .catalog import DEFAULT_MODEL, display_names
 
@@ -107,7 +107,7 @@ def normalize_base_url(value: Any) -> str:
     """``value`` without trailing slashes or a trailing ``/v1beta`` / ``/v1``; raises
     ``ValueError`` unless it is an http(s) URL."""
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        raise ValueError(f"must be an http:// or https:// URL, got {quoted_url(value)}")
     base = value.rstrip("/")
     for suffix in ("/v1beta", "/v1"):
         base = base.removesuffix(suffix)

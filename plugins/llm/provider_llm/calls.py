@@ -21,6 +21,7 @@ from typing import Any
 
 from provider_core.errors import EmptyResponse, InvalidMessages, ModelNotSupported, ProviderError
 from provider_core.events import Event
+from provider_core.secrets import quoted_url
 
 from .clients import Clients
 from .faults import MissingKey, interrupted, to_provider_error
@@ -67,7 +68,7 @@ def _elsewhere(registered: Any, base_url: Any, key: Any) -> Any:
     models only: those with an ``api_base``). The stored key is never sent there: only a
     key given for the call."""
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise InvalidMessages([("base_url", f"must be an http:// or https:// URL, got {base_url!r}")])
+        raise InvalidMessages([("base_url", f"must be an http:// or https:// URL, got {quoted_url(base_url)}")])
     if not hasattr(registered.primary, "api_base"):
         raise InvalidMessages([("base_url", "this llm model is not OpenAI-compatible (it has no api_base)")])
 

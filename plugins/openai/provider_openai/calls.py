@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from provider_core.errors import InvalidMessages, ProviderConnectionError, ProviderError, StreamInterrupted
 from provider_core.events import ToolCallDelta
 from provider_core.provider import CreateResult, Messages
-from provider_core.secrets import safe_url
+from provider_core.secrets import quoted_url
 from provider_core.sse import SSEEvent, SSEParser
 
 from .protocol import (
@@ -46,10 +46,8 @@ _NO_USAGE_OPTION: set[str] = set()
 def _base_url(endpoint: EndpointConfig, override: Any) -> str:
     if override is None or override == endpoint.base_url:
         return endpoint.base_url
-    if not isinstance(override, str):
-        raise InvalidMessages([("base_url", f"must be an http:// or https:// URL, got {type(override).__name__}")])
-    if not override.startswith(("http://", "https://")):  # shown without what may be a password
-        raise InvalidMessages([("base_url", f"must be an http:// or https:// URL, got {safe_url(override)!r}")])
+    if not isinstance(override, str) or not override.startswith(("http://", "https://")):
+        raise InvalidMessages([("base_url", f"must be an http:// or https:// URL, got {quoted_url(override)}")])
     return override.rstrip("/")
 
 
