@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .records import Record
+from .secrets import safe_url
 from .userdirs import cache_dir
 
 __all__ = [
@@ -85,8 +86,10 @@ def _is_time(value: Any) -> bool:
 
 
 def entry_key(name: str, url: str) -> str:
-    """The cache key of a provider: its name, lower-cased, and its ``url``."""
-    return f"{name.lower()} {url}"
+    """The cache key of a provider: its name, lower-cased, and its ``url`` as
+    :func:`~provider_core.secrets.safe_url` shows it (the key is written to disk: a plugin
+    that put a password in its ``url`` must not have it stored)."""
+    return f"{name.lower()} {safe_url(url)}"
 
 
 _recorder = threading.local()

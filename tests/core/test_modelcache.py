@@ -148,3 +148,16 @@ def test_a_cache_file_is_named_by_a_digest_every_process_agrees_on():
     assert cache_file("entry-points", "a", env) == os.path.join("/c", "entry-points-e40c292c.json")
     assert cache_file("llm-index", "", env) == os.path.join("/c", "llm-index-811c9dc5.json")
     assert cache_file("x", "one", env) != cache_file("x", "two", env)
+
+
+def test_a_url_with_credentials_is_keyed_and_stored_without_them(tmp_path: Path):
+    """The cache file is on disk: a plugin that put a password (or a secret query) in its
+    provider's ``url`` must not have it written there; lookups by the same URL still hit."""
+    url = "https://bob:pw-in-the-url-123@Api.Example/v1?key=k-in-the-url-456"
+    cache = ModelCache(str(tmp_path / FILE_NAME))
+    entry = ModelEntry(("a",), 1.0, None, 1.0)
+    assert entry_key("Careless", url) == "careless https://api.example/v1"
+    assert cache.update({entry_key("Careless", url): entry})
+    assert cache.lookup("Careless", url) == entry
+    stored = (tmp_path / FILE_NAME).read_text()
+    assert "pw-in-the-url-123" not in stored and "k-in-the-url-456" not in stored
