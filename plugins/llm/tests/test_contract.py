@@ -20,6 +20,7 @@ from provider_llm.keys import KeyStore
 from provider_llm.providers import make_providers
 from provider_openai.server import completion_reply, stream_reply
 
+from provider_core.errors import InvalidMessages
 from provider_core.events import ToolCall
 from provider_core.testing import ProviderContract
 from provider_core.testing.server import LoopbackServer, RecordedRequest, Reply
@@ -68,3 +69,11 @@ class TestLlmBridgeContract(ProviderContract):
     def sent_model(self, request: RecordedRequest) -> str | None:
         body = request.json
         return body.get("model") if isinstance(body, dict) else None
+
+
+@pytest.mark.parametrize("base_url", ["ftp://bob:pw-in-the-url-123@h.example/v1", b"https://bob:pw-in-the-url-123@h/"])
+def test_a_refused_base_url_is_not_quoted_with_its_password(base_url: Any) -> None:
+    with pytest.raises(InvalidMessages) as info:
+        list(Contracted.create_completion("demo", [{"role": "user", "content": "hi"}], True, base_url=base_url))
+    assert "base_url" in str(info.value)
+    assert "pw-in-the-url-123" not in str(info.value) + repr(info.value.args)
