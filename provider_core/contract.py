@@ -75,7 +75,7 @@ def _flags(cls: type) -> str | None:
 
 def _url(cls: type) -> str | None:
     url = getattr(cls, "url", None)
-    return None if isinstance(url, str) else f"url must be a string, got {url!r}"
+    return None if isinstance(url, str) else f"url must be a string, got {type(url).__name__}"  # not the value
 
 
 def _models(cls: type) -> str | None:

@@ -41,7 +41,8 @@ BROKEN = [
     ("flags-bool", "IntWorking", {"working": 1}, "working=1"),
     ("flags-bool", "StrStream", {"supports_stream": "yes"}, "supports_stream='yes'"),
     ("flags-bool", "NoneAuth", {"needs_auth": None}, "needs_auth=None"),
-    ("url", "IntUrl", {"url": 5}, "url must be a string"),
+    ("url", "IntUrl", {"url": 5}, "url must be a string, got int"),
+    ("url", "BytesUrl", {"url": b"https://bob:pw-in-the-url-123@h/"}, "url must be a string, got bytes"),
     ("models", "EmptyModels", {"models": {}, "default_model": None}, "must not be empty"),
     ("models", "ListModels", {"models": ["m1"], "default_model": None}, "mapping"),
     ("models", "BlankModelId", {"models": {"": "blank"}, "default_model": None}, "non-empty printable"),
@@ -84,6 +85,7 @@ def test_each_rule_refuses_with_class_and_rule_named(registry, rule, cls_name, o
     assert err.rule == rule
     text = str(err)
     assert cls_name in text and f"'{rule}'" in text and detail in text
+    assert "pw-in-the-url-123" not in text  # a refused url is named by its type, not quoted
     assert f"{__name__}.{cls_name}" in text or f"{cls.__module__}.{cls_name}" in text
     assert len(registry) == 0, "a refused class must not be registered"
 
