@@ -12,9 +12,9 @@ tick), a table JSON cannot hold, or a cache that cannot be read. What is validat
 same either way: only the parsing is skipped.
 
 Nothing that may be a secret is copied: a table with ``headers`` or a ``proxy`` anywhere,
-or a URL carrying a user name or password (``http://user:pass@host``), is not cached (it is
-parsed at every start, as before); API keys are never in the file at all. The cache file is
-written readable by its owner only all the same.
+or a URL carrying a user name or password (``http://user:pass@host``) or a query string
+(``?key=...``), is not cached (it is parsed at every start, as before); API keys are never
+in the file at all. The cache file is written readable by its owner only all the same.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SETTLE_NS = 2_000_000_000
 #: keys whose values may be secrets (a header's value, a proxy URL's password)
 SENSITIVE_KEYS = frozenset({"headers", "proxy"})
 #: a str pattern, compiled (and cached by re) at its first use: only a file being cached is scanned
-_URL_WITH_USER = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@"
+_URL_WITH_SECRETS = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#]*@|[^#]*\?)"  # a user name or password, or a query
 
 
 def _sensitive(value: Any) -> bool:
@@ -44,7 +44,7 @@ def _sensitive(value: Any) -> bool:
         return any(k in SENSITIVE_KEYS or _sensitive(v) for k, v in value.items())
     if isinstance(value, list):
         return any(_sensitive(v) for v in value)
-    return isinstance(value, str) and re.match(_URL_WITH_USER, value.strip()) is not None
+    return isinstance(value, str) and re.match(_URL_WITH_SECRETS, value.strip()) is not None
 
 
 def _parse(path: str) -> dict[str, Any]:

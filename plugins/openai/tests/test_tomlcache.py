@@ -83,6 +83,15 @@ def test_what_may_be_a_secret_is_never_copied(write_config, cache_file: Path, ex
     assert not cache_file.exists()
 
 
+def test_a_url_with_a_query_string_is_never_copied(write_config, cache_file: Path):
+    """A key in a URL's query (``?key=...``) may be a secret like a password in it; the
+    OpenAI plugin refuses such a base URL, but the file's other readers see it as it is."""
+    path = write_config('[openai.endpoints.x]\nbase_url = "https://h.example/v1?key=secret-in-query-123"\n')
+    settle(path)
+    load_config({"PROVIDER_CORE_CONFIG": str(path)})
+    assert not cache_file.exists()
+
+
 def test_syntax_errors_are_reported_every_time(write_config, cache_file: Path):
     path = write_config('[openai.endpoints.x]\nbase_url = = "http://h/v1"\n')
     settle(path)
